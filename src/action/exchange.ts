@@ -1,0 +1,88 @@
+/** Swaps the OIDC token for a deploy credential at the broker; masks the credential the moment it arrives. */
+import {
+  CREDENTIAL_PATTERN,
+  EXCHANGE_PATH,
+  isErrorBody,
+  type ExchangeRequest,
+  type ExchangeResponse,
+} from '../shared/wire.js';
+import { RETRYABLE_STATUS, RetryableError, retryAfterMs, withRetry, type RetryPolicy } from './retry.js';
+
+/** What each broker refusal means for the person reading the job log. */
+const HINTS: Record<string, string> = {
+  policy_denied:
+    "The broker's policy does not allow this run. Ask your Keyhole admins to check the rule with `keyhole-broker policy explain`, or change the ref, environment or target to one the rule allows.",
+  invalid_token:
+    'The broker refused the OIDC token. Check that the "audience" input matches the broker\'s configured audience (default: the origin of broker-url).',
+  token_replayed: 'This OIDC token was already used. Each run step requests a fresh token; re-run the job.',
+  bad_request: 'The request to the broker was malformed; check the project and target inputs.',
+};
+
+export class ExchangeError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'ExchangeError';
+    this.code = code;
+  }
+}
+
+export async function exchangeToken(
+  brokerUrl: string,
+  request: Omit<ExchangeRequest, 'token'>,
+  deps: {
+    fetch: typeof fetch;
+    retry: RetryPolicy;
+    setSecret: (value: string) => void;
+    getToken: () => Promise<string>;
+  },
+): Promise<ExchangeResponse> {
+  // The broker accepts each OIDC token once, whatever happens next: every attempt asks GitHub for a fresh one.
+  return withRetry('exchange', { ...deps.retry, attempts: 4 }, async () => {
+    const token = await deps.getToken();
+    let response: Response;
+    try {
+      response = await deps.fetch(`${brokerUrl}${EXCHANGE_PATH}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ ...request, token } satisfies ExchangeRequest),
+      });
+    } catch (error) {
+      throw new RetryableError(
+        `broker unreachable: ${error instanceof Error ? error.message : String(error)}`,
+      );
+    }
+    if (RETRYABLE_STATUS.has(response.status)) {
+      await response.body?.cancel();
+      throw new RetryableError(
+        `broker answered ${response.status}`,
+        retryAfterMs(response.headers.get('retry-after')),
+      );
+    }
+    let body: unknown;
+    try {
+      body = await response.json();
+    } catch {
+      throw new ExchangeError(
+        'bad_response',
+        `The broker at ${brokerUrl} answered ${response.status} without JSON; is broker-url right?`,
+      );
+    }
+    if (!response.ok) {
+      if (!isErrorBody(body))
+        throw new ExchangeError('bad_response', `The broker answered ${response.status}.`);
+      const { code, message, request_id: requestId } = body.error;
+      const hint = HINTS[code] ? `\n${HINTS[code]}` : '';
+      throw new ExchangeError(
+        code,
+        `The broker refused the exchange (${response.status} ${code}): ${message}${hint}${requestId ? `\nBroker request id: ${requestId}` : ''}`,
+      );
+    }
+    const result = body as ExchangeResponse;
+    if (typeof result.credential !== 'string' || !CREDENTIAL_PATTERN.test(result.credential)) {
+      throw new ExchangeError('bad_response', 'The broker answered without a valid credential.');
+    }
+    deps.setSecret(result.credential);
+    return result;
+  });
+}

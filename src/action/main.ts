@@ -1,0 +1,166 @@
+/** The action's wiring: inputs → OIDC → exchange → files → deploy → wait → report, with the one try/catch. */
+import { checkBuildOutput, createDeployer, deploymentBody, DeployError, type Deployment } from './deploy.js';
+import { exchangeToken } from './exchange.js';
+import { collectFiles } from './files.js';
+import { parseInputs } from './inputs.js';
+import { requestOIDCToken } from './oidc.js';
+import { setOutputs, summaryMarkdown, upsertComment, type CommentApi, type Report } from './report.js';
+import type { RetryPolicy } from './retry.js';
+
+export interface ActionCore {
+  getInput(name: string): string;
+  setOutput(name: string, value: string): void;
+  setSecret(value: string): void;
+  setFailed(message: string): void;
+  exportVariable(name: string, value: string): void;
+  info(message: string): void;
+  warning(message: string): void;
+  startGroup(name: string): void;
+  endGroup(): void;
+  getIDToken(audience: string): Promise<string>;
+  writeSummary(markdown: string): Promise<void>;
+}
+
+export interface ActionDeps {
+  core: ActionCore;
+  env: NodeJS.ProcessEnv;
+  fetch: typeof fetch;
+  retry: RetryPolicy;
+  signal: AbortSignal;
+  now: () => number;
+  /** Present when the run is for a pull request: its number and a comments API. */
+  pullRequest?: () => { number: number; api: CommentApi } | undefined;
+}
+
+export async function run(deps: ActionDeps): Promise<void> {
+  const { core, env } = deps;
+  const report: Report = {
+    project: core.getInput('project'),
+    target: core.getInput('target') || 'preview',
+    sha: env.GITHUB_SHA ?? '',
+    phases: {},
+  };
+  let created: Deployment | undefined;
+  let deployer: ReturnType<typeof createDeployer> | undefined;
+  const cancelOnAbort = () => {
+    if (created && deployer && !['READY', 'ERROR', 'CANCELED'].includes(created.readyState)) {
+      core.warning(`The job was cancelled; cancelling deployment ${created.id}.`);
+      void deployer.cancel(created.id);
+    }
+  };
+  deps.signal.addEventListener('abort', cancelOnAbort, { once: true });
+  const phase = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    const started = deps.now();
+    try {
+      return await work();
+    } finally {
+      report.phases[name] = deps.now() - started;
+    }
+  };
+
+  try {
+    const settings = parseInputs(core.getInput, env);
+    report.project = settings.project;
+    report.target = settings.target;
+
+    const exchanged = await phase('exchange', () =>
+      exchangeToken(
+        settings.brokerUrl,
+        { project: settings.project, target: settings.target },
+        {
+          fetch: deps.fetch,
+          retry: deps.retry,
+          setSecret: core.setSecret,
+          getToken: () => requestOIDCToken(settings.audience, env, core.getIDToken),
+        },
+      ),
+    );
+    core.info(
+      `Keyhole: deploy credential for ${exchanged.project.name} (${exchanged.project.id}) → ${exchanged.target}, valid until ${new Date(exchanged.expires_at).toISOString()}`,
+    );
+
+    if (!settings.deploy) {
+      core.setOutput('credential', exchanged.credential);
+      core.exportVariable('VERCEL_TOKEN', exchanged.credential);
+      core.exportVariable('VERCEL_ORG_ID', exchanged.project.team_id);
+      core.exportVariable('VERCEL_PROJECT_ID', exchanged.project.id);
+      core.exportVariable('KEYHOLE_API_URL', settings.brokerUrl);
+      core.setOutput('api-url', settings.brokerUrl);
+      core.info(
+        `Credential exported as VERCEL_TOKEN; run: vercel deploy --prebuilt --api "$KEYHOLE_API_URL"${settings.target === 'production' ? ' --prod' : ''}`,
+      );
+      return;
+    }
+
+    if (settings.prebuilt) await checkBuildOutput(settings.path, settings.target);
+    let lastReport = 0;
+    const files = await phase('hash', () =>
+      collectFiles(settings.path, {
+        prebuilt: settings.prebuilt,
+        onProgress: (done, total) => {
+          if (deps.now() - lastReport > 2000 || done === total) {
+            lastReport = deps.now();
+            core.info(`Hashing ${done}/${total} files`);
+          }
+        },
+      }),
+    );
+
+    deployer = createDeployer(
+      {
+        brokerUrl: settings.brokerUrl,
+        credential: exchanged.credential,
+        target: settings.target,
+        prebuilt: settings.prebuilt,
+      },
+      { fetch: deps.fetch, retry: deps.retry, log: core, signal: deps.signal, now: deps.now },
+    );
+    const body = deploymentBody(files, exchanged.project, settings.target);
+    let attempt = await phase('create', () => deployer!.create(body));
+    if (attempt.missing) {
+      const missing = attempt.missing;
+      report.stats = await phase('upload', () => deployer!.uploadMissing(files, missing));
+      attempt = await phase('create', () => deployer!.create(body));
+      if (attempt.missing)
+        throw new DeployError(
+          `Vercel still reports ${attempt.missing.length} missing file(s) after the upload; re-run the job`,
+        );
+    } else {
+      const unique = new Set(files.map((f) => f.sha)).size;
+      const bytes = files.reduce((n, f) => n + f.size, 0);
+      report.stats = { uploaded: 0, reused: unique, uploadedBytes: 0, totalBytes: bytes };
+    }
+    created = attempt.deployment!;
+    report.deployment = created;
+    core.info(`Deployment ${created.id} created: https://${created.url}`);
+    if (created.inspectorUrl) core.info(`Inspect: ${created.inspectorUrl}`);
+
+    if (settings.wait) {
+      report.deployment = created = await phase('build', () => deployer!.wait(created!, settings.timeoutMs));
+      if (created.readyState !== 'READY') {
+        throw new DeployError(
+          `The deployment ended ${created.readyState}${created.errorMessage ? `: ${created.errorMessage}` : ''}. Open the inspector URL for the full build log.`,
+          created,
+        );
+      }
+      core.info(`Ready: https://${created.url}`);
+    }
+  } catch (error) {
+    if (error instanceof DeployError && error.deployment) report.deployment = error.deployment;
+    report.error = error instanceof Error ? error.message : String(error);
+    core.setFailed(report.error);
+  } finally {
+    deps.signal.removeEventListener('abort', cancelOnAbort);
+  }
+  if (core.getInput('deploy').trim().toLowerCase() === 'false' && !report.error) return;
+  setOutputs(core, report);
+  try {
+    await core.writeSummary(summaryMarkdown(report));
+    const pr = core.getInput('comment').trim().toLowerCase() === 'true' ? deps.pullRequest?.() : undefined;
+    if (pr) core.info(`Pull request comment ${await upsertComment(pr.api, pr.number, report)}.`);
+  } catch (error) {
+    core.warning(
+      `Could not write the summary or the pull request comment: ${error instanceof Error ? error.message : String(error)}. The comment needs "pull-requests: write".`,
+    );
+  }
+}

@@ -1,0 +1,148 @@
+/** The whole broker as a web-standard `fetch(Request) → Response`: runs on Node, Vercel Functions and Workers. */
+import { Hono } from 'hono';
+import type { Logger } from './audit.js';
+import type { SigningKeys } from './credential.js';
+import { BrokerError } from './errors.js';
+import { handleExchange, type ExchangeDeps } from './exchange.js';
+import { createGateway } from './gateway/index.js';
+import type { CredentialClaims } from './credential.js';
+import type { TokenVerifier } from './oidc/verify.js';
+import type { CompiledConfig } from './policy/compile.js';
+import type { ReplayStore } from './replay.js';
+import { EXCHANGE_PATH } from '../shared/wire.js';
+
+export interface BrokerDeps {
+  config: CompiledConfig;
+  keys: SigningKeys;
+  verifyToken: TokenVerifier;
+  replay: ReplayStore;
+  logger: Logger;
+  fetch?: typeof fetch;
+  upstreamToken: (envName: string) => string | undefined;
+  serverUrl?: string;
+  now?: () => number;
+  isRevoked?: (credentialId: string) => Promise<boolean>;
+}
+
+export interface Broker {
+  /** `rawTarget` is the request target as received (Node adapter); platforms that normalise URLs omit it. */
+  fetch(request: Request, rawTarget?: string): Promise<Response>;
+}
+
+type Env = { Bindings: { rawTarget?: string }; Variables: { requestId: string } };
+
+function newRequestId(): string {
+  return `req_${Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString('hex')}`;
+}
+
+function errorResponse(error: BrokerError, requestId: string): Response {
+  const body = { error: { code: error.code, message: error.message, request_id: requestId } };
+  return new Response(JSON.stringify(body), {
+    status: error.status,
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'x-request-id': requestId,
+      ...error.headers,
+    },
+  });
+}
+
+export function createBroker(deps: BrokerDeps): Broker {
+  const now = deps.now ?? Date.now;
+  const exchangeDeps: ExchangeDeps = { ...deps, now };
+  const gateway = createGateway({
+    config: deps.config,
+    keys: deps.keys,
+    logger: deps.logger,
+    fetch: deps.fetch ?? fetch,
+    upstreamToken: deps.upstreamToken,
+    serverUrl: deps.serverUrl ?? 'https://github.com',
+    now,
+    ...(deps.isRevoked ? { isRevoked: deps.isRevoked } : {}),
+  });
+  const app = new Hono<Env>();
+
+  app.use(async (c, next) => {
+    c.set('requestId', newRequestId());
+    await next();
+    c.res.headers.set('x-request-id', c.get('requestId'));
+  });
+
+  app.get('/healthz', (c) => c.json({ ok: true }));
+
+  app.post(EXCHANGE_PATH, (c) => handleExchange(c.req.raw, exchangeDeps, c.get('requestId')));
+
+  app.all('*', async (c) => {
+    const started = now();
+    const url = new URL(c.req.url);
+    const result = await gateway(c.req.raw, c.env?.rawTarget ?? url.pathname + url.search);
+    const claims = result.claims!;
+    deps.logger.audit({
+      event: 'gateway',
+      decision: 'allow',
+      request_id: c.get('requestId'),
+      route: result.route,
+      status: result.response.status,
+      upstream_status: result.upstreamStatus,
+      bytes: result.bytes,
+      duration_ms: now() - started,
+      ...credentialFields(claims),
+    });
+    return result.response;
+  });
+
+  // The one error funnel: known errors keep their code and message; anything else is a generic 500.
+  app.onError((error, c) => {
+    const requestId = c.get('requestId') ?? newRequestId();
+    const known = error instanceof BrokerError;
+    const extra = error as { audit?: Record<string, unknown>; claims?: CredentialClaims; route?: string };
+    const isExchange = c.req.path === EXCHANGE_PATH;
+    if (!known)
+      deps.logger.log('error', 'unhandled error', {
+        request_id: requestId,
+        error: String(error?.stack ?? error),
+      });
+    const response = known
+      ? errorResponse(error, requestId)
+      : errorResponse(
+          new BrokerError(500, 'internal_error', 'The broker failed; the request id is in its log.'),
+          requestId,
+        );
+    deps.logger.audit({
+      event: isExchange ? 'exchange' : 'gateway',
+      decision: known && error.status < 500 ? 'deny' : 'error',
+      reason: known ? ((extra.audit?.reason as string | undefined) ?? error.message) : 'internal error',
+      request_id: requestId,
+      status: response.status,
+      ...(isExchange
+        ? extra.audit
+        : {
+            route: extra.route ?? `${c.req.method} ${c.req.path}`.slice(0, 200),
+            ...credentialFields(extra.claims),
+          }),
+    });
+    return response;
+  });
+
+  return {
+    fetch: async (request, rawTarget) => app.fetch(request, { rawTarget }),
+  };
+}
+
+function credentialFields(claims: CredentialClaims | undefined) {
+  if (!claims) return {};
+  return {
+    credential_id: claims.cid,
+    project: claims.pn,
+    target: claims.tgt,
+    repository: claims.repo,
+    repository_id: claims.rid,
+    ref: claims.ref,
+    sha: claims.sha,
+    run_id: claims.run,
+    run_attempt: claims.att,
+    workflow: claims.wf,
+  };
+}
+
+export type { SigningKeys, ReplayStore, TokenVerifier };

@@ -1,0 +1,185 @@
+/** Reads the broker's YAML config strictly and returns the compiled policy, or every error with its fix. */
+import { parseDocument } from 'yaml';
+import type { z } from 'zod';
+import { GITHUB_ISSUER, GITHUB_JWKS_URL } from './oidc/claims.js';
+import { compileConfig, RISKY_EVENTS, type CompiledConfig } from './policy/compile.js';
+import { configSchema, KNOWN_KEYS, type ConfigFile } from './policy/schema.js';
+
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  readonly issues: readonly ConfigIssue[];
+  constructor(file: string, issues: ConfigIssue[]) {
+    super(
+      `${file}: ${issues.length} error${issues.length === 1 ? '' : 's'}\n` +
+        issues.map((i) => `  ${i.path || '(top level)'}: ${i.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+export interface LoadedConfig {
+  config: CompiledConfig;
+  warnings: ConfigIssue[];
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`))
+    .join('')
+    .replace(/^\./, '');
+}
+
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    let previous = row[0]!;
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const current = row[j]!;
+      row[j] = Math.min(row[j]! + 1, row[j - 1]! + 1, previous + (a[i - 1] === b[j - 1] ? 0 : 1));
+      previous = current;
+    }
+  }
+  return row[b.length]!;
+}
+
+function knownKeysAt(path: readonly PropertyKey[]): string[] {
+  if (path.length === 0) return KNOWN_KEYS.top;
+  if (path[0] === 'limits') return KNOWN_KEYS.limits;
+  if (path[0] === 'projects' && path.length === 2) return KNOWN_KEYS.project;
+  if (path[0] === 'projects' && path[2] === 'allow') return KNOWN_KEYS.rule;
+  return [];
+}
+
+function describeIssue(issue: z.core.$ZodIssue): ConfigIssue[] {
+  if (issue.code === 'unrecognized_keys') {
+    return issue.keys.map((key) => {
+      const known = knownKeysAt(issue.path);
+      const best = known
+        .map((k) => ({ k, d: distance(key, k) }))
+        .sort((x, y) => x.d - y.d)
+        .find((c) => c.d <= 3);
+      const hint = best ? `did you mean "${best.k}"?` : `known keys here: ${known.join(', ')}`;
+      return { path: formatPath([...issue.path, key]), message: `unknown key; ${hint}` };
+    });
+  }
+  if (issue.code === 'invalid_type' && issue.input === undefined) {
+    return [{ path: formatPath(issue.path), message: 'is required' }];
+  }
+  return [{ path: formatPath(issue.path), message: issue.message }];
+}
+
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+function requireHttps(value: string, path: string, issues: ConfigIssue[]): void {
+  const url = new URL(value);
+  const loopback = LOOPBACK.has(url.hostname) || url.hostname.startsWith('127.');
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback)) {
+    issues.push({
+      path,
+      message: `must use https:// (plain http is accepted only on loopback hosts), got ${value}`,
+    });
+  }
+}
+
+/** Policy checks beyond the schema: the rules of the policy language that are about security. */
+function checkSemantics(file: ConfigFile): { errors: ConfigIssue[]; warnings: ConfigIssue[] } {
+  const errors: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
+  requireHttps(file.issuer, 'issuer', errors);
+  requireHttps(file.vercel_api_url, 'vercel_api_url', errors);
+  if (file.jwks_url) requireHttps(file.jwks_url, 'jwks_url', errors);
+  if (file.issuer !== GITHUB_ISSUER && !file.jwks_url) {
+    errors.push({
+      path: 'jwks_url',
+      message: `is required when issuer is not ${GITHUB_ISSUER}; write the issuer's JWKS URL (the broker never discovers keys from token input)`,
+    });
+  }
+  if (file.issuer.endsWith('/')) {
+    errors.push({ path: 'issuer', message: 'must not end with "/": issuers are compared exactly' });
+  }
+  if (Object.keys(file.projects).length === 0) {
+    errors.push({
+      path: 'projects',
+      message: 'add at least one project; the broker would deny every request',
+    });
+  }
+  for (const [name, project] of Object.entries(file.projects)) {
+    project.allow.forEach((rule, i) => {
+      const at = `projects.${name}.allow[${i}]`;
+      if (rule.targets.includes('production') && !rule.environments) {
+        errors.push({
+          path: `${at}.environments`,
+          message:
+            'a rule that allows production must name environments, e.g. environments: [production], so the GitHub environment protection rules (required reviewers, deployment branches) gate it',
+        });
+      }
+      if (!rule.repository_id || !rule.repository_owner_id) {
+        warnings.push({
+          path: at,
+          message: `add repository_id and repository_owner_id (GitHub's immutable ids); names like "${rule.repository}" can be re-registered after a rename or deletion`,
+        });
+      }
+      if (rule.self_hosted_runners) {
+        warnings.push({
+          path: `${at}.self_hosted_runners`,
+          message: 'self-hosted runners may be shared or persistent',
+        });
+      }
+      for (const event of rule.events ?? []) {
+        if ((RISKY_EVENTS as readonly string[]).includes(event)) {
+          warnings.push({
+            path: `${at}.events`,
+            message: `${event} runs with the base repository's identity on attacker-influenced input`,
+          });
+        }
+      }
+      for (const ref of rule.refs ?? []) {
+        if (ref === '**' || ref === 'refs/**') {
+          warnings.push({
+            path: `${at}.refs`,
+            message: `"${ref}" allows every branch, tag and pull request ref`,
+          });
+        }
+        if (!ref.startsWith('refs/')) {
+          errors.push({
+            path: `${at}.refs`,
+            message: `"${ref}" is not a full ref; write refs/heads/${ref.replace(/^\*+\/?/, '') || 'main'} (refs are compared in full)`,
+          });
+        }
+      }
+      if (rule.targets.includes('production') && !rule.workflows) {
+        warnings.push({
+          path: `${at}.workflows`,
+          message: 'pin the workflow file (job_workflow_ref) that may deploy to production',
+        });
+      }
+    });
+  }
+  return { errors, warnings };
+}
+
+/** Parses and validates `text`; throws ConfigError listing every problem with what to write instead. */
+export function parseConfig(text: string, file = 'config'): LoadedConfig {
+  const doc = parseDocument(text, { uniqueKeys: true, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      file,
+      doc.errors.map((e) => ({
+        path: `line ${e.linePos?.[0]?.line ?? '?'}`,
+        message: e.message.split('\n')[0]!,
+      })),
+    );
+  }
+  const parsed = configSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) throw new ConfigError(file, parsed.error.issues.flatMap(describeIssue));
+  const { errors, warnings } = checkSemantics(parsed.data);
+  if (errors.length > 0) throw new ConfigError(file, errors);
+  const jwksUrl = parsed.data.jwks_url ?? GITHUB_JWKS_URL;
+  return { config: compileConfig(parsed.data, jwksUrl), warnings };
+}

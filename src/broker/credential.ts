@@ -1,0 +1,183 @@
+/** The deploy credential: opaque to clients, stateless to verify (HMAC-SHA-256 with a key id), `khd_` prefixed. */
+import { CREDENTIAL_MAX_LENGTH, CREDENTIAL_PATTERN } from '../shared/wire.js';
+import { invalidCredential } from './errors.js';
+
+export interface CredentialClaims {
+  v: 1;
+  /** Credential id: the only part of a credential that audit lines carry. */
+  cid: string;
+  /** Config name, Vercel project id and team id of the pinned project. */
+  pn: string;
+  prj: string;
+  team: string;
+  /** The one target this credential may deploy to. */
+  tgt: string;
+  rid: string;
+  repo: string;
+  ref: string;
+  sha: string;
+  run: string;
+  att: string;
+  wf: string;
+  env?: string;
+  iat: number;
+  exp: number;
+}
+
+export interface SigningKey {
+  kid: string;
+  key: CryptoKey;
+}
+
+export interface SigningKeys {
+  /** The first key signs; every key verifies (rotation). */
+  keys: readonly SigningKey[];
+  ephemeral: boolean;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+function fromBase64Url(text: string): Uint8Array {
+  const base64 = text.replace(/-/g, '+').replace(/_/g, '/');
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+}
+
+async function importKey(secret: Uint8Array): Promise<CryptoKey> {
+  return crypto.subtle.importKey('raw', secret as BufferSource, { name: 'HMAC', hash: 'SHA-256' }, false, [
+    'sign',
+    'verify',
+  ]);
+}
+
+/**
+ * Reads `kid1:<base64url secret>,kid2:<…>` (≥ 32 bytes each). Without a value the broker makes an
+ * ephemeral key: it works, but a restart invalidates every credential in flight.
+ */
+export async function loadSigningKeys(value: string | undefined, envName: string): Promise<SigningKeys> {
+  if (!value || value.trim() === '') {
+    return {
+      keys: [{ kid: 'eph', key: await importKey(crypto.getRandomValues(new Uint8Array(32))) }],
+      ephemeral: true,
+    };
+  }
+  const keys: SigningKey[] = [];
+  for (const [i, part] of value.split(',').entries()) {
+    const match = /^\s*([A-Za-z0-9]{1,16}):([A-Za-z0-9_-]+={0,2})\s*$/.exec(part);
+    if (!match) {
+      throw new Error(
+        `${envName}: entry ${i + 1} must look like kid:<base64url secret> (kid = 1-16 letters or digits)`,
+      );
+    }
+    const secret = fromBase64Url(match[2]!.replace(/=+$/, ''));
+    if (secret.length < 32) {
+      throw new Error(
+        `${envName}: key "${match[1]}" has ${secret.length} bytes; use at least 32 random bytes (openssl rand -base64 32)`,
+      );
+    }
+    if (keys.some((k) => k.kid === match[1]))
+      throw new Error(`${envName}: key id "${match[1]}" appears twice`);
+    keys.push({ kid: match[1]!, key: await importKey(secret) });
+  }
+  return { keys, ephemeral: false };
+}
+
+/** Bytes ↔ base36: the Vercel CLI accepts only `\w` in tokens, so base64's `-` and `+` are out. */
+function toBase36(bytes: Uint8Array): string {
+  const hex = '01' + Buffer.from(bytes).toString('hex');
+  return BigInt(`0x${hex}`).toString(36);
+}
+
+function fromBase36(text: string): Uint8Array | undefined {
+  let n = 0n;
+  for (const c of text) {
+    const digit = parseInt(c, 36);
+    if (Number.isNaN(digit)) return undefined;
+    n = n * 36n + BigInt(digit);
+  }
+  const hex = n.toString(16);
+  if (hex.length % 2 !== 1 || hex[0] !== '1') return undefined;
+  return Uint8Array.from(Buffer.from(hex.slice(1), 'hex'));
+}
+
+/** deflate-raw keeps long refs and workflow paths well under the 1 KiB cap (web-standard streams). */
+async function deflate(bytes: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([bytes as BlobPart]).stream().pipeThrough(new CompressionStream('deflate-raw'));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+/** Runs only after the MAC verified, and still refuses to inflate past 8 KiB. */
+async function inflate(bytes: Uint8Array): Promise<Uint8Array | undefined> {
+  try {
+    const reader = new Blob([bytes as BlobPart])
+      .stream()
+      .pipeThrough(new DecompressionStream('deflate-raw'))
+      .getReader();
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > 8192) return undefined;
+      chunks.push(value);
+    }
+    return Buffer.concat(chunks);
+  } catch {
+    return undefined;
+  }
+}
+
+function randomId(): string {
+  return Buffer.from(crypto.getRandomValues(new Uint8Array(12))).toString('hex');
+}
+
+export async function mintCredential(
+  keys: SigningKeys,
+  claims: Omit<CredentialClaims, 'v' | 'cid'>,
+): Promise<{ credential: string; claims: CredentialClaims }> {
+  const full: CredentialClaims = { v: 1, cid: `cred_${randomId()}`, ...claims };
+  const signer = keys.keys[0]!;
+  const body = toBase36(await deflate(encoder.encode(JSON.stringify(full))));
+  const signed = `khd_${signer.kid}_${body}`;
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', signer.key, encoder.encode(signed)));
+  const credential = `${signed}_${Buffer.from(mac).toString('hex')}`;
+  if (credential.length > CREDENTIAL_MAX_LENGTH) {
+    throw new Error(`credential would be ${credential.length} bytes; shorten the ref or workflow path`);
+  }
+  return { credential, claims: full };
+}
+
+/** Verifies signature and expiry; every failure is the same `invalid_credential`. */
+export async function verifyCredential(
+  keys: SigningKeys,
+  credential: string,
+  now = Date.now(),
+): Promise<CredentialClaims> {
+  if (credential.length > CREDENTIAL_MAX_LENGTH || !CREDENTIAL_PATTERN.test(credential))
+    throw invalidCredential();
+  const parts = credential.split('_');
+  if (parts.length !== 4) throw invalidCredential();
+  const [, kid, body, macHex] = parts as [string, string, string, string];
+  const signer = keys.keys.find((k) => k.kid === kid);
+  if (!signer || !/^[0-9a-f]{64}$/.test(macHex) || !/^[0-9a-z]+$/.test(body)) throw invalidCredential();
+  const valid = await crypto.subtle.verify(
+    'HMAC',
+    signer.key,
+    Buffer.from(macHex, 'hex'),
+    encoder.encode(`khd_${kid}_${body}`),
+  );
+  if (!valid) throw invalidCredential();
+  const packed = fromBase36(body);
+  const bytes = packed && (await inflate(packed));
+  if (!bytes) throw invalidCredential();
+  let claims: CredentialClaims;
+  try {
+    claims = JSON.parse(decoder.decode(bytes)) as CredentialClaims;
+  } catch {
+    throw invalidCredential();
+  }
+  if (claims.v !== 1 || typeof claims.exp !== 'number') throw invalidCredential();
+  if (claims.exp <= now) throw invalidCredential('The credential has expired; run the exchange again.');
+  return claims;
+}

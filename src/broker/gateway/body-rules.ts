@@ -1,0 +1,222 @@
+/** Checks and rewrites the `POST /v13/deployments` body: the pin, the target and provenance come from the credential. */
+import type { CredentialClaims } from '../credential.js';
+import { badRequest, forbidden } from '../errors.js';
+
+/** Fields that could escape the pin (research/vercel.md §3.4): refused by name. */
+const REFUSED_FIELDS: Record<string, string> = {
+  deploymentId: 'redeploys an existing deployment, possibly of another project',
+  withLatestCommit: 'belongs to redeploys',
+  gitSource: 'makes Vercel fetch code from a git repository instead of the uploaded files',
+  gitAccessToken: 'is reserved for Vercel platform accounts',
+  alias: 'could attach domains that serve another project',
+};
+
+/**
+ * Everything else a client may send: the official CLI's body plus the `vercel.json` keys it merges in.
+ * These act within the pinned project only (a source deploy runs a build anyway); anything unknown is refused.
+ */
+const ALLOWED_FIELDS = new Set([
+  'name',
+  'project',
+  'target',
+  'customEnvironmentSlugOrId',
+  'files',
+  'env',
+  'build',
+  'meta',
+  'gitMetadata',
+  'projectSettings',
+  'source',
+  'version',
+  'regions',
+  'functions',
+  'routes',
+  'rewrites',
+  'redirects',
+  'headers',
+  'cleanUrls',
+  'trailingSlash',
+  'crons',
+  'images',
+  'framework',
+  'buildCommand',
+  'installCommand',
+  'devCommand',
+  'outputDirectory',
+  'ignoreCommand',
+  'builds',
+  'bunVersion',
+  'buildMachine',
+  'monorepoManager',
+  'actor',
+  'autoAssignCustomDomains',
+  'public',
+  'github',
+  'scope',
+  'bulkRedirectsPath',
+]);
+
+const FILE_KEYS = new Set(['file', 'sha', 'size', 'mode', 'data', 'encoding']);
+const PROVENANCE_META_PREFIXES = ['github', 'gitlab', 'bitbucket', 'keyhole'];
+
+export interface CreateContext {
+  claims: CredentialClaims;
+  projectName: string;
+  allowProjectSettings: boolean;
+  maxFiles: number;
+  serverUrl: string;
+}
+
+export interface CheckedCreate {
+  body: Record<string, unknown>;
+  fileCount: number;
+  /** Fields the broker removed, so the audit line can say so. */
+  dropped: string[];
+}
+
+const isObject = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+export function checkFilePath(path: unknown, where: string): string {
+  if (typeof path !== 'string' || path.length === 0 || path.length > 1024) {
+    throw forbidden(`${where}.file must be a non-empty relative path`);
+  }
+  if (path.startsWith('/') || path.includes('\\') || /^[A-Za-z]:/.test(path) || path.includes('\0')) {
+    throw forbidden(`${where}.file ${JSON.stringify(path)} must be a relative POSIX path`);
+  }
+  if (path.split('/').some((segment) => segment === '..' || segment === '.' || segment === '')) {
+    throw forbidden(`${where}.file ${JSON.stringify(path)} must not contain "..", "." or empty segments`);
+  }
+  return path;
+}
+
+function checkFiles(files: unknown, maxFiles: number): number {
+  if (!Array.isArray(files)) throw forbidden('files must be an array');
+  if (files.length > maxFiles)
+    throw forbidden(`files has ${files.length} entries; this broker allows ${maxFiles}`);
+  files.forEach((entry: unknown, i) => {
+    const where = `files[${i}]`;
+    if (!isObject(entry)) throw forbidden(`${where} must be an object`);
+    for (const key of Object.keys(entry))
+      if (!FILE_KEYS.has(key)) throw forbidden(`${where}.${key} is not allowed`);
+    checkFilePath(entry.file, where);
+    if ('data' in entry) {
+      if (typeof entry.data !== 'string') throw forbidden(`${where}.data must be a string`);
+      if (entry.encoding !== undefined && entry.encoding !== 'base64' && entry.encoding !== 'utf-8') {
+        throw forbidden(`${where}.encoding must be base64 or utf-8`);
+      }
+    } else if (typeof entry.sha !== 'string' || !/^[0-9a-f]{40}$/.test(entry.sha)) {
+      throw forbidden(`${where}.sha must be the file's SHA-1 in 40 lower-case hex digits`);
+    }
+    if (entry.size !== undefined && (!Number.isSafeInteger(entry.size) || (entry.size as number) < 0)) {
+      throw forbidden(`${where}.size must be a non-negative integer`);
+    }
+    if (entry.mode !== undefined && (!Number.isSafeInteger(entry.mode) || (entry.mode as number) < 0)) {
+      throw forbidden(`${where}.mode must be a non-negative integer`);
+    }
+  });
+  return files.length;
+}
+
+/** `@name` values were Vercel's (team-wide) secret references: refused so no other secret can be read. */
+function checkEnv(value: unknown, where: string): void {
+  if (value === undefined) return;
+  if (!isObject(value)) throw forbidden(`${where} must be an object of strings`);
+  for (const [key, v] of Object.entries(value)) {
+    if (typeof v !== 'string') throw forbidden(`${where}.${key} must be a string`);
+    if (v.startsWith('@'))
+      throw forbidden(`${where}.${key} starts with "@" (a secret reference); pass the value itself`);
+  }
+}
+
+function deployTarget(body: Record<string, unknown>): string {
+  const { target, customEnvironmentSlugOrId: custom } = body;
+  if (target !== undefined && typeof target !== 'string') throw forbidden('target must be a string');
+  if (custom !== undefined && typeof custom !== 'string')
+    throw forbidden('customEnvironmentSlugOrId must be a string');
+  if (custom !== undefined && target !== undefined && target !== custom) {
+    throw forbidden('target and customEnvironmentSlugOrId disagree; send one of them');
+  }
+  return custom ?? target ?? 'preview';
+}
+
+function provenance(claims: CredentialClaims, serverUrl: string) {
+  const [org, repo] = claims.repo.split('/');
+  const branch = claims.ref.replace(/^refs\/heads\//, '');
+  const runUrl = `${serverUrl}/${claims.repo}/actions/runs/${claims.run}/attempts/${claims.att}`;
+  return {
+    meta: {
+      githubCommitSha: claims.sha,
+      githubCommitRef: branch,
+      githubCommitOrg: org ?? '',
+      githubCommitRepo: repo ?? '',
+      githubRepoId: claims.rid,
+      keyholeRef: claims.ref,
+      keyholeWorkflow: claims.wf,
+      keyholeRunUrl: runUrl,
+      keyholeCredentialId: claims.cid,
+    },
+    gitMetadata: {
+      remoteUrl: `${serverUrl}/${claims.repo}`,
+      commitSha: claims.sha,
+      commitRef: branch,
+      dirty: false,
+      ci: true,
+      ciType: 'github-actions',
+    },
+  };
+}
+
+export function checkCreateBody(raw: unknown, ctx: CreateContext): CheckedCreate {
+  if (!isObject(raw)) throw badRequest('the deployment body must be a JSON object');
+  const dropped: string[] = [];
+  for (const key of Object.keys(raw)) {
+    if (key in REFUSED_FIELDS) throw forbidden(`field ${key} is not allowed: it ${REFUSED_FIELDS[key]}`);
+    if (!ALLOWED_FIELDS.has(key))
+      throw forbidden(`field ${key} is not allowed in a deployment through Keyhole`);
+  }
+  const target = deployTarget(raw);
+  if (target !== ctx.claims.tgt) {
+    throw forbidden(`target ${target} is not allowed: this credential deploys to ${ctx.claims.tgt} only`);
+  }
+  const fileCount = checkFiles(raw.files ?? [], ctx.maxFiles);
+  checkEnv(raw.env, 'env');
+  if (raw.build !== undefined) {
+    if (!isObject(raw.build)) throw forbidden('build must be an object');
+    for (const key of Object.keys(raw.build))
+      if (key !== 'env') throw forbidden(`build.${key} is not allowed`);
+    checkEnv(raw.build.env, 'build.env');
+  }
+  if (raw.meta !== undefined && !isObject(raw.meta)) throw forbidden('meta must be an object of strings');
+
+  const body: Record<string, unknown> = { ...raw };
+  if ('projectSettings' in body && !ctx.allowProjectSettings) {
+    // The official CLI always sends projectSettings; dropping it keeps the project's saved settings.
+    delete body.projectSettings;
+    dropped.push('projectSettings');
+  }
+  // Legacy keys the official CLI deletes itself before sending.
+  for (const key of ['public', 'github', 'scope']) {
+    if (key in body) {
+      delete body[key];
+      dropped.push(key);
+    }
+  }
+  body.project = ctx.claims.prj;
+  body.name = ctx.projectName;
+  delete body.target;
+  delete body.customEnvironmentSlugOrId;
+  if (target === 'production' || target === 'preview') {
+    if (target === 'production') body.target = 'production';
+  } else {
+    body.customEnvironmentSlugOrId = target;
+  }
+  const stamped = provenance(ctx.claims, ctx.serverUrl);
+  const clientMeta = Object.entries((raw.meta as Record<string, unknown> | undefined) ?? {}).filter(
+    ([key, value]) =>
+      typeof value === 'string' && !PROVENANCE_META_PREFIXES.some((p) => key.toLowerCase().startsWith(p)),
+  );
+  body.meta = { ...Object.fromEntries(clientMeta.slice(0, 50)), ...stamped.meta };
+  body.gitMetadata = stamped.gitMetadata;
+  return { body, fileCount, dropped };
+}

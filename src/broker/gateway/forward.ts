@@ -1,0 +1,111 @@
+/** Builds each upstream request fresh: the configured origin, allow-listed headers, the broker's token, no redirects. */
+import { BrokerError } from '../errors.js';
+
+/** Client headers that may travel upstream; authorization, cookies, host and hop-by-hop headers never do. */
+const REQUEST_HEADERS = [
+  'accept',
+  'content-type',
+  'content-length',
+  'x-vercel-digest',
+  'x-now-digest',
+  'x-now-size',
+];
+/** Upstream headers a Vercel client reads; everything else (set-cookie, hop-by-hop, internal ids) stays here. */
+const RESPONSE_HEADERS = [
+  'content-type',
+  'retry-after',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+];
+const RESPONSE_HEADER_PREFIXES = ['x-vercel-warning-', 'x-vercel-notice-', 'x-vercel-tip-'];
+
+export interface UpstreamRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  teamId: string;
+  headers?: Headers;
+  body?: BodyInit | null;
+  /** Set for streamed bodies so undici sends a fixed-length request, not chunked. */
+  contentLength?: number;
+}
+
+export interface Upstream {
+  baseUrl: string;
+  token: string;
+  fetch: typeof fetch;
+  timeoutMs: number;
+  userAgent: string;
+}
+
+export async function forwardToVercel(upstream: Upstream, request: UpstreamRequest): Promise<Response> {
+  const url = new URL(upstream.baseUrl + request.path);
+  for (const [key, value] of request.query) url.searchParams.set(key, value);
+  url.searchParams.set('teamId', request.teamId);
+  const headers = new Headers();
+  for (const name of REQUEST_HEADERS) {
+    const value = request.headers?.get(name);
+    if (value !== null && value !== undefined) headers.set(name, value);
+  }
+  if (request.contentLength !== undefined) headers.set('content-length', String(request.contentLength));
+  headers.set('authorization', `Bearer ${upstream.token}`);
+  headers.set('user-agent', upstream.userAgent);
+  const init: RequestInit & { duplex?: 'half' } = {
+    method: request.method,
+    headers,
+    redirect: 'manual',
+    signal: AbortSignal.timeout(upstream.timeoutMs),
+  };
+  if (request.body !== undefined && request.body !== null) {
+    init.body = request.body;
+    if (request.body instanceof ReadableStream) init.duplex = 'half';
+  }
+  let response: Response;
+  try {
+    response = await upstream.fetch(url, init);
+  } catch (error) {
+    const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
+    throw new BrokerError(
+      timedOut ? 504 : 502,
+      'upstream_error',
+      timedOut ? 'Vercel did not answer in time; retry.' : 'Vercel could not be reached; retry.',
+      { 'retry-after': '2' },
+    );
+  }
+  if (response.status >= 300 && response.status < 400) {
+    // Following a redirect would carry the upstream token to wherever it points.
+    await response.body?.cancel();
+    throw new BrokerError(
+      502,
+      'upstream_error',
+      `Vercel answered with a redirect (${response.status}); not followed.`,
+    );
+  }
+  return response;
+}
+
+export function copyResponseHeaders(from: Headers): Headers {
+  const headers = new Headers();
+  for (const [name, value] of from) {
+    if (RESPONSE_HEADERS.includes(name) || RESPONSE_HEADER_PREFIXES.some((p) => name.startsWith(p))) {
+      headers.set(name, value);
+    }
+  }
+  return headers;
+}
+
+/**
+ * Passes an upstream answer back. A non-JSON error body is re-shaped into Vercel's
+ * `{"error":{code,message}}` so every client can read it; `Retry-After` survives.
+ */
+export async function relayResponse(response: Response): Promise<Response> {
+  const headers = copyResponseHeaders(response.headers);
+  if (response.ok || (response.headers.get('content-type') ?? '').includes('application/json')) {
+    return new Response(response.body, { status: response.status, headers });
+  }
+  const text = (await response.text()).slice(0, 300);
+  headers.set('content-type', 'application/json; charset=utf-8');
+  const body = { error: { code: 'upstream_error', message: `Vercel answered ${response.status}: ${text}` } };
+  return new Response(JSON.stringify(body), { status: response.status, headers });
+}

@@ -1,0 +1,405 @@
+/** The deny-by-default Vercel gateway: credential → route allow-list → body rules → fresh upstream request. */
+import type { Logger } from '../audit.js';
+import { verifyCredential, type CredentialClaims, type SigningKeys } from '../credential.js';
+import { badRequest, BrokerError, invalidCredential, notFound } from '../errors.js';
+import type { CompiledConfig, CompiledProject } from '../policy/compile.js';
+import { checkCreateBody } from './body-rules.js';
+import {
+  copyResponseHeaders,
+  forwardToVercel,
+  relayResponse,
+  type Upstream,
+  type UpstreamRequest,
+} from './forward.js';
+import { matchRoute, type MatchedRoute } from './routes.js';
+import { readLimitedText } from '../http.js';
+
+/** The project fields `vercel deploy` reads; env vars, tokens, domains and links are never returned. */
+const PROJECT_FIELDS = [
+  'id',
+  'name',
+  'accountId',
+  'framework',
+  'rootDirectory',
+  'buildCommand',
+  'devCommand',
+  'installCommand',
+  'outputDirectory',
+  'nodeVersion',
+  'createdAt',
+  'updatedAt',
+  'directoryListing',
+  'sourceFilesOutsideRootDirectory',
+  'commandForIgnoringBuildStep',
+  'serverlessFunctionRegion',
+  'skipGitConnectDuringLink',
+];
+const NAME_TTL_MS = 10 * 60_000;
+const USER_AGENT = 'keyhole-broker/0.1';
+
+export interface GatewayDeps {
+  config: CompiledConfig;
+  keys: SigningKeys;
+  logger: Logger;
+  fetch: typeof fetch;
+  /** Reads the upstream token for a project (an environment variable by default). */
+  upstreamToken: (envName: string) => string | undefined;
+  /** GitHub's web origin, for the run URL stamped into deployment metadata. */
+  serverUrl: string;
+  now: () => number;
+  isRevoked?: (credentialId: string) => Promise<boolean>;
+}
+
+interface Usage {
+  bytes: number;
+  files: Set<string>;
+  deployments: number;
+  expires: number;
+}
+
+export interface GatewayResult {
+  response: Response;
+  route?: string;
+  claims?: CredentialClaims;
+  upstreamStatus?: number;
+  bytes?: number;
+}
+
+const json = (status: number, body: unknown, headers?: HeadersInit) =>
+  new Response(JSON.stringify(body), {
+    status,
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      ...Object.fromEntries(new Headers(headers)),
+    },
+  });
+
+export function createGateway(deps: GatewayDeps) {
+  const usage = new Map<string, Usage>();
+  const names = new Map<string, { name: string; at: number }>();
+
+  function usageFor(claims: CredentialClaims): Usage {
+    let entry = usage.get(claims.cid);
+    if (!entry) {
+      const now = deps.now();
+      for (const [cid, u] of usage) if (u.expires <= now) usage.delete(cid);
+      entry = { bytes: 0, files: new Set(), deployments: 0, expires: claims.exp };
+      usage.set(claims.cid, entry);
+    }
+    return entry;
+  }
+
+  async function authenticate(request: Request): Promise<CredentialClaims> {
+    const header = request.headers.get('authorization') ?? '';
+    const match = /^Bearer (\S+)$/i.exec(header);
+    if (!match) throw invalidCredential('Send the Keyhole credential as "Authorization: Bearer khd_…".');
+    const claims = await verifyCredential(deps.keys, match[1]!, deps.now());
+    if (deps.isRevoked && (await deps.isRevoked(claims.cid)))
+      throw invalidCredential('The credential was revoked.');
+    return claims;
+  }
+
+  function projectFor(claims: CredentialClaims): { project: CompiledProject; upstream: Upstream } {
+    const project = deps.config.projects.get(claims.pn);
+    // Policy is re-read on every call: a project removed from the config stops working at once.
+    if (!project || project.projectId !== claims.prj || project.teamId !== claims.team) {
+      throw invalidCredential('The credential names a project this broker no longer serves.');
+    }
+    const token = deps.upstreamToken(project.tokenEnv);
+    if (!token)
+      throw new BrokerError(
+        503,
+        'unavailable',
+        'The broker has no upstream token for this project; tell its admin.',
+      );
+    return {
+      project,
+      upstream: {
+        baseUrl: deps.config.vercelApiUrl,
+        token,
+        fetch: deps.fetch,
+        timeoutMs: deps.config.limits.upstream_timeout_seconds * 1000,
+        userAgent: USER_AGENT,
+      },
+    };
+  }
+
+  async function vercelName(project: CompiledProject, upstream: Upstream): Promise<string> {
+    const cached = names.get(project.projectId);
+    if (cached && deps.now() - cached.at < NAME_TTL_MS) return cached.name;
+    try {
+      const response = await forwardToVercel(upstream, {
+        method: 'GET',
+        path: `/v9/projects/${project.projectId}`,
+        query: new URLSearchParams(),
+        teamId: project.teamId,
+      });
+      const body = (await response.json()) as { name?: unknown };
+      if (response.ok && typeof body.name === 'string') {
+        names.set(project.projectId, { name: body.name, at: deps.now() });
+        return body.name;
+      }
+    } catch {
+      // `project` pins the deployment either way; the name only shapes its URL.
+    }
+    return project.name;
+  }
+
+  /** Reads a deployment upstream and answers 404 unless it belongs to the pinned project. */
+  async function ownedDeployment(
+    id: string,
+    project: CompiledProject,
+    upstream: Upstream,
+    query = new URLSearchParams(),
+  ) {
+    const response = await forwardToVercel(upstream, {
+      method: 'GET',
+      path: `/v13/deployments/${id}`,
+      query,
+      teamId: project.teamId,
+    });
+    if (response.status === 404) {
+      await response.body?.cancel();
+      throw notFound();
+    }
+    if (!response.ok) return { response: await relayResponse(response), body: undefined };
+    const body = (await response.json()) as Record<string, unknown>;
+    // A foreign deployment is indistinguishable from a missing one.
+    if (body.projectId !== project.projectId) throw notFound();
+    return { response, body };
+  }
+
+  async function uploadFile(
+    request: Request,
+    claims: CredentialClaims,
+    project: CompiledProject,
+    upstream: Upstream,
+  ) {
+    const h = request.headers;
+    const digests = [h.get('x-vercel-digest'), h.get('x-now-digest')].filter((d): d is string => d !== null);
+    if (digests.length === 0) throw badRequest('send the file SHA-1 in x-vercel-digest or x-now-digest');
+    const digest = digests[0]!.toLowerCase();
+    if (!/^[0-9a-f]{40}$/.test(digest) || digests.some((d) => d.toLowerCase() !== digest)) {
+      throw badRequest('the digest header must be one SHA-1 in 40 hex digits');
+    }
+    const lengths = [h.get('content-length'), h.get('x-now-size')].filter((v): v is string => v !== null);
+    if (lengths.length === 0)
+      throw badRequest(
+        'send the file size in Content-Length or x-now-size; bodies without a length are refused',
+      );
+    const size = Number(lengths[0]);
+    if (!/^[0-9]+$/.test(lengths[0]!) || lengths.some((l) => Number(l) !== size)) {
+      throw badRequest('Content-Length and x-now-size must be one non-negative integer');
+    }
+    const { limits } = deps.config;
+    if (size > limits.max_file_bytes)
+      throw new BrokerError(
+        413,
+        'payload_too_large',
+        `a file may have at most ${limits.max_file_bytes} bytes`,
+      );
+    const use = usageFor(claims);
+    const isNew = !use.files.has(digest);
+    if (isNew && use.files.size >= limits.max_files) {
+      throw new BrokerError(
+        429,
+        'quota_exceeded',
+        `this credential has uploaded ${limits.max_files} files, its limit`,
+      );
+    }
+    if (use.bytes + size > limits.max_upload_bytes) {
+      throw new BrokerError(
+        429,
+        'quota_exceeded',
+        `this credential may upload at most ${limits.max_upload_bytes} bytes`,
+      );
+    }
+    use.bytes += size;
+    if (isNew) use.files.add(digest);
+    let seen = 0;
+    // Streamed straight through: memory stays flat whatever the size; a body longer or shorter
+    // than declared aborts the upstream request instead of storing a truncated file.
+    const counted = request.body?.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          seen += chunk.byteLength;
+          if (seen > size) controller.error(new Error('body longer than declared'));
+          else controller.enqueue(chunk);
+        },
+        flush(controller) {
+          if (seen !== size) controller.error(new Error('body shorter than declared'));
+        },
+      }),
+    );
+    const headers = new Headers({
+      'content-type': 'application/octet-stream',
+      'x-vercel-digest': digest,
+      'x-now-digest': digest,
+      'x-now-size': String(size),
+    });
+    try {
+      const response = await forwardToVercel(upstream, {
+        method: 'POST',
+        path: '/v2/files',
+        query: new URLSearchParams(),
+        teamId: project.teamId,
+        headers,
+        body: size === 0 ? new Uint8Array() : (counted ?? new Uint8Array()),
+        contentLength: size,
+      });
+      if (!response.ok) {
+        use.bytes -= size;
+        if (isNew) use.files.delete(digest);
+      }
+      return { response: await relayResponse(response), bytes: size };
+    } catch (error) {
+      use.bytes -= size;
+      if (isNew) use.files.delete(digest);
+      throw error;
+    }
+  }
+
+  async function createDeployment(
+    request: Request,
+    route: MatchedRoute,
+    claims: CredentialClaims,
+    project: CompiledProject,
+    upstream: Upstream,
+  ) {
+    const text = await readLimitedText(request, deps.config.limits.max_body_bytes);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      throw badRequest('the deployment body must be JSON');
+    }
+    const checked = checkCreateBody(raw, {
+      claims,
+      projectName: await vercelName(project, upstream),
+      allowProjectSettings: project.allowProjectSettings,
+      maxFiles: deps.config.limits.max_files,
+      serverUrl: deps.serverUrl,
+    });
+    const use = usageFor(claims);
+    if (use.deployments >= deps.config.limits.max_deployments) {
+      throw new BrokerError(
+        429,
+        'quota_exceeded',
+        `this credential has created ${use.deployments} deployments, its limit`,
+      );
+    }
+    const upstreamRequest: UpstreamRequest = {
+      method: 'POST',
+      path: '/v13/deployments',
+      query: route.query,
+      teamId: project.teamId,
+      headers: new Headers({ 'content-type': 'application/json' }),
+      body: JSON.stringify(checked.body),
+    };
+    const response = await forwardToVercel(upstream, upstreamRequest);
+    if (!response.ok) return relayResponse(response);
+    const body = (await response.json()) as Record<string, unknown>;
+    if (body.projectId !== undefined && body.projectId !== project.projectId) {
+      throw new BrokerError(502, 'upstream_error', 'Vercel created the deployment in an unexpected project.');
+    }
+    use.deployments += 1;
+    return json(response.status, body, copyResponseHeaders(response.headers));
+  }
+
+  async function getProject(param: string, project: CompiledProject, upstream: Upstream) {
+    if (param !== project.projectId && param !== (await vercelName(project, upstream)))
+      throw notFound('The project was not found.');
+    const response = await forwardToVercel(upstream, {
+      method: 'GET',
+      path: `/v9/projects/${project.projectId}`,
+      query: new URLSearchParams(),
+      teamId: project.teamId,
+    });
+    if (!response.ok) return relayResponse(response);
+    const body = (await response.json()) as Record<string, unknown>;
+    return json(200, Object.fromEntries(PROJECT_FIELDS.filter((f) => f in body).map((f) => [f, body[f]])));
+  }
+
+  async function dispatch(
+    request: Request,
+    route: MatchedRoute,
+    claims: CredentialClaims,
+  ): Promise<GatewayResult> {
+    if (route.name === 'get-user') {
+      return {
+        response: json(404, { error: { code: 'not_found', message: 'Keyhole credentials have no user.' } }),
+      };
+    }
+    if (route.name === 'get-team') {
+      return {
+        response: json(403, {
+          error: { code: 'team_unauthorized', message: 'Keyhole credentials cannot read teams.' },
+        }),
+      };
+    }
+    const { project, upstream } = projectFor(claims);
+    switch (route.name) {
+      case 'upload-file':
+        return uploadFile(request, claims, project, upstream);
+      case 'create-deployment':
+        return { response: await createDeployment(request, route, claims, project, upstream) };
+      case 'get-deployment': {
+        const owned = await ownedDeployment(route.param!, project, upstream, route.query);
+        if (!owned.body) return { response: owned.response };
+        return {
+          response: json(200, owned.body, copyResponseHeaders(owned.response.headers)),
+          upstreamStatus: 200,
+        };
+      }
+      case 'deployment-events': {
+        // Build logs can carry secrets: ownership is proven before the stream is even requested.
+        const owned = await ownedDeployment(route.param!, project, upstream);
+        if (!owned.body) return { response: owned.response };
+        const response = await forwardToVercel(upstream, {
+          method: 'GET',
+          path: `/v3/deployments/${route.param!}/events`,
+          query: route.query,
+          teamId: project.teamId,
+        });
+        return { response: await relayResponse(response), upstreamStatus: response.status };
+      }
+      case 'cancel-deployment': {
+        const owned = await ownedDeployment(route.param!, project, upstream);
+        if (!owned.body) return { response: owned.response };
+        const response = await forwardToVercel(upstream, {
+          method: 'PATCH',
+          path: `/v12/deployments/${route.param!}/cancel`,
+          query: new URLSearchParams(),
+          teamId: project.teamId,
+        });
+        return { response: await relayResponse(response), upstreamStatus: response.status };
+      }
+      case 'get-project':
+        return { response: await getProject(route.param!, project, upstream) };
+    }
+  }
+
+  /** Handles one gateway call; `rawTarget` is the request target exactly as received. */
+  return async function handleGateway(request: Request, rawTarget: string): Promise<GatewayResult> {
+    const claims = await authenticate(request);
+    let route: MatchedRoute;
+    try {
+      route = matchRoute(request.method, rawTarget, request.headers);
+    } catch (error) {
+      if (error instanceof BrokerError) Object.assign(error, { claims });
+      throw error;
+    }
+    try {
+      const result = await dispatch(request, route, claims);
+      return {
+        ...result,
+        route: route.name,
+        claims,
+        upstreamStatus: result.upstreamStatus ?? result.response.status,
+      };
+    } catch (error) {
+      if (error instanceof BrokerError) Object.assign(error, { claims, route: route.name });
+      throw error;
+    }
+  };
+}

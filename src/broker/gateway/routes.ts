@@ -1,0 +1,125 @@
+/** The gateway's allow-list: exactly the Vercel calls a deploy of one project needs, matched on method + raw path. */
+import { forbidden } from '../errors.js';
+
+export type RouteName =
+  | 'upload-file'
+  | 'create-deployment'
+  | 'get-deployment'
+  | 'deployment-events'
+  | 'cancel-deployment'
+  | 'get-project'
+  | 'get-user'
+  | 'get-team';
+
+export interface MatchedRoute {
+  name: RouteName;
+  /** The path parameter (deployment id, project id or name, team id), when the route has one. */
+  param?: string;
+  /** Query parameters the route allows, client `teamId`/`slug` already dropped. */
+  query: URLSearchParams;
+}
+
+interface RouteSpec {
+  name: RouteName;
+  method: string;
+  pattern: RegExp;
+  query: readonly string[];
+  /** Query keys whose value must be a 0/1 flag. */
+  flags?: readonly string[];
+}
+
+const ID = '([A-Za-z0-9][A-Za-z0-9._-]{0,255})';
+const EVENTS_QUERY = ['direction', 'follow', 'format', 'limit', 'since', 'until', 'builds', 'delimiter'];
+
+const ROUTES: readonly RouteSpec[] = [
+  { name: 'upload-file', method: 'POST', pattern: /^\/v2\/files$/, query: [] },
+  {
+    name: 'create-deployment',
+    method: 'POST',
+    pattern: /^\/v13\/deployments$/,
+    query: ['forceNew', 'skipAutoDetectionConfirmation', 'prebuilt', 'withCache'],
+    flags: ['forceNew', 'skipAutoDetectionConfirmation', 'prebuilt', 'withCache'],
+  },
+  {
+    name: 'get-deployment',
+    method: 'GET',
+    pattern: new RegExp(`^/v13/deployments/${ID}$`),
+    query: ['withGitRepoInfo'],
+  },
+  {
+    name: 'deployment-events',
+    method: 'GET',
+    pattern: new RegExp(`^/v3/deployments/${ID}/events$`),
+    query: EVENTS_QUERY,
+  },
+  {
+    name: 'deployment-events',
+    method: 'GET',
+    pattern: new RegExp(`^/v3/now/deployments/${ID}/events$`),
+    query: EVENTS_QUERY,
+  },
+  {
+    name: 'cancel-deployment',
+    method: 'PATCH',
+    pattern: new RegExp(`^/v12/deployments/${ID}/cancel$`),
+    query: [],
+  },
+  { name: 'get-project', method: 'GET', pattern: new RegExp(`^/v9/projects/${ID}$`), query: [] },
+  { name: 'get-user', method: 'GET', pattern: /^\/v2\/user$/, query: [] },
+  { name: 'get-team', method: 'GET', pattern: new RegExp(`^/teams/${ID}$`), query: [] },
+];
+
+/** Scope comes from the credential: these are accepted from clients and then dropped. */
+const SCOPE_KEYS = new Set(['teamId', 'slug']);
+const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-override'];
+
+/**
+ * Matches the request against the allow-list, or throws a 403 naming what was refused. `rawTarget`
+ * is the request line's target as received: WHATWG URL parsing would quietly resolve `..` and
+ * decode nothing, so ambiguity is judged on the raw bytes, before anyone normalises them.
+ */
+export function matchRoute(method: string, rawTarget: string, headers: Headers): MatchedRoute {
+  for (const name of METHOD_OVERRIDES) {
+    if (headers.has(name)) throw forbidden(`method override header ${name} is not allowed`);
+  }
+  const queryStart = rawTarget.indexOf('?');
+  const path = queryStart === -1 ? rawTarget : rawTarget.slice(0, queryStart);
+  const search = queryStart === -1 ? '' : rawTarget.slice(queryStart + 1);
+  if (
+    !path.startsWith('/') ||
+    path.includes('%') ||
+    path.includes('//') ||
+    path.includes('\\') ||
+    /\/\.\.?(\/|$)/.test(path)
+  ) {
+    throw forbidden(
+      `path ${JSON.stringify(path.slice(0, 200))} is not allowed: encoded characters, dot segments and doubled slashes are refused`,
+    );
+  }
+  const spec = ROUTES.find((r) => r.pattern.test(path));
+  if (!spec)
+    throw forbidden(`${method} ${path} is not an allowed call; Keyhole forwards only what a deploy needs`);
+  if (spec.method !== method) {
+    const other = ROUTES.find((r) => r.method === method && r.pattern.test(path));
+    if (!other)
+      throw forbidden(`${method} ${path} is not an allowed call; Keyhole forwards only what a deploy needs`);
+  }
+  const route = ROUTES.find((r) => r.method === method && r.pattern.test(path))!;
+  const param = route.pattern.exec(path)?.[1];
+
+  const incoming = new URLSearchParams(search);
+  const seen = new Set<string>();
+  const query = new URLSearchParams();
+  for (const [key, value] of incoming) {
+    if (seen.has(key)) throw forbidden(`query parameter ${key} appears twice`);
+    seen.add(key);
+    if (SCOPE_KEYS.has(key)) continue;
+    if (!route.query.includes(key))
+      throw forbidden(`query parameter ${key} is not allowed on ${method} ${path}`);
+    if (route.flags?.includes(key) && value !== '0' && value !== '1') {
+      throw forbidden(`query parameter ${key} must be 0 or 1`);
+    }
+    query.set(key, value);
+  }
+  return { name: route.name, ...(param !== undefined ? { param } : {}), query };
+}

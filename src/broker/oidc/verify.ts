@@ -1,0 +1,131 @@
+/** Verifies a GitHub Actions OIDC token with jose, every option spelled out; returns only verified claims. */
+import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { BrokerError } from '../errors.js';
+import { REQUIRED_CLAIMS, type GitHubClaims } from './claims.js';
+
+export const MAX_TOKEN_BYTES = 8 * 1024;
+/** GitHub tokens live 5 minutes (exp = iat + 300); a minute of slack, never more than 10. */
+const MAX_TOKEN_AGE_SECONDS = 360;
+const MAX_LIFETIME_SECONDS = 600;
+const CLOCK_TOLERANCE_SECONDS = 30;
+/** Headers GitHub sends; anything else (jku, x5u, jwk, x5c, crit, b64) is refused outright. */
+const ALLOWED_HEADERS = new Set(['alg', 'kid', 'typ', 'x5t']);
+const NUMERIC_CLAIMS = ['repository_id', 'repository_owner_id', 'run_id', 'run_attempt'] as const;
+
+export interface VerifierOptions {
+  issuer: string;
+  audience: string;
+  keySet: JWTVerifyGetKey;
+  now?: () => Date;
+}
+
+export type TokenVerifier = (token: string) => Promise<GitHubClaims>;
+
+/** One key set per process: jose caches it and refetches an unknown `kid` at most every 30 s. */
+export function createGitHubKeySet(jwksUrl: string, fetchImpl?: typeof fetch): JWTVerifyGetKey {
+  return createRemoteJWKSet(new URL(jwksUrl), {
+    cooldownDuration: 30_000,
+    cacheMaxAge: 600_000,
+    timeoutDuration: 5_000,
+    ...(fetchImpl ? { [customFetch]: fetchImpl } : {}),
+  });
+}
+
+/** Every rejection is the same `invalid_token` answer: the caller learns nothing about which check failed. */
+export class InvalidTokenError extends BrokerError {
+  readonly detail: string;
+  constructor(detail: string) {
+    super(401, 'invalid_token', 'The OIDC token is invalid, expired, or not meant for this broker.');
+    this.detail = detail;
+  }
+}
+
+export class KeySetUnavailableError extends BrokerError {
+  constructor() {
+    super(503, 'unavailable', 'The broker cannot reach the OIDC issuer keys right now; retry shortly.', {
+      'retry-after': '5',
+    });
+  }
+}
+
+export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
+  return async (token) => {
+    if (typeof token !== 'string' || token.length > MAX_TOKEN_BYTES) throw new InvalidTokenError('size');
+    // JWS compact only: JWE (5 segments) and JSON serialisation are refused before any parsing.
+    if (token.split('.').length !== 3) throw new InvalidTokenError('segments');
+    let result;
+    try {
+      result = await jwtVerify(token, options.keySet, {
+        algorithms: ['RS256'],
+        issuer: options.issuer,
+        audience: options.audience,
+        typ: 'JWT',
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        maxTokenAge: MAX_TOKEN_AGE_SECONDS,
+        requiredClaims: [...REQUIRED_CLAIMS],
+        ...(options.now ? { currentDate: options.now() } : {}),
+      });
+    } catch (error) {
+      // A key set that cannot be fetched is the broker's outage, not a bad token: answer 503 so the
+      // action retries, rather than a 401 that would send a workflow author hunting a non-problem.
+      if (
+        error instanceof joseErrors.JWKSTimeout ||
+        (error instanceof TypeError && !(error instanceof joseErrors.JOSEError))
+      ) {
+        throw new KeySetUnavailableError();
+      }
+      throw new InvalidTokenError(error instanceof Error ? `${error.name}: ${error.message}` : 'verify');
+    }
+    const { payload, protectedHeader } = result;
+    const unexpected = Object.keys(protectedHeader).filter((h) => !ALLOWED_HEADERS.has(h));
+    if (unexpected.length > 0) throw new InvalidTokenError(`header ${unexpected.join(',')}`);
+    // jose accepts an `aud` array that contains the audience; a token for several parties is refused.
+    if (typeof payload.aud !== 'string') throw new InvalidTokenError('aud not a single string');
+    const exp = payload.exp!;
+    const iat = payload.iat!;
+    if (exp - iat > MAX_LIFETIME_SECONDS) throw new InvalidTokenError('lifetime');
+    for (const claim of REQUIRED_CLAIMS) {
+      const value = payload[claim];
+      if (typeof value !== 'string' && typeof value !== 'number')
+        throw new InvalidTokenError(`claim ${claim} type`);
+    }
+    for (const claim of NUMERIC_CLAIMS) {
+      const value = payload[claim];
+      if (typeof value !== 'string' || !/^[0-9]{1,20}$/.test(value))
+        throw new InvalidTokenError(`claim ${claim} not numeric string`);
+    }
+    // Claims land in audit lines and deployment metadata: control characters are refused outright.
+    // eslint-disable-next-line no-control-regex
+    const CONTROL = /[\u0000-\u001f\u007f]/;
+    const text = (name: string, max = 512): string => {
+      const value = payload[name];
+      if (typeof value !== 'string' || value.length > max || CONTROL.test(value)) {
+        throw new InvalidTokenError(`claim ${name}`);
+      }
+      return value;
+    };
+    const optional = (name: string): string | undefined =>
+      payload[name] === undefined ? undefined : text(name, 255);
+    return {
+      iss: text('iss'),
+      jti: text('jti', 256),
+      exp,
+      iat,
+      repository: text('repository', 256),
+      repository_id: text('repository_id'),
+      repository_owner: text('repository_owner', 256),
+      repository_owner_id: text('repository_owner_id'),
+      ref: text('ref', 512),
+      ref_type: text('ref_type', 16),
+      sha: text('sha', 64),
+      event_name: text('event_name', 64),
+      runner_environment: text('runner_environment', 64),
+      run_id: text('run_id'),
+      run_attempt: text('run_attempt'),
+      workflow_ref: text('workflow_ref', 1024),
+      job_workflow_ref: text('job_workflow_ref', 1024),
+      environment: optional('environment'),
+      ref_protected: optional('ref_protected'),
+    };
+  };
+}

@@ -1,0 +1,124 @@
+/** The policy decision: a pure function from (policy, verified claims, project, target) to a grant or reasons. */
+import type { PolicyClaims } from '../oidc/claims.js';
+import {
+  foldCase,
+  RISKY_EVENTS,
+  type CompiledConfig,
+  type CompiledProject,
+  type CompiledRule,
+} from './compile.js';
+
+export interface Grant {
+  project: CompiledProject;
+  target: string;
+  ruleIndex: number;
+}
+
+export interface RuleVerdict {
+  index: number;
+  /** The rule names this repository (name and ids): its other failures are the caller's to fix. */
+  identityMatched: boolean;
+  failures: string[];
+}
+
+export type Decision =
+  | { allowed: true; grant: Grant; rules: RuleVerdict[] }
+  | { allowed: false; message: string; rules: RuleVerdict[]; projectKnown: boolean };
+
+function checkRule(rule: CompiledRule, claims: PolicyClaims, target: string): RuleVerdict {
+  const identity: string[] = [];
+  const failures: string[] = [];
+  if (foldCase(claims.repository) !== rule.repository) {
+    identity.push(`repository ${claims.repository} is not ${rule.repositoryDisplay}`);
+  }
+  if (rule.repositoryId !== undefined && claims.repository_id !== rule.repositoryId) {
+    identity.push(`repository_id ${claims.repository_id} is not ${rule.repositoryId}`);
+  }
+  if (rule.repositoryOwnerId !== undefined && claims.repository_owner_id !== rule.repositoryOwnerId) {
+    identity.push(`repository_owner_id ${claims.repository_owner_id} is not ${rule.repositoryOwnerId}`);
+  }
+  if (!rule.targets.includes(target)) {
+    failures.push(`target ${target} is not allowed (this rule allows ${rule.targets.join(', ')})`);
+  }
+  if (rule.environments) {
+    const environment = claims.environment;
+    if (!environment || !rule.environments.includes(foldCase(environment))) {
+      failures.push(
+        environment
+          ? `environment ${environment} may not deploy to ${target}`
+          : `the job has no GitHub environment; deploying to ${target} needs "environment: ${rule.environments[0]}" on the job`,
+      );
+    }
+  }
+  if (!rule.allowsNonBranchRefs && !(claims.ref.startsWith('refs/heads/') && claims.ref_type === 'branch')) {
+    failures.push(`ref ${claims.ref || '(empty)'} is not a branch; only branches may deploy with this rule`);
+  } else if (rule.refs && !rule.refs.some((r) => r.match(claims.ref))) {
+    failures.push(`ref ${claims.ref} may not deploy to ${target}`);
+  }
+  if (rule.workflows && !rule.workflows.some((w) => w.match(claims.job_workflow_ref))) {
+    failures.push(`workflow ${claims.job_workflow_ref} may not deploy to ${target}`);
+  }
+  if (
+    rule.events
+      ? !rule.events.includes(claims.event_name)
+      : (RISKY_EVENTS as readonly string[]).includes(claims.event_name)
+  ) {
+    failures.push(
+      rule.events
+        ? `event ${claims.event_name} may not deploy (allowed: ${rule.events.join(', ')})`
+        : `event ${claims.event_name} may not deploy unless a rule lists it under events`,
+    );
+  }
+  if (!rule.selfHostedRunners && claims.runner_environment !== 'github-hosted') {
+    failures.push(
+      `runner ${claims.runner_environment} may not deploy; only GitHub-hosted runners are allowed`,
+    );
+  }
+  return { index: rule.index, identityMatched: identity.length === 0, failures: [...identity, ...failures] };
+}
+
+/**
+ * Deny by default. An unknown project and one whose rules never name this repository get the same
+ * message, so a caller learns nothing about which projects exist; once a rule names the caller's
+ * repository, the failures are about the caller's own claims and are returned so it can fix them.
+ */
+export function evaluatePolicy(
+  config: CompiledConfig,
+  claims: PolicyClaims,
+  projectName: string,
+  target: string,
+): Decision {
+  const project = config.projects.get(projectName);
+  const notAvailable = `repository ${claims.repository} may not deploy project "${projectName}" (no rule of the broker's policy allows it)`;
+  if (!project) return { allowed: false, message: notAvailable, rules: [], projectKnown: false };
+  const rules = project.rules.map((rule) => checkRule(rule, claims, target));
+  const match = rules.find((r) => r.failures.length === 0);
+  if (match) return { allowed: true, grant: { project, target, ruleIndex: match.index }, rules };
+  const own = rules.filter((r) => r.identityMatched);
+  if (own.length === 0) return { allowed: false, message: notAvailable, rules, projectKnown: true };
+  const reasons = [...new Set(own.flatMap((r) => r.failures))];
+  return { allowed: false, message: `${reasons.join('; ')}`, rules, projectKnown: true };
+}
+
+/** The admin's view of a decision: which rule allows the request, or for each rule why not. */
+export function explainDecision(decision: Decision, projectName: string, target: string): string {
+  const lines: string[] = [];
+  if (decision.allowed) {
+    lines.push(`ALLOWED: project ${projectName}, target ${target}, by allow[${decision.grant.ruleIndex}]`);
+  } else if (!decision.projectKnown) {
+    lines.push(
+      `DENIED: project ${projectName} is not in the config (known projects are not shown to callers)`,
+    );
+  } else {
+    lines.push(`DENIED: no rule of project ${projectName} allows target ${target}`);
+  }
+  for (const rule of decision.rules) {
+    lines.push(
+      rule.failures.length === 0
+        ? `  allow[${rule.index}]: matches`
+        : `  allow[${rule.index}]: ${rule.failures.join('; ')}`,
+    );
+  }
+  if (!decision.allowed) lines.push(`caller sees: ${decision.message}`);
+  return lines.join('\n');
+}

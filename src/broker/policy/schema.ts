@@ -1,0 +1,109 @@
+/** The config file's schema: every object strict, every value checked, defaults spelled out once. */
+import { z } from 'zod';
+import { GITHUB_ISSUER } from '../oidc/claims.js';
+
+const numericId = (what: string) =>
+  z
+    .string({ error: `${what} must be a quoted numeric string, e.g. "123456789"` })
+    .regex(/^[0-9]+$/, `${what} must contain digits only, e.g. "123456789" (GitHub's immutable id)`);
+
+const envName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name such as VERCEL_TOKEN_SITE');
+
+/** Glob patterns: plain characters plus `*` (one segment) and `**` (any number of segments). */
+const pattern = z
+  .string()
+  .min(1)
+  .max(512)
+  .regex(
+    /^[A-Za-z0-9._/@*+=:-]+$/,
+    'patterns use plain characters plus * (one segment) and ** (any segments); no ?, [], {}, ! or regular expressions',
+  )
+  .refine((value) => !/\*\*\*/.test(value), 'use at most two stars in a row (** = any segments)');
+
+export const targetName = z
+  .string()
+  .regex(
+    /^[a-z0-9][a-z0-9-]{0,63}$/,
+    'must be preview, production or a custom environment slug (lower-case letters, digits, -)',
+  );
+
+export const ruleSchema = z.strictObject({
+  repository: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be owner/name, e.g. acme/marketing'),
+  repository_id: numericId('repository_id').optional(),
+  repository_owner_id: numericId('repository_owner_id').optional(),
+  targets: z.array(targetName).min(1, 'name at least one target, e.g. [preview]'),
+  environments: z.array(z.string().min(1).max(255)).min(1).optional(),
+  refs: z.array(pattern).min(1).optional(),
+  workflows: z.array(pattern).min(1).optional(),
+  events: z
+    .array(z.string().regex(/^[a-z_]+$/, 'must be a GitHub event name such as push'))
+    .min(1)
+    .optional(),
+  self_hosted_runners: z.boolean().default(false),
+});
+
+export const projectSchema = z.strictObject({
+  team_id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be the Vercel team id, e.g. team_abc123'),
+  project_id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be the Vercel project id, e.g. prj_abc123'),
+  token_env: envName,
+  allow_project_settings: z.boolean().default(false),
+  allow: z.array(ruleSchema).min(1, 'add at least one rule; a project without rules can never be deployed'),
+});
+
+export const limitsSchema = z.strictObject({
+  max_upload_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(2 * 1024 ** 3),
+  max_file_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(1024 ** 3 + 1024 ** 2),
+  max_files: z.number().int().positive().default(20_000),
+  max_deployments: z.number().int().positive().default(5),
+  max_body_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(16 * 1024 ** 2),
+  upstream_timeout_seconds: z.number().int().positive().max(600).default(60),
+});
+
+const url = z.string().url('must be an absolute URL');
+
+export const configSchema = z.strictObject({
+  audience: z.string().min(1).max(512),
+  issuer: url.default(GITHUB_ISSUER),
+  jwks_url: url.optional(),
+  vercel_api_url: url.default('https://api.vercel.com'),
+  credential_ttl_seconds: z.number().int().min(1).max(3600).default(900),
+  signing_key_env: envName.default('KEYHOLE_SIGNING_KEY'),
+  replay_store: z
+    .string()
+    .regex(/^(memory|redis:\/\/.+)$/, 'must be memory or redis://host:port')
+    .default('memory'),
+  limits: limitsSchema.default(() => limitsSchema.parse({})),
+  projects: z.record(
+    z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'project names use letters, digits, . _ -'),
+    projectSchema,
+  ),
+});
+
+export type ConfigFile = z.infer<typeof configSchema>;
+export type RuleFile = z.infer<typeof ruleSchema>;
+export type ProjectFile = z.infer<typeof projectSchema>;
+export type Limits = z.infer<typeof limitsSchema>;
+
+/** Every key the file may hold, for "did you mean" suggestions on unknown keys. */
+export const KNOWN_KEYS = {
+  top: Object.keys(configSchema.shape),
+  project: Object.keys(projectSchema.shape),
+  rule: Object.keys(ruleSchema.shape),
+  limits: Object.keys(limitsSchema.shape),
+};

@@ -1,0 +1,48 @@
+/** The wire contract between the action and the broker: exchange shapes, error codes, credential form. */
+
+export const EXCHANGE_PATH = '/v1/exchange';
+
+/** The Vercel CLI rejects tokens containing anything but `\w`; secret scanners key on the prefix. */
+export const CREDENTIAL_PATTERN = /^khd_[A-Za-z0-9_]+$/;
+export const CREDENTIAL_MAX_LENGTH = 1024;
+
+export interface ExchangeRequest {
+  token: string;
+  project: string;
+  target: string;
+}
+
+export interface ExchangeResponse {
+  credential: string;
+  expires_at: number;
+  project: { name: string; id: string; team_id: string };
+  target: string;
+}
+
+/** Every error code either side of the wire can produce; a closed union, never matched on message text. */
+export type ErrorCode =
+  | 'bad_request'
+  | 'invalid_token'
+  | 'token_replayed'
+  | 'policy_denied'
+  | 'invalid_credential'
+  | 'forbidden'
+  | 'not_found'
+  | 'team_unauthorized'
+  | 'payload_too_large'
+  | 'quota_exceeded'
+  | 'upstream_error'
+  | 'unavailable'
+  | 'internal_error';
+
+export interface ErrorBody {
+  error: { code: ErrorCode | string; message: string; request_id?: string; [extra: string]: unknown };
+}
+
+export function isErrorBody(value: unknown): value is ErrorBody {
+  if (typeof value !== 'object' || value === null) return false;
+  const error = (value as { error?: unknown }).error;
+  return (
+    typeof error === 'object' && error !== null && typeof (error as { code?: unknown }).code === 'string'
+  );
+}
