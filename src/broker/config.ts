@@ -56,7 +56,11 @@ function knownKeysAt(path: readonly PropertyKey[]): string[] {
   return [];
 }
 
-function describeIssue(issue: z.core.$ZodIssue): ConfigIssue[] {
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  return path.reduce<unknown>((node, key) => (node && typeof node === 'object' ? (node as Record<PropertyKey, unknown>)[key] : undefined), root);
+}
+
+function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigIssue[] {
   if (issue.code === 'unrecognized_keys') {
     return issue.keys.map((key) => {
       const known = knownKeysAt(issue.path);
@@ -68,7 +72,7 @@ function describeIssue(issue: z.core.$ZodIssue): ConfigIssue[] {
       return { path: formatPath([...issue.path, key]), message: `unknown key; ${hint}` };
     });
   }
-  if (issue.code === 'invalid_type' && issue.input === undefined) {
+  if (issue.code === 'invalid_type' && valueAt(raw, issue.path) === undefined) {
     return [{ path: formatPath(issue.path), message: 'is required' }];
   }
   return [{ path: formatPath(issue.path), message: issue.message }];
@@ -176,8 +180,9 @@ export function parseConfig(text: string, file = 'config'): LoadedConfig {
       })),
     );
   }
-  const parsed = configSchema.safeParse(doc.toJS() ?? {});
-  if (!parsed.success) throw new ConfigError(file, parsed.error.issues.flatMap(describeIssue));
+  const raw: unknown = doc.toJS() ?? {};
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) throw new ConfigError(file, parsed.error.issues.flatMap((issue) => describeIssue(issue, raw)));
   const { errors, warnings } = checkSemantics(parsed.data);
   if (errors.length > 0) throw new ConfigError(file, errors);
   const jwksUrl = parsed.data.jwks_url ?? GITHUB_JWKS_URL;

@@ -79,7 +79,7 @@ export async function startGitHubIssuer(options: { port?: number } = {}): Promis
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid, x5t: 'local', ...mintOptions.header } as {
         alg: string;
       })
-      .setIssuer(issuer)
+      .setIssuer(typeof payload.iss === 'string' ? payload.iss : issuer)
       .setAudience(audience)
       .setIssuedAt(now)
       .setNotBefore(now - 600)
