@@ -7,6 +7,7 @@ import { deploymentsCancelDeployment } from '@vercel/sdk/funcs/deploymentsCancel
 import { deploymentsGetDeployment } from '@vercel/sdk/funcs/deploymentsGetDeployment.js';
 import { deploymentsUploadFile } from '@vercel/sdk/funcs/deploymentsUploadFile.js';
 import { HTTPClient } from '@vercel/sdk/lib/http.js';
+import { ResponseValidationError } from '@vercel/sdk/models/responsevalidationerror.js';
 import { VercelError } from '@vercel/sdk/models/vercelerror.js';
 import { HTTPClientError } from '@vercel/sdk/models/httpclienterrors.js';
 import { isErrorBody } from '../shared/wire.js';
@@ -114,6 +115,11 @@ export function createDeployer(settings: DeployTarget, deps: DeployDeps) {
   function unwrap<T>(what: string, result: { ok: true; value: T } | { ok: false; error: unknown }): T {
     if (result.ok) return result.value;
     const error = result.error;
+    // A 2xx answer whose shape the SDK's schema does not know (a newer API, an emulator) is still
+    // an answer: the fields the action reads are checked where they are used.
+    if (error instanceof ResponseValidationError && error.statusCode < 300 && typeof error.rawValue === 'object' && error.rawValue !== null) {
+      return error.rawValue as T;
+    }
     if (error instanceof VercelError) {
       if (RETRYABLE_STATUS.has(error.statusCode))
         throw new RetryableError(
