@@ -93,7 +93,7 @@ async function main(): Promise<number> {
     }
     if (deploy.code !== 0) console.log(red(`   ${failure(deploy)}`));
     expect(deploy.code === 0 && deploy.outputs['ready-state'] === 'READY', `deployment-url = ${bold(deploy.outputs['deployment-url'] ?? '(none)')}`);
-    const listing = JSON.stringify(await (await fetch(`${vercel.url}/v6/deployments/${deploy.outputs['deployment-id']}/files`, { headers: auth })).json());
+    const listing = JSON.stringify(await (await fetch(`${vercel.url}/v6/deployments/${deploy.outputs['deployment-id']}/files?teamId=${marketing.accountId}`, { headers: auth })).json());
     expect(listing.includes('index.html') && !listing.includes('NOTES.md'), 'Vercel holds index.html and style.css; NOTES.md (in .vercelignore) never left the runner');
 
     step(3, 'A modified workflow tries to misuse Keyhole');
