@@ -25,7 +25,11 @@ const REPO = { repository: 'acme/marketing', repository_id: '123456789', reposit
 const PRODUCTION_WORKFLOW = 'acme/marketing/.github/workflows/production.yml@refs/heads/main';
 
 async function main(): Promise<number> {
-  console.log(bold('Keyhole demo: deploy one pinned Vercel project from "GitHub Actions" with no Vercel token in GitHub'));
+  console.log(
+    bold(
+      'Keyhole demo: deploy one pinned Vercel project from "GitHub Actions" with no Vercel token in GitHub',
+    ),
+  );
   step(1, 'Starting the local world');
   const issuer = await startGitHubIssuer();
   console.log(`   GitHub OIDC issuer      ${issuer.issuer}`);
@@ -37,13 +41,20 @@ async function main(): Promise<number> {
       vercel: {
         users: [{ username: 'owner', email: 'owner@acme.example' }],
         teams: [{ slug: 'acme', name: 'Acme' }],
-        projects: [{ name: 'marketing-site', team: 'acme' }, { name: 'billing', team: 'acme' }],
+        projects: [
+          { name: 'marketing-site', team: 'acme' },
+          { name: 'billing', team: 'acme' },
+        ],
       },
     },
   });
   console.log(`   Vercel (emulate)        ${vercel.url}`);
   const auth = { authorization: `Bearer ${EMULATE_TOKEN}` };
-  const project = async (name: string) => (await (await fetch(`${vercel.url}/v9/projects/${name}?slug=acme`, { headers: auth })).json()) as { id: string; accountId: string };
+  const project = async (name: string) =>
+    (await (await fetch(`${vercel.url}/v9/projects/${name}?slug=acme`, { headers: auth })).json()) as {
+      id: string;
+      accountId: string;
+    };
   const marketing = await project('marketing-site');
   const billing = await project('billing');
 
@@ -78,7 +89,8 @@ async function main(): Promise<number> {
       inputs: { 'broker-url': broker.url, audience: AUDIENCE, path: 'examples/site', ...inputs },
     });
   };
-  const failure = (run: ActionRun) => (run.stdout.match(/^::error::(.*)$/m)?.[1] ?? run.stderr).replace(/%0A/g, '\n      ');
+  const failure = (run: ActionRun) =>
+    (run.stdout.match(/^::error::(.*)$/m)?.[1] ?? run.stderr).replace(/%0A/g, '\n      ');
   let ok = true;
   const expect = (condition: boolean, text: string) => {
     ok &&= condition;
@@ -89,45 +101,96 @@ async function main(): Promise<number> {
     step(2, 'The workflow on main deploys examples/site to preview (bundled action, as a runner runs it)');
     const deploy = await job({ ref: 'refs/heads/main', event_name: 'push' }, { project: 'marketing-site' });
     for (const line of deploy.stdout.split('\n')) {
-      if (/^(Keyhole:|Hashing \d+\/\d+ files$|Uploading|  uploaded|Deployment |Ready:)/.test(line)) console.log(dim(`   │ ${line}`));
+      if (/^(Keyhole:|Hashing \d+\/\d+ files$|Uploading|  uploaded|Deployment |Ready:)/.test(line))
+        console.log(dim(`   │ ${line}`));
     }
     if (deploy.code !== 0) console.log(red(`   ${failure(deploy)}`));
-    expect(deploy.code === 0 && deploy.outputs['ready-state'] === 'READY', `deployment-url = ${bold(deploy.outputs['deployment-url'] ?? '(none)')}`);
-    const listing = JSON.stringify(await (await fetch(`${vercel.url}/v6/deployments/${deploy.outputs['deployment-id']}/files?teamId=${marketing.accountId}`, { headers: auth })).json());
-    expect(listing.includes('index.html') && !listing.includes('NOTES.md'), 'Vercel holds index.html and style.css; NOTES.md (in .vercelignore) never left the runner');
+    expect(
+      deploy.code === 0 && deploy.outputs['ready-state'] === 'READY',
+      `deployment-url = ${bold(deploy.outputs['deployment-url'] ?? '(none)')}`,
+    );
+    const listing = JSON.stringify(
+      await (
+        await fetch(
+          `${vercel.url}/v6/deployments/${deploy.outputs['deployment-id']}/files?teamId=${marketing.accountId}`,
+          { headers: auth },
+        )
+      ).json(),
+    );
+    expect(
+      listing.includes('index.html') && !listing.includes('NOTES.md'),
+      'Vercel holds index.html and style.css; NOTES.md (in .vercelignore) never left the runner',
+    );
 
     step(3, 'A modified workflow tries to misuse Keyhole');
     console.log(dim('   (each attempt is what an attacker with write access to a workflow file could try)'));
 
     const other = await job({ ref: 'refs/heads/main' }, { project: 'billing' });
-    expect(other.code !== 0 && /policy_denied/.test(other.stdout), `deploy another project (billing): refused\n      ${dim(failure(other).split('\n')[0]!)}`);
+    expect(
+      other.code !== 0 && /policy_denied/.test(other.stdout),
+      `deploy another project (billing): refused\n      ${dim(failure(other).split('\n')[0]!)}`,
+    );
 
-    const prod = await job({ ref: 'refs/heads/feature/x', environment: 'production', job_workflow_ref: PRODUCTION_WORKFLOW.replace('refs/heads/main', 'refs/heads/feature/x') }, { project: 'marketing-site', target: 'production' });
-    expect(prod.code !== 0 && /policy_denied/.test(prod.stdout), `production from a feature branch: refused\n      ${dim(failure(prod).split('\n')[0]!)}`);
+    const prod = await job(
+      {
+        ref: 'refs/heads/feature/x',
+        environment: 'production',
+        job_workflow_ref: PRODUCTION_WORKFLOW.replace('refs/heads/main', 'refs/heads/feature/x'),
+      },
+      { project: 'marketing-site', target: 'production' },
+    );
+    expect(
+      prod.code !== 0 && /policy_denied/.test(prod.stdout),
+      `production from a feature branch: refused\n      ${dim(failure(prod).split('\n')[0]!)}`,
+    );
 
     issuer.setJob({ ...REPO, ref: 'refs/heads/main' });
     const token = await issuer.mint(AUDIENCE);
-    const exchange = () => fetch(`${broker.url}/v1/exchange`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, project: 'marketing-site', target: 'preview' }) });
+    const exchange = () =>
+      fetch(`${broker.url}/v1/exchange`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token, project: 'marketing-site', target: 'preview' }),
+      });
     const first = await exchange();
     const { credential } = (await first.json()) as { credential: string };
     const replay = await exchange();
     const replayError = ((await replay.json()) as { error: { code: string; message: string } }).error;
-    expect(first.status === 200 && replay.status === 401 && replayError.code === 'token_replayed', `replay a captured OIDC token: refused (${replay.status} ${replayError.code})`);
+    expect(
+      first.status === 200 && replay.status === 401 && replayError.code === 'token_replayed',
+      `replay a captured OIDC token: refused (${replay.status} ${replayError.code})`,
+    );
 
     const steal = async (method: string, p: string) => {
-      const r = await fetch(`${broker.url}${p}`, { method, headers: { authorization: `Bearer ${credential}` } });
-      return { status: r.status, error: ((await r.json()) as { error?: { code: string; message: string } }).error };
+      const r = await fetch(`${broker.url}${p}`, {
+        method,
+        headers: { authorization: `Bearer ${credential}` },
+      });
+      return {
+        status: r.status,
+        error: ((await r.json()) as { error?: { code: string; message: string } }).error,
+      };
     };
     const env = await steal('GET', `/v10/projects/${marketing.id}/env`);
-    expect(env.status === 403, `read env vars with the stolen credential: refused (${env.status} ${env.error?.code}: ${env.error?.message})`);
+    expect(
+      env.status === 403,
+      `read env vars with the stolen credential: refused (${env.status} ${env.error?.code}: ${env.error?.message})`,
+    );
     const del = await steal('DELETE', `/v13/deployments/${deploy.outputs['deployment-id']}`);
     expect(del.status === 403, `delete the deployment: refused (${del.status} ${del.error?.code})`);
     const foreign = await steal('GET', `/v9/projects/${billing.id}`);
-    expect(foreign.status === 404, `look at another project: ${foreign.status} ${foreign.error?.code}, indistinguishable from one that does not exist`);
+    expect(
+      foreign.status === 404,
+      `look at another project: ${foreign.status} ${foreign.error?.code}, indistinguishable from one that does not exist`,
+    );
 
     step(4, 'What the broker wrote to its audit log');
     for (const line of broker.auditLines().slice(-6)) {
-      console.log(dim(`   ${line.event} ${line.decision} ${line.route ?? ''} ${line.project ?? ''} ${String(line.reason ?? line.status ?? '').slice(0, 70)}`));
+      console.log(
+        dim(
+          `   ${line.event} ${line.decision} ${line.route ?? ''} ${line.project ?? ''} ${String(line.reason ?? line.status ?? '').slice(0, 70)}`,
+        ),
+      );
     }
     const everything = broker.stdout() + broker.stderr() + deploy.stdout + deploy.stderr;
     expect(!everything.includes(EMULATE_TOKEN), 'the upstream Vercel token appears in no log or output');
@@ -135,9 +198,15 @@ async function main(): Promise<number> {
     const code = await broker.stop();
     await vercel.close();
     await issuer.close();
-    console.log(`\n${dim(`Everything stopped (broker exit code ${code}). ${((Date.now() - started) / 1000).toFixed(1)} s.`)}`);
+    console.log(
+      `\n${dim(`Everything stopped (broker exit code ${code}). ${((Date.now() - started) / 1000).toFixed(1)} s.`)}`,
+    );
   }
-  console.log(ok ? green(bold('Demo complete: one project deployed, every misuse refused.')) : red(bold('Demo failed: see the ✗ lines above.')));
+  console.log(
+    ok
+      ? green(bold('Demo complete: one project deployed, every misuse refused.'))
+      : red(bold('Demo failed: see the ✗ lines above.')),
+  );
   return ok ? 0 : 1;
 }
 

@@ -9,6 +9,7 @@ const major = Number(process.versions.node.split('.')[0]);
 const nodeArgs = ['--disable-warning=ExperimentalWarning', '--import', hooks, script, ...args];
 const [command, commandArgs] =
   major >= 24 ? [process.execPath, nodeArgs] : ['npx', ['--yes', '-p', 'node@24', 'node', ...nodeArgs]];
-if (major < 24) console.error(`Node ${process.versions.node} is older than 24; running under the node@24 package.`);
+if (major < 24)
+  console.error(`Node ${process.versions.node} is older than 24; running under the node@24 package.`);
 const result = spawnSync(command, commandArgs, { stdio: 'inherit' });
 process.exit(result.status ?? 1);

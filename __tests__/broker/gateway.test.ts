@@ -11,17 +11,29 @@ let billing: string;
 beforeAll(async () => {
   world = await startWorld({ extraConfig: 'limits:\n  max_deployments: 3\n  max_files: 50\n' });
   credential = await world.credential({ ref: 'refs/heads/feature' });
-  billing = await world.credential({ repository: 'acme/billing', repository_id: '555' }, 'billing', 'preview');
+  billing = await world.credential(
+    { repository: 'acme/billing', repository_id: '555' },
+    'billing',
+    'preview',
+  );
 });
 afterAll(() => world.close());
 beforeEach(() => world.fake.clearRecord());
 
 const sha1 = (data: string | Buffer) => createHash('sha1').update(data).digest('hex');
-const errorOf = async (response: Response) => ((await response.json()) as { error: { code: string; message: string } }).error;
+const errorOf = async (response: Response) =>
+  ((await response.json()) as { error: { code: string; message: string } }).error;
 
 async function upload(cred: string, content: string) {
   const data = Buffer.from(content);
-  return world.call(cred, 'POST', '/v2/files', { body: data, headers: { 'x-now-digest': sha1(data), 'x-now-size': String(data.length), 'content-type': 'application/octet-stream' } });
+  return world.call(cred, 'POST', '/v2/files', {
+    body: data,
+    headers: {
+      'x-now-digest': sha1(data),
+      'x-now-size': String(data.length),
+      'content-type': 'application/octet-stream',
+    },
+  });
 }
 
 async function deploy(cred: string, body: Record<string, unknown> = {}) {
@@ -29,19 +41,36 @@ async function deploy(cred: string, body: Record<string, unknown> = {}) {
   await upload(cred, data);
   return world.call(cred, 'POST', '/v13/deployments', {
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'anything', files: [{ file: 'index.html', sha: sha1(data), size: data.length, mode: 33188 }], ...body }),
+    body: JSON.stringify({
+      name: 'anything',
+      files: [{ file: 'index.html', sha: sha1(data), size: data.length, mode: 33188 }],
+      ...body,
+    }),
   });
 }
 
 /** A request with a raw, un-normalised target: fetch would resolve dot segments before sending. */
-function rawRequest(method: string, target: string, headers: Record<string, string> = {}): Promise<{ status: number; body: string }> {
+function rawRequest(
+  method: string,
+  target: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; body: string }> {
   const url = new URL(world.url);
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: url.hostname, port: url.port, method, path: target, headers: { authorization: `Bearer ${credential}`, ...headers } }, (res) => {
-      let body = '';
-      res.on('data', (d: Buffer) => (body += d.toString()));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = httpRequest(
+      {
+        host: url.hostname,
+        port: url.port,
+        method,
+        path: target,
+        headers: { authorization: `Bearer ${credential}`, ...headers },
+      },
+      (res) => {
+        let body = '';
+        res.on('data', (d: Buffer) => (body += d.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -53,17 +82,40 @@ describe('credentials', () => {
     ['a malformed credential', 'not-a-credential'],
     ['a GitHub-style token', 'ghp_abcdefghijklmnopqrstuvwxyz0123456789'],
     ['a forged MAC', () => credential.replace(/[0-9a-f]$/, (c) => (c === '0' ? '1' : '0'))],
-    ['a tampered payload', () => credential.replace(/_([0-9a-z])([0-9a-z]+)_([0-9a-f]{64})$/, (_m, a: string, rest: string, mac: string) => `_${a === 'z' ? 'y' : 'z'}${rest}_${mac}`)],
+    [
+      'a tampered payload',
+      () =>
+        credential.replace(
+          /_([0-9a-z])([0-9a-z]+)_([0-9a-f]{64})$/,
+          (_m, a: string, rest: string, mac: string) => `_${a === 'z' ? 'y' : 'z'}${rest}_${mac}`,
+        ),
+    ],
   ])('%s answers 401 invalid_credential with no upstream call', async (_name, value) => {
     const token = typeof value === 'function' ? value() : value;
-    const response = await fetch(`${world.url}/v13/deployments/dpl_x`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+    const response = await fetch(`${world.url}/v13/deployments/dpl_x`, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+    });
     expect(response.status).toBe(401);
     expect((await errorOf(response)).code).toBe('invalid_credential');
     expect(world.fake.requests).toHaveLength(0);
   });
 
   test('an expired credential answers 401', async () => {
-    const { credential: expired } = await mintCredential(world.keys, { pn: 'marketing-site', prj: 'prj_marketing', team: 'team_abc123', tgt: 'preview', rid: '1', repo: 'a/b', ref: 'refs/heads/main', sha: 'x', run: '1', att: '1', wf: 'w', iat: Date.now() - 10_000, exp: Date.now() - 1 });
+    const { credential: expired } = await mintCredential(world.keys, {
+      pn: 'marketing-site',
+      prj: 'prj_marketing',
+      team: 'team_abc123',
+      tgt: 'preview',
+      rid: '1',
+      repo: 'a/b',
+      ref: 'refs/heads/main',
+      sha: 'x',
+      run: '1',
+      att: '1',
+      wf: 'w',
+      iat: Date.now() - 10_000,
+      exp: Date.now() - 1,
+    });
     const response = await world.call(expired, 'GET', '/v13/deployments/dpl_x');
     expect(response.status).toBe(401);
     expect(world.fake.requests).toHaveLength(0);
@@ -109,15 +161,21 @@ describe('route allow-list', () => {
   });
 
   test('method-override headers are refused', async () => {
-    const { status } = await rawRequest('GET', '/v13/deployments/dpl_x', { 'x-http-method-override': 'DELETE' });
+    const { status } = await rawRequest('GET', '/v13/deployments/dpl_x', {
+      'x-http-method-override': 'DELETE',
+    });
     expect(status).toBe(403);
     expect(world.fake.requests).toHaveLength(0);
   });
 
   test('duplicate and unknown query keys are refused', async () => {
-    expect((await world.call(credential, 'GET', '/v13/deployments/dpl_x?teamId=a&teamId=b')).status).toBe(403);
+    expect((await world.call(credential, 'GET', '/v13/deployments/dpl_x?teamId=a&teamId=b')).status).toBe(
+      403,
+    );
     expect((await world.call(credential, 'GET', '/v13/deployments/dpl_x?until=1')).status).toBe(403);
-    expect((await world.call(credential, 'POST', '/v13/deployments?prebuilt=yes', { body: '{}' })).status).toBe(403);
+    expect(
+      (await world.call(credential, 'POST', '/v13/deployments?prebuilt=yes', { body: '{}' })).status,
+    ).toBe(403);
     expect(world.fake.requests).toHaveLength(0);
   });
 
@@ -137,26 +195,56 @@ describe('create-deployment body rules', () => {
   test.each([
     ['deploymentId', { deploymentId: 'dpl_other' }, /deploymentId is not allowed/],
     ['withLatestCommit', { withLatestCommit: true }, /withLatestCommit/],
-    ['gitSource', { gitSource: { type: 'github', org: 'acme', repo: 'billing', ref: 'main' } }, /gitSource is not allowed/],
+    [
+      'gitSource',
+      { gitSource: { type: 'github', org: 'acme', repo: 'billing', ref: 'main' } },
+      /gitSource is not allowed/,
+    ],
     ['gitAccessToken', { gitAccessToken: 'x' }, /gitAccessToken/],
     ['alias', { alias: ['billing.acme.com'] }, /alias is not allowed/],
     ['an unknown field', { superpowers: true }, /superpowers is not allowed/],
     ['an env secret reference', { env: { DB: '@billing-db' } }, /env\.DB starts with "@"/],
-    ['a build-env secret reference', { build: { env: { DB: '@billing-db' } } }, /build\.env\.DB starts with "@"/],
+    [
+      'a build-env secret reference',
+      { build: { env: { DB: '@billing-db' } } },
+      /build\.env\.DB starts with "@"/,
+    ],
     ['an absolute file path', { files: [{ ...files[0], file: '/etc/passwd' }] }, /relative POSIX path/],
-    ['a parent-directory file path', { files: [{ ...files[0], file: 'a/../../b' }] }, /must not contain "\.\."/],
+    [
+      'a parent-directory file path',
+      { files: [{ ...files[0], file: 'a/../../b' }] },
+      /must not contain "\.\."/,
+    ],
     ['an unknown file key', { files: [{ ...files[0], url: 'https://x' }] }, /files\[0\]\.url is not allowed/],
-    ['production with a preview credential', { target: 'production' }, /target production is not allowed: this credential deploys to preview only/],
-    ['a custom environment with a preview credential', { customEnvironmentSlugOrId: 'staging' }, /target staging is not allowed/],
-    ['too many files', { files: Array.from({ length: 51 }, (_, i) => ({ ...files[0], file: `f${i}` })) }, /allows 50/],
-  ])('%s is refused with 403 naming the field, and nothing reaches upstream', async (_name, extra, message) => {
-    const response = await world.call(credential, 'POST', '/v13/deployments', { headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'x', files, ...extra }) });
-    expect(response.status).toBe(403);
-    const error = await errorOf(response);
-    expect(error.code).toBe('forbidden');
-    expect(error.message).toMatch(message);
-    expect(world.fake.requests.filter((r) => r.path === '/v13/deployments')).toHaveLength(0);
-  });
+    [
+      'production with a preview credential',
+      { target: 'production' },
+      /target production is not allowed: this credential deploys to preview only/,
+    ],
+    [
+      'a custom environment with a preview credential',
+      { customEnvironmentSlugOrId: 'staging' },
+      /target staging is not allowed/,
+    ],
+    [
+      'too many files',
+      { files: Array.from({ length: 51 }, (_, i) => ({ ...files[0], file: `f${i}` })) },
+      /allows 50/,
+    ],
+  ])(
+    '%s is refused with 403 naming the field, and nothing reaches upstream',
+    async (_name, extra, message) => {
+      const response = await world.call(credential, 'POST', '/v13/deployments', {
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'x', files, ...extra }),
+      });
+      expect(response.status).toBe(403);
+      const error = await errorOf(response);
+      expect(error.code).toBe('forbidden');
+      expect(error.message).toMatch(message);
+      expect(world.fake.requests.filter((r) => r.path === '/v13/deployments')).toHaveLength(0);
+    },
+  );
 
   test('a body that is not JSON is a 400 bad_request', async () => {
     const response = await world.call(credential, 'POST', '/v13/deployments', { body: 'nope' });
@@ -173,13 +261,24 @@ describe('create-deployment body rules', () => {
       gitMetadata: { commitSha: 'spoofed', commitAuthorName: 'Mallory' },
     });
     expect(response.status).toBe(200);
-    const created = world.fake.requests.filter((r) => r.method === 'POST' && r.path === '/v13/deployments').at(-1)!;
+    const created = world.fake.requests
+      .filter((r) => r.method === 'POST' && r.path === '/v13/deployments')
+      .at(-1)!;
     const body = created.json as Record<string, Record<string, unknown>>;
     expect(body.project).toBe('prj_marketing');
     expect(body.name).toBe('marketing-site');
     expect(body.projectSettings).toBeUndefined();
-    expect(body.meta).toMatchObject({ custom: 'kept', githubCommitSha: 'a3f1c0d2e4b5a6978899aabbccddeeff00112233', keyholeRef: 'refs/heads/feature' });
-    expect(body.gitMetadata).toEqual(expect.objectContaining({ commitSha: 'a3f1c0d2e4b5a6978899aabbccddeeff00112233', commitRef: 'feature' }));
+    expect(body.meta).toMatchObject({
+      custom: 'kept',
+      githubCommitSha: 'a3f1c0d2e4b5a6978899aabbccddeeff00112233',
+      keyholeRef: 'refs/heads/feature',
+    });
+    expect(body.gitMetadata).toEqual(
+      expect.objectContaining({
+        commitSha: 'a3f1c0d2e4b5a6978899aabbccddeeff00112233',
+        commitRef: 'feature',
+      }),
+    );
     expect(body.gitMetadata!.commitAuthorName).toBeUndefined();
     expect(created.query.teamId).toBe('team_abc123');
     expect(created.headers.authorization).toBe(`Bearer ${UPSTREAM_TOKEN}`);
@@ -194,12 +293,29 @@ describe('create-deployment body rules', () => {
 
   test('file modes and inline files pass through intact; prebuilt and forceNew pass through', async () => {
     await upload(credential, 'hello world');
-    const response = await world.call(credential, 'POST', '/v13/deployments?prebuilt=1&forceNew=1&skipAutoDetectionConfirmation=1', {
-      body: JSON.stringify({ name: 'x', files: [{ file: 'bin/run', sha: sha1('hello world'), size: 11, mode: 33261 }, { file: 'link', sha: sha1('hello world'), size: 11, mode: 41471 }, { file: 'README.md', data: 'aGk=', encoding: 'base64' }] }),
-    });
+    const response = await world.call(
+      credential,
+      'POST',
+      '/v13/deployments?prebuilt=1&forceNew=1&skipAutoDetectionConfirmation=1',
+      {
+        body: JSON.stringify({
+          name: 'x',
+          files: [
+            { file: 'bin/run', sha: sha1('hello world'), size: 11, mode: 33261 },
+            { file: 'link', sha: sha1('hello world'), size: 11, mode: 41471 },
+            { file: 'README.md', data: 'aGk=', encoding: 'base64' },
+          ],
+        }),
+      },
+    );
     expect(response.status).toBe(200);
     const created = world.fake.requests.at(-1)!;
-    expect(created.query).toEqual({ prebuilt: '1', forceNew: '1', skipAutoDetectionConfirmation: '1', teamId: 'team_abc123' });
+    expect(created.query).toEqual({
+      prebuilt: '1',
+      forceNew: '1',
+      skipAutoDetectionConfirmation: '1',
+      teamId: 'team_abc123',
+    });
     expect((created.json as { files: unknown[] }).files).toEqual([
       { file: 'bin/run', sha: sha1('hello world'), size: 11, mode: 33261 },
       { file: 'link', sha: sha1('hello world'), size: 11, mode: 41471 },
@@ -225,7 +341,10 @@ describe('reads are limited to the pinned project', () => {
   });
 
   test('events of a foreign deployment are refused before the stream is requested', async () => {
-    for (const path of [`/v3/deployments/${foreign}/events?follow=1`, `/v3/now/deployments/${foreign}/events?follow=1&format=lines`]) {
+    for (const path of [
+      `/v3/deployments/${foreign}/events?follow=1`,
+      `/v3/now/deployments/${foreign}/events?follow=1&format=lines`,
+    ]) {
       const response = await world.call(credential, 'GET', path);
       expect(response.status).toBe(404);
     }
@@ -256,10 +375,17 @@ describe('reads are limited to the pinned project', () => {
 
   test('the build log of an owned deployment streams through as NDJSON', async () => {
     const created = (await (await deploy(credential)).json()) as { id: string };
-    const response = await world.call(credential, 'GET', `/v3/now/deployments/${created.id}/events?direction=forward&follow=1&format=lines`);
+    const response = await world.call(
+      credential,
+      'GET',
+      `/v3/now/deployments/${created.id}/events?direction=forward&follow=1&format=lines`,
+    );
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toContain('application/stream+json');
-    const lines = (await response.text()).trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+    const lines = (await response.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string });
     expect(lines.at(-1)!.type).toBe('alias-assigned');
     expect(lines.some((l) => l.type === 'stdout')).toBe(true);
     const upstreamEvents = world.fake.requests.find((r) => r.path.endsWith('/events'))!;
@@ -269,21 +395,33 @@ describe('reads are limited to the pinned project', () => {
 
 describe('uploads', () => {
   test('a digest is required', async () => {
-    const response = await world.call(credential, 'POST', '/v2/files', { body: 'abc', headers: { 'content-length': '3' } });
+    const response = await world.call(credential, 'POST', '/v2/files', {
+      body: 'abc',
+      headers: { 'content-length': '3' },
+    });
     expect(response.status).toBe(400);
     expect(world.fake.requests).toHaveLength(0);
   });
 
   test('a body without a length is refused', async () => {
-    const stream = new ReadableStream({ start: (c) => (c.enqueue(new TextEncoder().encode('abc')), c.close()) });
-    const response = await world.call(credential, 'POST', '/v2/files', { body: stream, headers: { 'x-now-digest': sha1('abc') }, duplex: 'half' } as RequestInit);
+    const stream = new ReadableStream({
+      start: (c) => (c.enqueue(new TextEncoder().encode('abc')), c.close()),
+    });
+    const response = await world.call(credential, 'POST', '/v2/files', {
+      body: stream,
+      headers: { 'x-now-digest': sha1('abc') },
+      duplex: 'half',
+    } as RequestInit);
     expect(response.status).toBe(400);
     expect((await errorOf(response)).message).toMatch(/Content-Length or x-now-size/);
     expect(world.fake.requests).toHaveLength(0);
   });
 
   test('a digest that does not match the body is rejected upstream and relayed in Vercel shape', async () => {
-    const response = await world.call(credential, 'POST', '/v2/files', { body: 'abc', headers: { 'x-vercel-digest': sha1('xyz') } });
+    const response = await world.call(credential, 'POST', '/v2/files', {
+      body: 'abc',
+      headers: { 'x-vercel-digest': sha1('xyz') },
+    });
     expect(response.status).toBe(400);
     expect((await errorOf(response)).code).toBe('bad_request');
   });

@@ -2,7 +2,12 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { CompactEncrypt, exportJWK, generateKeyPair, importJWK, SignJWT, type JWTVerifyGetKey } from 'jose';
 import type { GitHubClaims } from '../../src/broker/oidc/claims.js';
-import { createGitHubKeySet, createTokenVerifier, InvalidTokenError, MAX_TOKEN_BYTES } from '../../src/broker/oidc/verify.js';
+import {
+  createGitHubKeySet,
+  createTokenVerifier,
+  InvalidTokenError,
+  MAX_TOKEN_BYTES,
+} from '../../src/broker/oidc/verify.js';
 import { defaultClaims, startGitHubIssuer, type GitHubIssuer } from '../../src/local/github-oidc.js';
 import { AUDIENCE } from '../helpers/config.js';
 import { startWorld, type World } from '../helpers/world.js';
@@ -26,7 +31,9 @@ async function rejects(token: string): Promise<string> {
     await verify(token);
   } catch (error) {
     expect(error).toBeInstanceOf(InvalidTokenError);
-    expect((error as InvalidTokenError).message).toBe('The OIDC token is invalid, expired, or not meant for this broker.');
+    expect((error as InvalidTokenError).message).toBe(
+      'The OIDC token is invalid, expired, or not meant for this broker.',
+    );
     return (error as InvalidTokenError).detail;
   }
   throw new Error('token was accepted');
@@ -59,20 +66,37 @@ test('#2 HS256 signed with the public key as the HMAC secret is refused', async 
 test('#3 other algorithms (ES256, PS256) are refused even when validly signed', async () => {
   for (const alg of ['ES256', 'PS256']) {
     const { privateKey } = await generateKeyPair(alg);
-    const token = await new SignJWT({ ...defaultClaims(), jti: alg }).setProtectedHeader({ alg, typ: 'JWT' }).setIssuer(issuer.issuer).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    const token = await new SignJWT({ ...defaultClaims(), jti: alg })
+      .setProtectedHeader({ alg, typ: 'JWT' })
+      .setIssuer(issuer.issuer)
+      .setAudience(AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
     expect(await rejects(token)).toMatch(/JOSEAlgNotAllowed/);
   }
 });
 
 test('#4 a kid that names no key in the JWKS is only ever a lookup miss', async () => {
   const { privateKey } = await generateKeyPair('RS256');
-  const token = await new SignJWT({ ...defaultClaims(), jti: 'kid' }).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: '../../etc/passwd' }).setIssuer(issuer.issuer).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+  const token = await new SignJWT({ ...defaultClaims(), jti: 'kid' })
+    .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: '../../etc/passwd' })
+    .setIssuer(issuer.issuer)
+    .setAudience(AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .sign(privateKey);
   expect(await rejects(token)).toMatch(/JWKSNoMatchingKey/);
 });
 
 test('#5 jku, x5u, jwk and x5c headers are refused, even with a valid signature', async () => {
   const { publicKey } = await generateKeyPair('RS256');
-  for (const header of [{ jku: 'https://evil.example/jwks' }, { x5u: 'https://evil.example/cert' }, { jwk: await exportJWK(publicKey) }, { x5c: ['MIIB'] }]) {
+  for (const header of [
+    { jku: 'https://evil.example/jwks' },
+    { x5u: 'https://evil.example/cert' },
+    { jwk: await exportJWK(publicKey) },
+    { x5c: ['MIIB'] },
+  ]) {
     // Signed by the issuer's own key: only the extra header is wrong.
     const token = await issuer.mint(AUDIENCE, undefined, { header });
     expect(await rejects(token)).toMatch(/^header /);
@@ -98,13 +122,23 @@ test('#7 issuers compare exactly: a suffix, a trailing slash or another case is 
 test('#8 audience confusion: GitHub default audience, another relying party, several audiences', async () => {
   expect(await rejects(await issuer.mint('https://github.com/acme'))).toMatch(/aud/);
   expect(await rejects(await issuer.mint('https://other-relying-party.example'))).toMatch(/aud/);
-  expect(await rejects(await issuer.mint([AUDIENCE, 'https://other.example']))).toBe('aud not a single string');
+  expect(await rejects(await issuer.mint([AUDIENCE, 'https://other.example']))).toBe(
+    'aud not a single string',
+  );
 });
 
 test('#9 a token without exp (or any required claim) is refused; so is a lifetime over 10 minutes', async () => {
-  for (const missing of ['repository_id', 'repository_owner_id', 'job_workflow_ref', 'runner_environment', 'ref_type']) {
+  for (const missing of [
+    'repository_id',
+    'repository_owner_id',
+    'job_workflow_ref',
+    'runner_environment',
+    'ref_type',
+  ]) {
     const claims = { ...defaultClaims(), [missing]: undefined };
-    expect(await rejects(await issuer.mint(AUDIENCE, claims))).toMatch(new RegExp(`JWTClaimValidationFailed.*${missing}|claim`));
+    expect(await rejects(await issuer.mint(AUDIENCE, claims))).toMatch(
+      new RegExp(`JWTClaimValidationFailed.*${missing}|claim`),
+    );
   }
   expect(await rejects(await issuer.mint(AUDIENCE, undefined, { lifetimeSeconds: 3600 }))).toBe('lifetime');
 });
@@ -115,21 +149,46 @@ test('#9 exp is required: a signed token without it is refused', async () => {
   const kid = 'no-exp';
   const localKeySet: JWTVerifyGetKey = async () => pair.publicKey;
   const v = createTokenVerifier({ issuer: issuer.issuer, audience: AUDIENCE, keySet: localKeySet });
-  const token = await new SignJWT({ ...defaultClaims(), jti: 'noexp' }).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid }).setIssuer(issuer.issuer).setAudience(AUDIENCE).setIssuedAt().setNotBefore(now() - 600).sign(pair.privateKey);
+  const token = await new SignJWT({ ...defaultClaims(), jti: 'noexp' })
+    .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid })
+    .setIssuer(issuer.issuer)
+    .setAudience(AUDIENCE)
+    .setIssuedAt()
+    .setNotBefore(now() - 600)
+    .sign(pair.privateKey);
   await expect(v(token)).rejects.toMatchObject({ detail: expect.stringMatching(/"exp" claim/) });
 });
 
 test('#10 expired, not yet valid and too old tokens are refused; clock tolerance is small', async () => {
   const pair = await generateKeyPair('RS256');
-  const v = createTokenVerifier({ issuer: issuer.issuer, audience: AUDIENCE, keySet: async () => pair.publicKey });
+  const v = createTokenVerifier({
+    issuer: issuer.issuer,
+    audience: AUDIENCE,
+    keySet: async () => pair.publicKey,
+  });
   const sign = (iat: number, exp: number, nbf: number) =>
-    new SignJWT({ ...defaultClaims(), jti: `t${iat}` }).setProtectedHeader({ alg: 'RS256', typ: 'JWT' }).setIssuer(issuer.issuer).setAudience(AUDIENCE).setIssuedAt(iat).setExpirationTime(exp).setNotBefore(nbf).sign(pair.privateKey);
+    new SignJWT({ ...defaultClaims(), jti: `t${iat}` })
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT' })
+      .setIssuer(issuer.issuer)
+      .setAudience(AUDIENCE)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .setNotBefore(nbf)
+      .sign(pair.privateKey);
   const t = now();
-  await expect(v(await sign(t - 400, t - 100, t - 1000))).rejects.toMatchObject({ detail: expect.stringMatching(/JWTExpired/) });
-  await expect(v(await sign(t, t + 300, t + 120))).rejects.toMatchObject({ detail: expect.stringMatching(/nbf/) });
-  await expect(v(await sign(t - 500, t + 60, t - 1100))).rejects.toMatchObject({ detail: expect.stringMatching(/iat|JWTExpired|too old/) });
+  await expect(v(await sign(t - 400, t - 100, t - 1000))).rejects.toMatchObject({
+    detail: expect.stringMatching(/JWTExpired/),
+  });
+  await expect(v(await sign(t, t + 300, t + 120))).rejects.toMatchObject({
+    detail: expect.stringMatching(/nbf/),
+  });
+  await expect(v(await sign(t - 500, t + 60, t - 1100))).rejects.toMatchObject({
+    detail: expect.stringMatching(/iat|JWTExpired|too old/),
+  });
   // 20 s of skew either way is tolerated.
-  await expect(v(await sign(t + 20, t + 320, t - 580))).resolves.toMatchObject({ repository: 'acme/marketing' });
+  await expect(v(await sign(t + 20, t + 320, t - 580))).resolves.toMatchObject({
+    repository: 'acme/marketing',
+  });
 });
 
 test('#11 a token of another typ from the same issuer is refused', async () => {
@@ -141,7 +200,13 @@ test('#12 random kids do not make the broker refetch the JWKS more than once per
   const before = issuer.jwksFetches();
   const { privateKey } = await generateKeyPair('RS256');
   for (let i = 0; i < 20; i++) {
-    const token = await new SignJWT({ ...defaultClaims(), jti: `k${i}` }).setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: `random-${i}` }).setIssuer(issuer.issuer).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    const token = await new SignJWT({ ...defaultClaims(), jti: `k${i}` })
+      .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid: `random-${i}` })
+      .setIssuer(issuer.issuer)
+      .setAudience(AUDIENCE)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .sign(privateKey);
     await rejects(token);
   }
   expect(issuer.jwksFetches() - before).toBeLessThanOrEqual(1);
@@ -154,13 +219,17 @@ test('#12 oversized tokens are refused before any parsing', async () => {
 
 test('#13 JWE and JSON serialisation are refused before parsing', async () => {
   const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const jwe = await new CompactEncrypt(new TextEncoder().encode('{}')).setProtectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM' }).encrypt(await importJWK(publicKey.export({ format: 'jwk' }), 'RSA-OAEP-256'));
+  const jwe = await new CompactEncrypt(new TextEncoder().encode('{}'))
+    .setProtectedHeader({ alg: 'RSA-OAEP-256', enc: 'A256GCM' })
+    .encrypt(await importJWK(publicKey.export({ format: 'jwk' }), 'RSA-OAEP-256'));
   expect(await rejects(jwe)).toBe('segments');
   expect(await rejects(JSON.stringify({ payload: 'x', signatures: [] }))).toBe('segments');
 });
 
 test('numeric claims must be digit strings (ids are never coerced)', async () => {
-  expect(await rejects(await issuer.mint(AUDIENCE, defaultClaims({ repository_id: 123456789 })))).toMatch(/repository_id/);
+  expect(await rejects(await issuer.mint(AUDIENCE, defaultClaims({ repository_id: 123456789 })))).toMatch(
+    /repository_id/,
+  );
   expect(await rejects(await issuer.mint(AUDIENCE, defaultClaims({ run_id: '12e3' })))).toMatch(/run_id/);
 });
 
@@ -174,7 +243,12 @@ describe('through the exchange', () => {
   test('#14 a token is exchanged once: the replay is refused whatever the first outcome', async () => {
     world.issuer.setJob({});
     const token = await world.issuer.mint(AUDIENCE);
-    const send = () => fetch(`${world.url}/v1/exchange`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, project: 'marketing-site', target: 'production' }) });
+    const send = () =>
+      fetch(`${world.url}/v1/exchange`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token, project: 'marketing-site', target: 'production' }),
+      });
     const first = await send();
     expect(first.status).toBe(403); // denied: no environment on this job
     const second = await send();
@@ -186,7 +260,11 @@ describe('through the exchange', () => {
     const ghes = await startGitHubIssuer();
     try {
       const token = await ghes.mint(AUDIENCE);
-      const response = await fetch(`${world.url}/v1/exchange`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, project: 'marketing-site', target: 'preview' }) });
+      const response = await fetch(`${world.url}/v1/exchange`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ token, project: 'marketing-site', target: 'preview' }),
+      });
       expect(response.status).toBe(401);
       expect(((await response.json()) as { error: { code: string } }).error.code).toBe('invalid_token');
     } finally {

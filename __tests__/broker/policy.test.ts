@@ -6,7 +6,8 @@ import { defaultClaims } from '../../src/local/github-oidc.js';
 import { brokerYaml, compiled, LOCAL_URLS } from '../helpers/config.js';
 
 const config = compiled();
-const claims = (overrides: Record<string, string | undefined> = {}) => defaultClaims(overrides) as unknown as PolicyClaims;
+const claims = (overrides: Record<string, string | undefined> = {}) =>
+  defaultClaims(overrides) as unknown as PolicyClaims;
 const production = { environment: 'production' };
 
 function configErrors(text: string): string[] {
@@ -23,9 +24,21 @@ describe('policy decisions', () => {
   test.each([
     ['main to production through the protected environment', claims(production), 'production'],
     ['a feature branch to preview', claims({ ref: 'refs/heads/feature/x' }), 'preview'],
-    ['a pull request merge ref to preview', claims({ ref: 'refs/pull/12/merge', event_name: 'pull_request' }), 'preview'],
+    [
+      'a pull request merge ref to preview',
+      claims({ ref: 'refs/pull/12/merge', event_name: 'pull_request' }),
+      'preview',
+    ],
     ['a custom environment slug', claims({ ref: 'refs/heads/dev' }), 'staging'],
-    ['the repository name in another case (GitHub names are case-insensitive)', claims({ ...production, repository: 'ACME/Marketing', job_workflow_ref: 'acme/marketing/.github/workflows/deploy.yml@refs/heads/main' }), 'production'],
+    [
+      'the repository name in another case (GitHub names are case-insensitive)',
+      claims({
+        ...production,
+        repository: 'ACME/Marketing',
+        job_workflow_ref: 'acme/marketing/.github/workflows/deploy.yml@refs/heads/main',
+      }),
+      'production',
+    ],
     ['the environment name in another case', claims({ environment: 'Production' }), 'production'],
   ])('allows %s', (_name, c, target) => {
     const decision = evaluatePolicy(config, c, 'marketing-site', target);
@@ -34,22 +47,118 @@ describe('policy decisions', () => {
 
   // research/oidc.md §7.2: each row names the pitfall it defends against.
   test.each([
-    ['#1 resurrection: same name, new repository id', claims({ ...production, repository_id: '999' }), 'production', /not available|may not deploy project/],
-    ['#2 transfer out of the org: owner id changed', claims({ ...production, repository_owner_id: '111' }), 'production', /may not deploy project/],
-    ['#3 sub is never used: a matching sub cannot stand in for the claims', claims({ ...production, sub: 'repo:acme/marketing:environment:production', repository: 'evil/marketing' }), 'production', /may not deploy project/],
-    ['#4 glob: * does not cross /', claims({ ref: 'refs/pull/12/head/x', event_name: 'pull_request' }), 'preview', /ref refs\/pull\/12\/head\/x may not deploy to preview/],
-    ['#4 glob: main does not match main-evil', claims({ ref: 'refs/heads/main-evil', environment: 'production' }), 'production', /ref refs\/heads\/main-evil may not deploy to production/],
-    ['#5 a tag named main is not the main branch', claims({ ref: 'refs/tags/main', ref_type: 'tag', environment: 'production' }), 'production', /refs\/tags\/main is not a branch/],
-    ['#7 production without the protected environment', claims({}), 'production', /has no GitHub environment/],
-    ['#7 production from an unprotected environment', claims({ environment: 'preview' }), 'production', /environment preview may not deploy to production/],
-    ['#9 head_ref, workflow and actor are attacker-chosen and ignored', claims({ ref: 'refs/heads/feature', head_ref: 'main', workflow: 'Deploy', actor: 'admin', environment: 'production' }), 'production', /ref refs\/heads\/feature may not deploy to production/],
-    ['#10 another workflow file in the same repository', claims({ ...production, job_workflow_ref: 'acme/marketing/.github/workflows/evil.yml@refs/heads/main' }), 'production', /workflow .*evil\.yml.* may not deploy to production/],
-    ['#11 the pinned workflow at a ref the caller chose', claims({ ...production, job_workflow_ref: 'acme/marketing/.github/workflows/deploy.yml@refs/heads/attacker' }), 'production', /workflow .* may not deploy/],
-    ['#12 pull_request_target is refused by default', claims({ ref: 'refs/heads/main', event_name: 'pull_request_target' }), 'preview', /event pull_request_target may not deploy/],
-    ['#12 workflow_run is refused by default', claims({ event_name: 'workflow_run' }), 'preview', /event workflow_run/],
-    ['#12 events outside the rule list', claims({ ...production, event_name: 'schedule' }), 'production', /event schedule may not deploy \(allowed: push, workflow_dispatch\)/],
-    ['#13 self-hosted runners are refused by default', claims({ runner_environment: 'self-hosted' }), 'preview', /runner self-hosted may not deploy/],
-    ['#19 numeric ids compare as exact strings', claims({ ...production, repository_id: '0123456789' }), 'production', /may not deploy project/],
+    [
+      '#1 resurrection: same name, new repository id',
+      claims({ ...production, repository_id: '999' }),
+      'production',
+      /not available|may not deploy project/,
+    ],
+    [
+      '#2 transfer out of the org: owner id changed',
+      claims({ ...production, repository_owner_id: '111' }),
+      'production',
+      /may not deploy project/,
+    ],
+    [
+      '#3 sub is never used: a matching sub cannot stand in for the claims',
+      claims({
+        ...production,
+        sub: 'repo:acme/marketing:environment:production',
+        repository: 'evil/marketing',
+      }),
+      'production',
+      /may not deploy project/,
+    ],
+    [
+      '#4 glob: * does not cross /',
+      claims({ ref: 'refs/pull/12/head/x', event_name: 'pull_request' }),
+      'preview',
+      /ref refs\/pull\/12\/head\/x may not deploy to preview/,
+    ],
+    [
+      '#4 glob: main does not match main-evil',
+      claims({ ref: 'refs/heads/main-evil', environment: 'production' }),
+      'production',
+      /ref refs\/heads\/main-evil may not deploy to production/,
+    ],
+    [
+      '#5 a tag named main is not the main branch',
+      claims({ ref: 'refs/tags/main', ref_type: 'tag', environment: 'production' }),
+      'production',
+      /refs\/tags\/main is not a branch/,
+    ],
+    [
+      '#7 production without the protected environment',
+      claims({}),
+      'production',
+      /has no GitHub environment/,
+    ],
+    [
+      '#7 production from an unprotected environment',
+      claims({ environment: 'preview' }),
+      'production',
+      /environment preview may not deploy to production/,
+    ],
+    [
+      '#9 head_ref, workflow and actor are attacker-chosen and ignored',
+      claims({
+        ref: 'refs/heads/feature',
+        head_ref: 'main',
+        workflow: 'Deploy',
+        actor: 'admin',
+        environment: 'production',
+      }),
+      'production',
+      /ref refs\/heads\/feature may not deploy to production/,
+    ],
+    [
+      '#10 another workflow file in the same repository',
+      claims({
+        ...production,
+        job_workflow_ref: 'acme/marketing/.github/workflows/evil.yml@refs/heads/main',
+      }),
+      'production',
+      /workflow .*evil\.yml.* may not deploy to production/,
+    ],
+    [
+      '#11 the pinned workflow at a ref the caller chose',
+      claims({
+        ...production,
+        job_workflow_ref: 'acme/marketing/.github/workflows/deploy.yml@refs/heads/attacker',
+      }),
+      'production',
+      /workflow .* may not deploy/,
+    ],
+    [
+      '#12 pull_request_target is refused by default',
+      claims({ ref: 'refs/heads/main', event_name: 'pull_request_target' }),
+      'preview',
+      /event pull_request_target may not deploy/,
+    ],
+    [
+      '#12 workflow_run is refused by default',
+      claims({ event_name: 'workflow_run' }),
+      'preview',
+      /event workflow_run/,
+    ],
+    [
+      '#12 events outside the rule list',
+      claims({ ...production, event_name: 'schedule' }),
+      'production',
+      /event schedule may not deploy \(allowed: push, workflow_dispatch\)/,
+    ],
+    [
+      '#13 self-hosted runners are refused by default',
+      claims({ runner_environment: 'self-hosted' }),
+      'preview',
+      /runner self-hosted may not deploy/,
+    ],
+    [
+      '#19 numeric ids compare as exact strings',
+      claims({ ...production, repository_id: '0123456789' }),
+      'production',
+      /may not deploy project/,
+    ],
     ['a target no rule allows', claims({}), 'qa', /target qa is not allowed/],
   ])('denies %s', (_name, c, target, message) => {
     const decision = evaluatePolicy(config, c, 'marketing-site', target);
@@ -68,11 +177,19 @@ describe('policy decisions', () => {
   });
 
   test('explain gives the admin every rule and why it does not match', () => {
-    const text = explainDecision(evaluatePolicy(config, claims({ ref: 'refs/heads/feature' }), 'marketing-site', 'production'), 'marketing-site', 'production');
+    const text = explainDecision(
+      evaluatePolicy(config, claims({ ref: 'refs/heads/feature' }), 'marketing-site', 'production'),
+      'marketing-site',
+      'production',
+    );
     expect(text).toMatch(/^DENIED/);
     expect(text).toMatch(/allow\[0\]: .*environment/);
     expect(text).toMatch(/allow\[1\]: target production is not allowed/);
-    const allowed = explainDecision(evaluatePolicy(config, claims(production), 'marketing-site', 'production'), 'marketing-site', 'production');
+    const allowed = explainDecision(
+      evaluatePolicy(config, claims(production), 'marketing-site', 'production'),
+      'marketing-site',
+      'production',
+    );
     expect(allowed).toMatch(/^ALLOWED: .* by allow\[0\]/);
   });
 });
@@ -96,31 +213,89 @@ describe('segment-aware globs', () => {
 describe('policy check catches what an admin gets wrong, and says what to write', () => {
   const base = brokerYaml(LOCAL_URLS);
   test.each([
-    ['an unknown top-level key, with a suggestion', base.replace('credential_ttl_seconds', 'credential_ttl_secs'), /credential_ttl_secs: unknown key; did you mean "credential_ttl_seconds"\?/],
-    ['an unknown rule key', base.replace('targets: [preview]', 'targets: [preview]\n        branch: main'), /allow\[0\]\.branch: unknown key/],
-    ['production without environments', base.replace('        environments: [production]\n', ''), /environments: a rule that allows production must name environments/],
-    ['an unquoted numeric id', base.replace('repository_id: "555"', 'repository_id: 555'), /repository_id must be a quoted numeric string/],
-    ['a short ref', base.replace('refs: [refs/heads/main]', 'refs: [main]'), /"main" is not a full ref; write refs\/heads\/main/],
-    ['a regular expression as a pattern', base.replace('refs: [refs/heads/main]', 'refs: ["refs/heads/(main|dev)"]'), /no \?, \[\], \{\}, ! or regular expressions/],
-    ['plain http upstream', base.replace('https://api.vercel.com', 'http://api.vercel.com'), /vercel_api_url: must use https:\/\//],
-    ['a custom issuer without jwks_url', base.replace(/jwks_url: .*\n/, '').replace('https://token.actions.githubusercontent.com', 'https://ghes.example.com/_services/token'), /jwks_url: is required when issuer is not/],
-    ['an issuer with a trailing slash', base.replace('issuer: https://token.actions.githubusercontent.com', 'issuer: https://token.actions.githubusercontent.com/'), /issuer: must not end with "\/"/],
-    ['a TTL over one hour', base.replace('credential_ttl_seconds: 600', 'credential_ttl_seconds: 7200'), /credential_ttl_seconds/],
-    ['a project without rules', base.replace(/    allow:\n      - repository: acme\/billing[\s\S]*$/, '    allow: []\n'), /add at least one rule/],
+    [
+      'an unknown top-level key, with a suggestion',
+      base.replace('credential_ttl_seconds', 'credential_ttl_secs'),
+      /credential_ttl_secs: unknown key; did you mean "credential_ttl_seconds"\?/,
+    ],
+    [
+      'an unknown rule key',
+      base.replace('targets: [preview]', 'targets: [preview]\n        branch: main'),
+      /allow\[0\]\.branch: unknown key/,
+    ],
+    [
+      'production without environments',
+      base.replace('        environments: [production]\n', ''),
+      /environments: a rule that allows production must name environments/,
+    ],
+    [
+      'an unquoted numeric id',
+      base.replace('repository_id: "555"', 'repository_id: 555'),
+      /repository_id must be a quoted numeric string/,
+    ],
+    [
+      'a short ref',
+      base.replace('refs: [refs/heads/main]', 'refs: [main]'),
+      /"main" is not a full ref; write refs\/heads\/main/,
+    ],
+    [
+      'a regular expression as a pattern',
+      base.replace('refs: [refs/heads/main]', 'refs: ["refs/heads/(main|dev)"]'),
+      /no \?, \[\], \{\}, ! or regular expressions/,
+    ],
+    [
+      'plain http upstream',
+      base.replace('https://api.vercel.com', 'http://api.vercel.com'),
+      /vercel_api_url: must use https:\/\//,
+    ],
+    [
+      'a custom issuer without jwks_url',
+      base
+        .replace(/jwks_url: .*\n/, '')
+        .replace('https://token.actions.githubusercontent.com', 'https://ghes.example.com/_services/token'),
+      /jwks_url: is required when issuer is not/,
+    ],
+    [
+      'an issuer with a trailing slash',
+      base.replace(
+        'issuer: https://token.actions.githubusercontent.com',
+        'issuer: https://token.actions.githubusercontent.com/',
+      ),
+      /issuer: must not end with "\/"/,
+    ],
+    [
+      'a TTL over one hour',
+      base.replace('credential_ttl_seconds: 600', 'credential_ttl_seconds: 7200'),
+      /credential_ttl_seconds/,
+    ],
+    [
+      'a project without rules',
+      base.replace(/    allow:\n      - repository: acme\/billing[\s\S]*$/, '    allow: []\n'),
+      /add at least one rule/,
+    ],
     ['a missing audience', base.replace(/^audience: .*\n/, ''), /audience: is required/],
-    ['a duplicate key', base.replace('credential_ttl_seconds: 600', 'credential_ttl_seconds: 600\ncredential_ttl_seconds: 60'), /Map keys must be unique/],
+    [
+      'a duplicate key',
+      base.replace('credential_ttl_seconds: 600', 'credential_ttl_seconds: 600\ncredential_ttl_seconds: 60'),
+      /Map keys must be unique/,
+    ],
     ['a bad replay store', `${base}replay_store: mysql://x\n`, /replay_store: must be memory or redis/],
   ])('%s', (_name, text, expected) => {
     expect(configErrors(text).join('\n')).toMatch(expected);
   });
 
   test('reports every error at once', () => {
-    const text = base.replace('credential_ttl_seconds', 'ttl').replace('repository_id: "555"', 'repository_id: 555');
+    const text = base
+      .replace('credential_ttl_seconds', 'ttl')
+      .replace('repository_id: "555"', 'repository_id: 555');
     expect(configErrors(text)).toHaveLength(2);
   });
 
   test('warns about names without immutable ids and about risky settings', () => {
-    const text = base.replace('        repository_id: "555"\n        repository_owner_id: "987654"\n', '        self_hosted_runners: true\n        events: [pull_request_target]\n');
+    const text = base.replace(
+      '        repository_id: "555"\n        repository_owner_id: "987654"\n',
+      '        self_hosted_runners: true\n        events: [pull_request_target]\n',
+    );
     const { warnings } = parseConfig(text, 'broker.yaml');
     const all = warnings.map((w) => `${w.path}: ${w.message}`).join('\n');
     expect(all).toMatch(/billing\.allow\[0\]: add repository_id and repository_owner_id/);

@@ -33,27 +33,44 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function startWorld(options: { fake?: VercelFakeOptions; extraConfig?: string; replay?: ReplayStore } = {}): Promise<World> {
+export async function startWorld(
+  options: { fake?: VercelFakeOptions; extraConfig?: string; replay?: ReplayStore } = {},
+): Promise<World> {
   const issuer = await startGitHubIssuer();
   const fake = await startVercelFake({ tokens: [UPSTREAM_TOKEN], ...options.fake });
-  const { config } = parseConfig(brokerYaml({ issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: fake.url }, options.extraConfig), 'broker.yaml');
+  const { config } = parseConfig(
+    brokerYaml(
+      { issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: fake.url },
+      options.extraConfig,
+    ),
+    'broker.yaml',
+  );
   const keys = await loadSigningKeys(SIGNING_KEY, 'KEYHOLE_SIGNING_KEY');
   const logs: string[] = [];
   const replay = options.replay ?? new MemoryReplayStore();
   const broker = createBroker({
     config,
     keys,
-    verifyToken: createTokenVerifier({ issuer: config.issuer, audience: config.audience, keySet: createGitHubKeySet(config.jwksUrl) }),
+    verifyToken: createTokenVerifier({
+      issuer: config.issuer,
+      audience: config.audience,
+      keySet: createGitHubKeySet(config.jwksUrl),
+    }),
     replay,
     logger: createLogger((line) => logs.push(line)),
-    upstreamToken: (name) => (name === 'VERCEL_TOKEN_MARKETING' || name === 'VERCEL_TOKEN_BILLING' ? UPSTREAM_TOKEN : undefined),
+    upstreamToken: (name) =>
+      name === 'VERCEL_TOKEN_MARKETING' || name === 'VERCEL_TOKEN_BILLING' ? UPSTREAM_TOKEN : undefined,
   });
   const server = await startServer(broker, { host: '127.0.0.1', port: 0 });
   const url = server.url;
   const exchange = async (claims: JobClaims = {}, project = 'marketing-site', target = 'preview') => {
     issuer.setJob(claims);
     const token = await issuer.mint(AUDIENCE, undefined);
-    return fetch(`${url}/v1/exchange`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token, project, target }) });
+    return fetch(`${url}/v1/exchange`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, project, target }),
+    });
   };
   return {
     issuer,
@@ -69,11 +86,16 @@ export async function startWorld(options: { fake?: VercelFakeOptions; extraConfi
     credential: async (claims, project, target) => {
       const response = await exchange(claims, project, target);
       const body = (await response.json()) as { credential?: string };
-      if (response.status !== 200 || !body.credential) throw new Error(`exchange refused: ${response.status} ${JSON.stringify(body)}`);
+      if (response.status !== 200 || !body.credential)
+        throw new Error(`exchange refused: ${response.status} ${JSON.stringify(body)}`);
       return body.credential;
     },
     call: (credential, method, path, init = {}) =>
-      fetch(`${url}${path}`, { ...init, method, headers: { authorization: `Bearer ${credential}`, ...Object.fromEntries(new Headers(init.headers)) } }),
+      fetch(`${url}${path}`, {
+        ...init,
+        method,
+        headers: { authorization: `Bearer ${credential}`, ...Object.fromEntries(new Headers(init.headers)) },
+      }),
     close: async () => {
       await server.close(100);
       await fake.close();

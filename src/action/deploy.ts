@@ -117,7 +117,12 @@ export function createDeployer(settings: DeployTarget, deps: DeployDeps) {
     const error = result.error;
     // A 2xx answer whose shape the SDK's schema does not know (a newer API, an emulator) is still
     // an answer: the fields the action reads are checked where they are used.
-    if (error instanceof ResponseValidationError && error.statusCode < 300 && typeof error.rawValue === 'object' && error.rawValue !== null) {
+    if (
+      error instanceof ResponseValidationError &&
+      error.statusCode < 300 &&
+      typeof error.rawValue === 'object' &&
+      error.rawValue !== null
+    ) {
       return error.rawValue as T;
     }
     if (error instanceof VercelError) {

@@ -29,22 +29,42 @@ export const targetName = z
     'must be preview, production or a custom environment slug (lower-case letters, digits, -)',
   );
 
-export const ruleSchema = z.strictObject({
-  repository: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be owner/name, e.g. acme/marketing'),
-  repository_id: numericId('repository_id').optional(),
-  repository_owner_id: numericId('repository_owner_id').optional(),
-  targets: z.array(targetName).min(1, 'name at least one target, e.g. [preview]'),
-  environments: z.array(z.string().min(1).max(255)).min(1).optional(),
-  refs: z.array(pattern).min(1).optional(),
-  workflows: z.array(pattern).min(1).optional(),
-  events: z
-    .array(z.string().regex(/^[a-z_]+$/, 'must be a GitHub event name such as push'))
-    .min(1)
-    .optional(),
-  self_hosted_runners: z.boolean().default(false),
-});
+export const ruleSchema = z
+  .strictObject({
+    repository: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be owner/name, e.g. acme/marketing'),
+    repository_id: numericId('repository_id').optional(),
+    repository_owner_id: numericId('repository_owner_id').optional(),
+    targets: z.array(targetName).min(1, 'name at least one target, e.g. [preview]'),
+    environments: z.array(z.string().min(1).max(255)).min(1).optional(),
+    refs: z.array(pattern).min(1).optional(),
+    workflows: z.array(pattern).min(1).optional(),
+    events: z
+      .array(z.string().regex(/^[a-z_]+$/, 'must be a GitHub event name such as push'))
+      .min(1)
+      .optional(),
+    self_hosted_runners: z.boolean().default(false),
+  })
+  .superRefine((rule, ctx) => {
+    if (rule.targets.includes('production') && !rule.environments) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['environments'],
+        message:
+          'a rule that allows production must name environments, e.g. environments: [production], so the GitHub environment protection rules (required reviewers, deployment branches) gate it',
+      });
+    }
+    for (const ref of rule.refs ?? []) {
+      if (!ref.startsWith('refs/')) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['refs'],
+          message: `"${ref}" is not a full ref; write refs/heads/${ref.replace(/^\*+\/?/, '') || 'main'} (refs are compared in full)`,
+        });
+      }
+    }
+  });
 
 export const projectSchema = z.strictObject({
   team_id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be the Vercel team id, e.g. team_abc123'),
@@ -75,7 +95,16 @@ export const limitsSchema = z.strictObject({
   upstream_timeout_seconds: z.number().int().positive().max(600).default(60),
 });
 
-const url = z.string().url('must be an absolute URL');
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
+
+/** https only, except on loopback hosts (tests and the demo). */
+const url = z
+  .string()
+  .url('must be an absolute URL')
+  .refine((value) => {
+    const parsed = new URL(value);
+    return parsed.protocol === 'https:' || (parsed.protocol === 'http:' && LOOPBACK.test(parsed.hostname));
+  }, 'must use https:// (plain http is accepted only on loopback hosts)');
 
 export const configSchema = z.strictObject({
   audience: z.string().min(1).max(512),

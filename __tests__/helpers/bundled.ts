@@ -1,0 +1,81 @@
+/** The local world with the committed bundles: the broker as a `node dist/broker/index.js serve` process. */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { startGitHubIssuer, type GitHubIssuer } from '../../src/local/github-oidc.js';
+import {
+  runActionBundle,
+  startBrokerProcess,
+  type ActionJob,
+  type ActionRun,
+  type RunningBroker,
+} from '../../src/local/runner.js';
+import { startVercelFake, type VercelFake, type VercelFakeOptions } from '../fakes/vercel.js';
+import { AUDIENCE, brokerYaml } from './config.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from './world.js';
+
+export interface BundledWorld {
+  issuer: GitHubIssuer;
+  fake: VercelFake;
+  broker: RunningBroker;
+  configPath: string;
+  dir: string;
+  /** Runs the action bundle as a job of `acme/marketing` with the given claims and inputs. */
+  run(
+    inputs: Record<string, string>,
+    options?: { claims?: Record<string, string>; workspace?: string } & Partial<ActionJob>,
+  ): Promise<ActionRun>;
+  close(): Promise<void>;
+}
+
+export async function startBundledWorld(
+  options: { fake?: VercelFakeOptions; extraConfig?: string } = {},
+): Promise<BundledWorld> {
+  const issuer = await startGitHubIssuer();
+  const fake = await startVercelFake({ tokens: [UPSTREAM_TOKEN], ...options.fake });
+  const dir = mkdtempSync(path.join(tmpdir(), 'keyhole-e2e-'));
+  const configPath = path.join(dir, 'broker.yaml');
+  writeFileSync(
+    configPath,
+    brokerYaml(
+      { issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: fake.url },
+      options.extraConfig,
+    ),
+  );
+  const broker = await startBrokerProcess({
+    configPath,
+    env: {
+      VERCEL_TOKEN_MARKETING: UPSTREAM_TOKEN,
+      VERCEL_TOKEN_BILLING: UPSTREAM_TOKEN,
+      KEYHOLE_SIGNING_KEY: SIGNING_KEY,
+    },
+  });
+  return {
+    issuer,
+    fake,
+    broker,
+    configPath,
+    dir,
+    run: (inputs, opts = {}) => {
+      issuer.setJob(opts.claims ?? {});
+      return runActionBundle({
+        workspace: opts.workspace ?? dir,
+        oidc: issuer,
+        ...opts,
+        inputs: { 'broker-url': broker.url, audience: AUDIENCE, project: 'marketing-site', ...inputs },
+      });
+    },
+    close: async () => {
+      await broker.stop();
+      await fake.close();
+      await issuer.close();
+    },
+  };
+}
+
+/** Lines of a job log that carry a value to mask: the only place a secret may legitimately appear. */
+export const withoutMaskCommands = (text: string) =>
+  text
+    .split('\n')
+    .filter((line) => !line.startsWith('::add-mask::'))
+    .join('\n');
