@@ -25,7 +25,8 @@ function site(files: Record<string, string>): string {
 
 const uploads = () => world.fake.requests.filter((r) => r.path === '/v2/files');
 const creates = () => world.fake.requests.filter((r) => r.method === 'POST' && r.path === '/v13/deployments');
-const createdFiles = () => (creates().at(-1)!.json as { files: { file: string; mode: number; sha: string }[] }).files;
+const createdFiles = () =>
+  (creates().at(-1)!.json as { files: { file: string; mode: number; sha: string }[] }).files;
 
 test('a source deploy reaches READY and reports URL, outputs and summary', async () => {
   const workspace = site({ 'index.html': '<h1>hello</h1>', 'css/style.css': 'body{}' });
@@ -39,7 +40,11 @@ test('a source deploy reaches READY and reports URL, outputs and summary', async
   expect(run.summary).toMatch(/2 uploaded, 0 already on Vercel/);
   expect(run.stdout).toMatch(/::group::Build log of dpl_/);
   expect(run.stdout).toMatch(/Build Completed/);
-  expect(createdFiles().map((f) => f.file).sort()).toEqual(['css/style.css', 'index.html']);
+  expect(
+    createdFiles()
+      .map((f) => f.file)
+      .sort(),
+  ).toEqual(['css/style.css', 'index.html']);
   expect(creates()[0]!.headers.authorization).toBe(`Bearer ${UPSTREAM_TOKEN}`);
 });
 
@@ -48,7 +53,8 @@ test('a prebuilt deploy keeps symlinks and executable modes', async () => {
     '.vercel/output/config.json': '{"version":3}',
     '.vercel/output/builds.json': '{"target":"preview","builds":[]}',
     '.vercel/output/static/index.html': '<h1>prebuilt</h1>',
-    '.vercel/output/functions/api.func/.vc-config.json': '{"runtime":"provided.al2023","handler":"bootstrap"}',
+    '.vercel/output/functions/api.func/.vc-config.json':
+      '{"runtime":"provided.al2023","handler":"bootstrap"}',
     '.vercel/output/functions/api.func/bootstrap': '#!/bin/sh\necho hi\n',
     'src/app.ts': 'never uploaded in prebuilt mode',
   });
@@ -74,7 +80,10 @@ test('a prebuilt deploy keeps symlinks and executable modes', async () => {
 });
 
 test('a prebuilt deploy built for another target fails before uploading, with the command to run', async () => {
-  const workspace = site({ '.vercel/output/builds.json': '{"target":"production"}', '.vercel/output/config.json': '{}' });
+  const workspace = site({
+    '.vercel/output/builds.json': '{"target":"production"}',
+    '.vercel/output/config.json': '{}',
+  });
   const run = await world.run({ path: 'site', prebuilt: 'true' }, { workspace });
   expect(run.code).not.toBe(0);
   expect(run.stdout).toMatch(/built for production, but target is preview; run "vercel build"/);
@@ -123,22 +132,36 @@ test('a failed build fails the step but still sets every output', async () => {
   expect(run.summary).toMatch(/ERROR/);
 });
 
-test('a denied project fails with the broker\'s reason and what to do', async () => {
-  const run = await world.run({ project: 'billing', path: 'site' }, { workspace: site({ 'index.html': 'x' }) });
+test("a denied project fails with the broker's reason and what to do", async () => {
+  const run = await world.run(
+    { project: 'billing', path: 'site' },
+    { workspace: site({ 'index.html': 'x' }) },
+  );
   expect(run.code).toBe(1);
-  expect(run.stdout).toMatch(/403 policy_denied.*repository acme\/marketing may not deploy project "billing"/);
+  expect(run.stdout).toMatch(
+    /403 policy_denied.*repository acme\/marketing may not deploy project "billing"/,
+  );
   expect(run.stdout).toMatch(/policy explain/);
   expect(world.fake.requests).toHaveLength(0);
 });
 
 test('production from a feature branch is refused with the claim that did not match', async () => {
-  const run = await world.run({ target: 'production', path: 'site' }, { workspace: site({ 'index.html': 'x' }), claims: { ref: 'refs/heads/feature', environment: 'production' } });
+  const run = await world.run(
+    { target: 'production', path: 'site' },
+    {
+      workspace: site({ 'index.html': 'x' }),
+      claims: { ref: 'refs/heads/feature', environment: 'production' },
+    },
+  );
   expect(run.code).toBe(1);
   expect(run.stdout).toMatch(/ref refs\/heads\/feature may not deploy to production/);
 });
 
 test('production from main through the protected environment deploys', async () => {
-  const run = await world.run({ target: 'production', path: 'site' }, { workspace: site({ 'index.html': 'prod' }), claims: { environment: 'production' } });
+  const run = await world.run(
+    { target: 'production', path: 'site' },
+    { workspace: site({ 'index.html': 'prod' }), claims: { environment: 'production' } },
+  );
   expect(run.code).toBe(0);
   expect((creates().at(-1)!.json as { target: string }).target).toBe('production');
 });
@@ -154,7 +177,10 @@ test('bad inputs are named with the fix', async () => {
   const run = await world.run({ path: '../outside' }, { workspace: site({ 'index.html': 'x' }) });
   expect(run.code).toBe(1);
   expect(run.stdout).toMatch(/Input "path": "..\/outside" points outside the workspace/);
-  const empty = await world.run({ path: 'site' }, { workspace: site({ 'node_modules/x.js': 'only ignored files' }) });
+  const empty = await world.run(
+    { path: 'site' },
+    { workspace: site({ 'node_modules/x.js': 'only ignored files' }) },
+  );
   expect(empty.stdout).toMatch(/has no files to deploy/);
 });
 
@@ -167,7 +193,12 @@ test('credential-only mode exports a masked credential for the official CLI', as
   const maskAt = run.stdout.indexOf(`::add-mask::${credential}`);
   expect(maskAt).toBeGreaterThanOrEqual(0);
   expect(withoutMaskCommands(run.stdout)).not.toContain(credential);
-  expect(run.exported).toMatchObject({ VERCEL_TOKEN: credential, VERCEL_ORG_ID: 'team_abc123', VERCEL_PROJECT_ID: 'prj_marketing', KEYHOLE_API_URL: world.broker.url });
+  expect(run.exported).toMatchObject({
+    VERCEL_TOKEN: credential,
+    VERCEL_ORG_ID: 'team_abc123',
+    VERCEL_PROJECT_ID: 'prj_marketing',
+    KEYHOLE_API_URL: world.broker.url,
+  });
   expect(world.fake.requests).toHaveLength(0);
 });
 
@@ -192,6 +223,13 @@ test('nothing the action or the broker printed carries the upstream token, an OI
   expect(run.code).toBe(0);
   const credential = /::add-mask::(khd_\S+)/.exec(run.stdout)![1]!;
   const jwt = /::add-mask::(eyJ\S+)/.exec(run.stdout)![1]!;
-  const printed = [withoutMaskCommands(run.stdout), run.stderr, JSON.stringify(run.outputs), run.summary, world.broker.stdout(), world.broker.stderr()].join('\n');
+  const printed = [
+    withoutMaskCommands(run.stdout),
+    run.stderr,
+    JSON.stringify(run.outputs),
+    run.summary,
+    world.broker.stdout(),
+    world.broker.stderr(),
+  ].join('\n');
   for (const secret of [UPSTREAM_TOKEN, credential, jwt]) expect(printed).not.toContain(secret);
 });

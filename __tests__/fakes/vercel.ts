@@ -305,19 +305,21 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
 
     if (method === 'POST' && path === '/v2/files') {
       const digest = (req.headers['x-vercel-digest'] ?? req.headers['x-now-digest']) as string | undefined;
-      const declared = req.headers['content-length'] ?? req.headers['x-now-size'];
+      const declared = [req.headers['content-length'], req.headers['x-now-size']].filter(
+        (v): v is string => typeof v === 'string',
+      );
       if (!digest || !/^[0-9a-f]{40}$/i.test(digest))
         return error(res, 400, 'bad_request', 'Missing or invalid x-vercel-digest header');
-      if (declared === undefined)
+      if (declared.length === 0)
         return error(res, 400, 'bad_request', 'Missing Content-Length or x-now-size header');
       const body = await readBody(req, true);
       record.bytes = body.bytes;
-      if (body.bytes !== Number(declared))
+      if (declared.some((d) => Number(d) !== body.bytes))
         return error(
           res,
           400,
           'bad_request',
-          `File size mismatch: declared ${declared}, received ${body.bytes}`,
+          `File size mismatch: declared ${declared.join('/')}, received ${body.bytes}`,
         );
       if (body.sha !== digest.toLowerCase())
         return error(res, 400, 'bad_request', 'The file digest does not match the body');
