@@ -1,0 +1,50 @@
+import path from 'node:path';
+import { parseInputs } from '../../src/action/inputs.js';
+
+const env = { GITHUB_WORKSPACE: '/work/repo' } as NodeJS.ProcessEnv;
+const parse = (inputs: Record<string, string>) => parseInputs((name) => inputs[name] ?? '', env);
+const base = { 'broker-url': 'https://keyhole.example.com', project: 'marketing-site' };
+
+test('defaults follow the contract', () => {
+  expect(parse(base)).toEqual({
+    brokerUrl: 'https://keyhole.example.com',
+    project: 'marketing-site',
+    target: 'preview',
+    path: path.resolve('/work/repo'),
+    workspace: path.resolve('/work/repo'),
+    prebuilt: false,
+    audience: 'https://keyhole.example.com',
+    wait: true,
+    timeoutMs: 30 * 60_000,
+    comment: false,
+    deploy: true,
+    githubToken: '',
+  });
+});
+
+test('the audience defaults to the origin of broker-url, without path or trailing slash', () => {
+  expect(parse({ ...base, 'broker-url': 'https://keyhole.example.com/some/path/' }).audience).toBe(
+    'https://keyhole.example.com',
+  );
+});
+
+test.each([
+  [{ 'broker-url': '' }, /Input "broker-url": is required/],
+  [{ 'broker-url': 'keyhole.example.com' }, /is not a URL; write e\.g\. https:\/\//],
+  [{ 'broker-url': 'http://keyhole.example.com' }, /must use https:\/\//],
+  [{ 'broker-url': 'https://keyhole.example.com/?x=1' }, /must not contain a query/],
+  [{ project: '' }, /Input "project": is required/],
+  [{ project: '../etc' }, /is not a project name/],
+  [{ target: 'Production' }, /must be preview, production or a custom environment slug/],
+  [{ path: '/etc' }, /must be relative to the workspace/],
+  [{ path: '../other' }, /points outside the workspace/],
+  [{ prebuilt: 'maybe' }, /Input "prebuilt": must be true or false/],
+  [{ 'timeout-minutes': '0' }, /Input "timeout-minutes"/],
+  [{ comment: 'true' }, /Input "github-token": is needed when comment is true/],
+])('%j is refused with what to write', (inputs, message) => {
+  expect(() => parse({ ...base, ...inputs })).toThrow(message);
+});
+
+test('http is accepted on loopback for local testing', () => {
+  expect(parse({ ...base, 'broker-url': 'http://127.0.0.1:8787' }).brokerUrl).toBe('http://127.0.0.1:8787');
+});

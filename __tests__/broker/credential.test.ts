@@ -1,0 +1,88 @@
+import {
+  loadSigningKeys,
+  mintCredential,
+  verifyCredential,
+  type CredentialClaims,
+} from '../../src/broker/credential.js';
+import { CREDENTIAL_MAX_LENGTH, CREDENTIAL_PATTERN } from '../../src/shared/wire.js';
+
+const key = (byte: number, length = 32) => Buffer.alloc(length, byte).toString('base64url');
+const claims = (overrides: Partial<CredentialClaims> = {}): Omit<CredentialClaims, 'v' | 'cid'> => ({
+  pn: 'marketing-site',
+  prj: 'prj_marketing',
+  team: 'team_abc123',
+  tgt: 'preview',
+  rid: '123456789',
+  repo: 'acme/marketing',
+  ref: 'refs/heads/main',
+  sha: 'a3f1c0d2e4b5a6978899aabbccddeeff00112233',
+  run: '7000000001',
+  att: '1',
+  wf: 'acme/marketing/.github/workflows/deploy.yml@refs/heads/main',
+  iat: Date.now(),
+  exp: Date.now() + 60_000,
+  ...overrides,
+});
+
+test('a credential matches the CLI-safe pattern, stays under 1 KiB, and verifies to what was minted', async () => {
+  const keys = await loadSigningKeys(`k1:${key(1)}`, 'KEY');
+  const { credential, claims: minted } = await mintCredential(keys, claims());
+  expect(credential).toMatch(CREDENTIAL_PATTERN);
+  expect(credential.length).toBeLessThanOrEqual(CREDENTIAL_MAX_LENGTH);
+  expect(await verifyCredential(keys, credential)).toEqual(minted);
+  expect(minted.cid).toMatch(/^cred_[0-9a-f]{24}$/);
+});
+
+test('long refs and workflow paths still fit in 1 KiB', async () => {
+  const keys = await loadSigningKeys(`k1:${key(1)}`, 'KEY');
+  const long = 'refs/heads/' + 'feature/'.repeat(20) + 'x';
+  const { credential } = await mintCredential(
+    keys,
+    claims({ ref: long, wf: `acme/marketing/.github/workflows/deploy.yml@${long}` }),
+  );
+  expect(credential.length).toBeLessThanOrEqual(CREDENTIAL_MAX_LENGTH);
+});
+
+test('rotation: the first key signs, every key verifies; a removed key stops verifying', async () => {
+  const old = await loadSigningKeys(`old:${key(1)}`, 'KEY');
+  const rotated = await loadSigningKeys(`new:${key(2)},old:${key(1)}`, 'KEY');
+  const { credential: fromOld } = await mintCredential(old, claims());
+  const { credential: fromNew } = await mintCredential(rotated, claims());
+  expect(fromNew.startsWith('khd_new_')).toBe(true);
+  await expect(verifyCredential(rotated, fromOld)).resolves.toBeTruthy();
+  const retired = await loadSigningKeys(`new:${key(2)}`, 'KEY');
+  await expect(verifyCredential(retired, fromOld)).rejects.toMatchObject({ code: 'invalid_credential' });
+});
+
+test('a credential from another broker key with the same kid is refused', async () => {
+  const a = await loadSigningKeys(`k1:${key(1)}`, 'KEY');
+  const b = await loadSigningKeys(`k1:${key(9)}`, 'KEY');
+  const { credential } = await mintCredential(b, claims());
+  await expect(verifyCredential(a, credential)).rejects.toMatchObject({
+    status: 401,
+    code: 'invalid_credential',
+  });
+});
+
+test('expired credentials are refused', async () => {
+  const keys = await loadSigningKeys(`k1:${key(1)}`, 'KEY');
+  const { credential } = await mintCredential(keys, claims({ exp: Date.now() + 1000 }));
+  await expect(verifyCredential(keys, credential, Date.now() + 1001)).rejects.toMatchObject({
+    message: expect.stringMatching(/expired/),
+  });
+});
+
+test.each([
+  ['too short', `k1:${key(1, 16)}`, /16 bytes; use at least 32/],
+  ['malformed', 'not-a-key', /entry 1 must look like kid:<base64url secret>/],
+  ['duplicate kid', `k1:${key(1)},k1:${key(2)}`, /appears twice/],
+])('signing key %s is a clear startup error', async (_name, value, message) => {
+  await expect(loadSigningKeys(value, 'KEYHOLE_SIGNING_KEY')).rejects.toThrow(message);
+});
+
+test('no key configured means an ephemeral key, flagged so the broker can warn', async () => {
+  const keys = await loadSigningKeys(undefined, 'KEY');
+  expect(keys.ephemeral).toBe(true);
+  const { credential } = await mintCredential(keys, claims());
+  await expect(verifyCredential(keys, credential)).resolves.toBeTruthy();
+});

@@ -1,0 +1,21 @@
+/** `npm run demo` is the quick start's main job: it must keep working on a fresh clone. */
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { REPO_ROOT } from '../../src/local/runner.js';
+
+test('npm run demo deploys, refuses every misuse, stops everything and exits 0', async () => {
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    [path.join(REPO_ROOT, 'scripts', 'run-ts.mjs'), 'scripts/demo.ts'],
+    { cwd: REPO_ROOT, timeout: 120_000 },
+  );
+  expect(stdout).toMatch(/deployment-url = .*https:\/\/marketing-site-/);
+  expect(stdout).toMatch(/deploy another project \(billing\): refused/);
+  expect(stdout).toMatch(/production from a feature branch: refused/);
+  expect(stdout).toMatch(/replay a captured OIDC token: refused \(401 token_replayed\)/);
+  expect(stdout).toMatch(/read env vars with the stolen credential: refused \(403 forbidden/);
+  expect(stdout).toMatch(/Everything stopped \(broker exit code 0\)/);
+  expect(stdout).toMatch(/Demo complete/);
+  expect(stdout).not.toMatch(/✗/);
+});
