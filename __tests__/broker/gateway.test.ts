@@ -100,6 +100,28 @@ describe('credentials', () => {
     expect(world.fake.requests).toHaveLength(0);
   });
 
+  test('a credential for a project no longer in the config stops working at once (§7.2 #17)', async () => {
+    const { credential: retired } = await mintCredential(world.keys, {
+      pn: 'retired-site',
+      prj: 'prj_retired',
+      team: 'team_abc123',
+      tgt: 'preview',
+      rid: '1',
+      repo: 'a/b',
+      ref: 'refs/heads/main',
+      sha: 'x',
+      run: '1',
+      att: '1',
+      wf: 'w',
+      iat: Date.now(),
+      exp: Date.now() + 60_000,
+    });
+    const response = await world.call(retired, 'GET', '/v13/deployments/dpl_x');
+    expect(response.status).toBe(401);
+    expect((await errorOf(response)).message).toMatch(/no longer serves/);
+    expect(world.fake.requests).toHaveLength(0);
+  });
+
   test('an expired credential answers 401', async () => {
     const { credential: expired } = await mintCredential(world.keys, {
       pn: 'marketing-site',

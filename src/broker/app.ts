@@ -10,6 +10,7 @@ import type { TokenVerifier } from './oidc/verify.js';
 import type { CompiledConfig } from './policy/compile.js';
 import type { ReplayStore } from './replay.js';
 import { EXCHANGE_PATH } from '../shared/wire.js';
+import { randomHex } from './bytes.js';
 
 export interface BrokerDeps {
   config: CompiledConfig;
@@ -32,7 +33,7 @@ export interface Broker {
 type Env = { Bindings: { rawTarget?: string }; Variables: { requestId: string } };
 
 function newRequestId(): string {
-  return `req_${Buffer.from(crypto.getRandomValues(new Uint8Array(8))).toString('hex')}`;
+  return `req_${randomHex(8)}`;
 }
 
 function errorResponse(error: BrokerError, requestId: string): Response {

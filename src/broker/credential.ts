@@ -1,5 +1,6 @@
 /** The deploy credential: opaque to clients, stateless to verify (HMAC-SHA-256 with a key id), `khd_` prefixed. */
 import { CREDENTIAL_MAX_LENGTH, CREDENTIAL_PATTERN } from '../shared/wire.js';
+import { concatBytes, fromHex, randomHex, toHex } from './bytes.js';
 import { invalidCredential } from './errors.js';
 
 export interface CredentialClaims {
@@ -84,7 +85,7 @@ export async function loadSigningKeys(value: string | undefined, envName: string
 
 /** Bytes ↔ base36: the Vercel CLI accepts only `\w` in tokens, so base64's `-` and `+` are out. */
 function toBase36(bytes: Uint8Array): string {
-  const hex = '01' + Buffer.from(bytes).toString('hex');
+  const hex = '01' + toHex(bytes);
   return BigInt(`0x${hex}`).toString(36);
 }
 
@@ -97,7 +98,7 @@ function fromBase36(text: string): Uint8Array | undefined {
   }
   const hex = n.toString(16);
   if (hex.length % 2 !== 1 || hex[0] !== '1') return undefined;
-  return Uint8Array.from(Buffer.from(hex.slice(1), 'hex'));
+  return fromHex(hex.slice(1));
 }
 
 /** deflate-raw keeps long refs and workflow paths well under the 1 KiB cap (web-standard streams). */
@@ -122,14 +123,14 @@ async function inflate(bytes: Uint8Array): Promise<Uint8Array | undefined> {
       if (size > 8192) return undefined;
       chunks.push(value);
     }
-    return Buffer.concat(chunks);
+    return concatBytes(chunks);
   } catch {
     return undefined;
   }
 }
 
 function randomId(): string {
-  return Buffer.from(crypto.getRandomValues(new Uint8Array(12))).toString('hex');
+  return randomHex(12);
 }
 
 export async function mintCredential(
@@ -141,7 +142,7 @@ export async function mintCredential(
   const body = toBase36(await deflate(encoder.encode(JSON.stringify(full))));
   const signed = `khd_${signer.kid}_${body}`;
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', signer.key, encoder.encode(signed)));
-  const credential = `${signed}_${Buffer.from(mac).toString('hex')}`;
+  const credential = `${signed}_${toHex(mac)}`;
   if (credential.length > CREDENTIAL_MAX_LENGTH) {
     throw new Error(`credential would be ${credential.length} bytes; shorten the ref or workflow path`);
   }
@@ -164,7 +165,7 @@ export async function verifyCredential(
   const valid = await crypto.subtle.verify(
     'HMAC',
     signer.key,
-    Buffer.from(macHex, 'hex'),
+    fromHex(macHex) as BufferSource,
     encoder.encode(`khd_${kid}_${body}`),
   );
   if (!valid) throw invalidCredential();

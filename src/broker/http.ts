@@ -1,4 +1,5 @@
 /** Small HTTP helpers shared by the exchange and the gateway. */
+import { concatBytes } from './bytes.js';
 import { BrokerError } from './errors.js';
 
 /** Reads a body as text, refusing it as soon as it passes `max` bytes (never buffers more). */
@@ -20,5 +21,5 @@ export async function readLimitedText(request: Request, max: number): Promise<st
     }
     chunks.push(value);
   }
-  return Buffer.concat(chunks).toString('utf8');
+  return new TextDecoder().decode(concatBytes(chunks));
 }

@@ -1,0 +1,95 @@
+/** The broker as a plain fetch handler, driven in-process with Request objects through a full deploy. */
+import { createHash } from 'node:crypto';
+import { createBrokerFromEnv } from '../../src/broker/serverless.js';
+import { MemoryReplayStore } from '../../src/broker/replay.js';
+import { startGitHubIssuer, type GitHubIssuer } from '../../src/local/github-oidc.js';
+import { startVercelFake, type VercelFake } from '../fakes/vercel.js';
+import { AUDIENCE, brokerYaml } from '../helpers/config.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+
+let issuer: GitHubIssuer;
+let fake: VercelFake;
+beforeAll(async () => {
+  issuer = await startGitHubIssuer();
+  fake = await startVercelFake({ tokens: [UPSTREAM_TOKEN] });
+});
+afterAll(async () => {
+  await fake.close();
+  await issuer.close();
+});
+
+const env = () => ({
+  KEYHOLE_CONFIG: brokerYaml({ issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: fake.url }),
+  KEYHOLE_SIGNING_KEY: SIGNING_KEY,
+  VERCEL_TOKEN_MARKETING: UPSTREAM_TOKEN,
+});
+
+test('exchange, upload, create and poll through fetch(Request) alone', async () => {
+  const broker = await createBrokerFromEnv(env(), { replay: new MemoryReplayStore(), log: () => undefined });
+  const origin = 'https://keyhole.example.com';
+  const exchange = await broker.fetch(
+    new Request(`${origin}/v1/exchange`, {
+      method: 'POST',
+      body: JSON.stringify({
+        token: await issuer.mint(AUDIENCE),
+        project: 'marketing-site',
+        target: 'preview',
+      }),
+    }),
+  );
+  expect(exchange.status).toBe(200);
+  const { credential } = (await exchange.json()) as { credential: string };
+  const auth = { authorization: `Bearer ${credential}` };
+  const data = new TextEncoder().encode('<h1>serverless</h1>');
+  const sha = createHash('sha1').update(data).digest('hex');
+  const upload = await broker.fetch(
+    new Request(`${origin}/v2/files`, {
+      method: 'POST',
+      headers: { ...auth, 'x-now-digest': sha, 'content-length': String(data.length) },
+      body: data,
+    }),
+  );
+  expect(upload.status).toBe(200);
+  const create = await broker.fetch(
+    new Request(`${origin}/v13/deployments`, {
+      method: 'POST',
+      headers: auth,
+      body: JSON.stringify({ name: 'x', files: [{ file: 'index.html', sha, size: data.length }] }),
+    }),
+  );
+  expect(create.status).toBe(200);
+  const { id } = (await create.json()) as { id: string };
+  await new Promise((r) => setTimeout(r, 150));
+  const get = await broker.fetch(new Request(`${origin}/v13/deployments/${id}`, { headers: auth }));
+  expect(((await get.json()) as { readyState: string }).readyState).toBe('READY');
+  const refused = await broker.fetch(
+    new Request(`${origin}/v10/projects/prj_marketing/env`, { headers: auth }),
+  );
+  expect(refused.status).toBe(403);
+});
+
+test('refuses to start without a persistent signing key', async () => {
+  const { KEYHOLE_SIGNING_KEY: _unused, ...withoutKey } = env();
+  await expect(createBrokerFromEnv(withoutKey, { replay: new MemoryReplayStore() })).rejects.toThrow(
+    /KEYHOLE_SIGNING_KEY must be set/,
+  );
+});
+
+test('the broker core uses no Node-only API', async () => {
+  const { readFileSync, readdirSync } = await import('node:fs');
+  const path = await import('node:path');
+  const root = path.join(process.cwd(), 'src', 'broker');
+  const nodeOnly = ['cli.ts', 'server.ts', 'index.ts', 'replay-redis.ts'];
+  const files = readdirSync(root, { recursive: true, encoding: 'utf8' }).filter(
+    (f) => f.endsWith('.ts') && !nodeOnly.includes(path.basename(f)),
+  );
+  for (const file of files) {
+    const text = readFileSync(path.join(root, file), 'utf8');
+    expect({
+      file,
+      nodeImport: /from 'node:/.test(text),
+      buffer: /\bBuffer\./.test(text),
+      process: /\bprocess\./.test(text),
+    }).toEqual({ file, nodeImport: false, buffer: false, process: false });
+  }
+});
