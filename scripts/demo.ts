@@ -101,7 +101,7 @@ async function main(): Promise<number> {
     step(2, 'The workflow on main deploys examples/site to preview (bundled action, as a runner runs it)');
     const deploy = await job({ ref: 'refs/heads/main', event_name: 'push' }, { project: 'marketing-site' });
     for (const line of deploy.stdout.split('\n')) {
-      if (/^(Keyhole:|Hashing \d+\/\d+ files$|Uploading|  uploaded|Deployment |Ready:)/.test(line))
+      if (/^(Keyhole:|Hashing \d+\/\d+ files$|Uploading| {2}uploaded|Deployment |Ready:)/.test(line))
         console.log(dim(`   │ ${line}`));
     }
     if (deploy.code !== 0) console.log(red(`   ${failure(deploy)}`));

@@ -270,7 +270,7 @@ describe('policy check catches what an admin gets wrong, and says what to write'
     ],
     [
       'a project without rules',
-      base.replace(/    allow:\n      - repository: acme\/billing[\s\S]*$/, '    allow: []\n'),
+      base.replace(/ {4}allow:\n {6}- repository: acme\/billing[\s\S]*$/, '    allow: []\n'),
       /add at least one rule/,
     ],
     ['a missing audience', base.replace(/^audience: .*\n/, ''), /audience: is required/],
