@@ -215,9 +215,11 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
     return undefined;
   }
 
+  /** Uploads keep their contents up to `keepBytes`; JSON bodies (`limit` = Infinity) are always kept. */
   async function readBody(
     req: IncomingMessage,
     hash = false,
+    limit = keepBytes,
   ): Promise<{ bytes: number; data?: Buffer; sha?: string }> {
     const sha1 = hash ? createHash('sha1') : undefined;
     const chunks: Buffer[] = [];
@@ -225,11 +227,11 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
     for await (const chunk of req as AsyncIterable<Buffer>) {
       bytes += chunk.length;
       sha1?.update(chunk);
-      if (bytes <= keepBytes) chunks.push(chunk);
+      if (bytes <= limit) chunks.push(chunk);
     }
     return {
       bytes,
-      ...(bytes <= keepBytes ? { data: Buffer.concat(chunks) } : {}),
+      ...(bytes <= limit ? { data: Buffer.concat(chunks) } : {}),
       ...(sha1 ? { sha: sha1.digest('hex') } : {}),
     };
   }
@@ -328,7 +330,7 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
     }
 
     if (method === 'POST' && path === '/v13/deployments') {
-      const raw = await readBody(req);
+      const raw = await readBody(req, false, Infinity);
       record.bytes = raw.bytes;
       let body: Record<string, unknown>;
       try {
