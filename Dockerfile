@@ -8,5 +8,6 @@ USER node
 EXPOSE 8787
 ENV PORT=8787
 HEALTHCHECK --interval=30s --timeout=3s CMD wget -qO- http://127.0.0.1:8787/healthz || exit 1
-ENTRYPOINT ["node", "/opt/keyhole/dist/broker/index.js"]
+# --max-semi-space-size=1 keeps memory flat while streaming large uploads (docs/benchmarks.md).
+ENTRYPOINT ["node", "--max-semi-space-size=1", "/opt/keyhole/dist/broker/index.js"]
 CMD ["serve", "--config", "/etc/keyhole/broker.yaml", "--host", "0.0.0.0"]

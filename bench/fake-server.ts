@@ -16,6 +16,8 @@ for await (const line of createInterface({ input: process.stdin })) {
     fake.clearRecord();
   }
   const uploads = fake.requests.filter((r) => r.path === '/v2/files').length;
-  process.stdout.write(`${JSON.stringify({ uploads, requests: fake.requests.length, deployments: fake.deployments.size })}\n`);
+  process.stdout.write(
+    `${JSON.stringify({ uploads, requests: fake.requests.length, deployments: fake.deployments.size })}\n`,
+  );
 }
 await fake.close();

@@ -1,7 +1,7 @@
 /** Walks the deploy directory like Vercel's client: default ignores + .vercelignore, lstat modes, streamed SHA-1. */
 import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
+import { closeSync, lstatSync, openSync, readlinkSync, readSync } from 'node:fs';
+import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 
@@ -48,7 +48,6 @@ export interface DeployFile {
 
 export interface CollectOptions {
   prebuilt: boolean;
-  concurrency?: number;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -103,21 +102,35 @@ async function walk(root: string, ig: Ignore): Promise<string[]> {
   return found.sort();
 }
 
-async function hashFile(absolute: string): Promise<string> {
+/**
+ * Hashing reads synchronously into one reused 4 MiB buffer: measured (docs/benchmarks.md) at ~2.3×
+ * sha1sum, where async reads cost four thread-pool round trips per file and ran at half its speed.
+ * Memory stays at the one buffer whatever the file size.
+ */
+const READ_BUFFER = Buffer.allocUnsafe(4 * 1024 * 1024);
+
+function hashFile(absolute: string): string {
   const hash = createHash('sha1');
-  // 1 MiB reads: fewer syscalls and event-loop turns than the 64 KiB default.
-  for await (const chunk of createReadStream(absolute, { highWaterMark: 1024 * 1024 }))
-    hash.update(chunk as Buffer);
+  const fd = openSync(absolute, 'r');
+  try {
+    for (;;) {
+      const read = readSync(fd, READ_BUFFER, 0, READ_BUFFER.length, null);
+      if (read === 0) break;
+      hash.update(READ_BUFFER.subarray(0, read));
+    }
+  } finally {
+    closeSync(fd);
+  }
   return hash.digest('hex');
 }
 
-async function describe(root: string, file: string): Promise<DeployFile> {
+function describe(root: string, file: string): DeployFile {
   const absolute = path.join(root, file);
   try {
-    const stat = await lstat(absolute);
+    const stat = lstatSync(absolute);
     if (stat.isSymbolicLink()) {
       // As Vercel's client does: the link itself is the file; its content is the target text.
-      const target = await readlink(absolute);
+      const target = readlinkSync(absolute);
       const bytes = Buffer.from(target);
       return {
         file,
@@ -135,7 +148,7 @@ async function describe(root: string, file: string): Promise<DeployFile> {
     return {
       file,
       absolute,
-      sha: await hashFile(absolute),
+      sha: hashFile(absolute),
       size: stat.size,
       mode: stat.mode,
       isSymlink: false,
@@ -183,10 +196,16 @@ export async function collectFiles(root: string, options: CollectOptions): Promi
         : `${root} has no files to deploy (after Vercel's default ignores and .vercelignore)`,
     );
   }
-  let done = 0;
-  return mapLimit(names, options.concurrency ?? 32, async (name) => {
-    const file = await describe(root, name);
-    options.onProgress?.(++done, names.length);
-    return file;
-  });
+  const files: DeployFile[] = [];
+  let lastYield = Date.now();
+  for (const name of names) {
+    files.push(describe(root, name));
+    options.onProgress?.(files.length, names.length);
+    // Synchronous hashing yields every 50 ms so a cancelled job's signal is still handled.
+    if (Date.now() - lastYield > 50) {
+      await new Promise((resolve) => setImmediate(resolve));
+      lastYield = Date.now();
+    }
+  }
+  return files;
 }

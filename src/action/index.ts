@@ -1,6 +1,5 @@
 /** Entry point of the action bundle (dist/action/index.js): real dependencies in, `run()` called once. */
 import * as core from '@actions/core';
-import * as github from '@actions/github';
 import { run } from './main.js';
 import { defaultRetryPolicy } from './retry.js';
 
@@ -32,7 +31,9 @@ await run({
   }),
   signal: controller.signal,
   now: Date.now,
-  pullRequest: () => {
+  pullRequest: async () => {
+    // Loaded only when a comment is asked for: Octokit is heavy and most runs never need it.
+    const github = await import('@actions/github');
     const number = github.context.payload.pull_request?.number;
     const token = core.getInput('github-token');
     if (!number || !token) return undefined;

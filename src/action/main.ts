@@ -1,5 +1,6 @@
 /** The action's wiring: inputs → OIDC → exchange → files → deploy → wait → report, with the one try/catch. */
-import { checkBuildOutput, createDeployer, deploymentBody, DeployError, type Deployment } from './deploy.js';
+import type * as DeployModule from './deploy.js';
+import type { Deployment } from './deploy.js';
 import { exchangeToken } from './exchange.js';
 import { collectFiles } from './files.js';
 import { parseInputs } from './inputs.js';
@@ -29,7 +30,7 @@ export interface ActionDeps {
   signal: AbortSignal;
   now: () => number;
   /** Present when the run is for a pull request: its number and a comments API. */
-  pullRequest?: () => { number: number; api: CommentApi } | undefined;
+  pullRequest?: () => Promise<{ number: number; api: CommentApi } | undefined>;
 }
 
 export async function run(deps: ActionDeps): Promise<void> {
@@ -41,7 +42,11 @@ export async function run(deps: ActionDeps): Promise<void> {
     phases: {},
   };
   let created: Deployment | undefined;
-  let deployer: ReturnType<typeof createDeployer> | undefined;
+  // @vercel/sdk builds hundreds of zod schemas when it loads: that work waits until the OIDC token
+  // is in hand and then overlaps the broker round trip, instead of delaying the first request.
+  let deployModule: Promise<typeof DeployModule> | undefined;
+  const loadDeploy = () => (deployModule ??= import('./deploy.js'));
+  let deployer: ReturnType<typeof DeployModule.createDeployer> | undefined;
   const cancelOnAbort = () => {
     if (created && deployer && !['READY', 'ERROR', 'CANCELED'].includes(created.readyState)) {
       core.warning(`The job was cancelled; cancelling deployment ${created.id}.`);
@@ -71,7 +76,11 @@ export async function run(deps: ActionDeps): Promise<void> {
           fetch: deps.fetch,
           retry: deps.retry,
           setSecret: core.setSecret,
-          getToken: () => requestOIDCToken(settings.audience, env, core.getIDToken),
+          getToken: async () => {
+            const token = await requestOIDCToken(settings.audience, env, core.getIDToken);
+            if (settings.deploy) void loadDeploy();
+            return token;
+          },
         },
       ),
     );
@@ -92,6 +101,7 @@ export async function run(deps: ActionDeps): Promise<void> {
       return;
     }
 
+    const { checkBuildOutput, createDeployer, deploymentBody, DeployError } = await loadDeploy();
     if (settings.prebuilt) await checkBuildOutput(settings.path, settings.target);
     let lastReport = 0;
     const files = await phase('hash', () =>
@@ -146,7 +156,8 @@ export async function run(deps: ActionDeps): Promise<void> {
       core.info(`Ready: https://${created.url}`);
     }
   } catch (error) {
-    if (error instanceof DeployError && error.deployment) report.deployment = error.deployment;
+    const failed = (error as { deployment?: Deployment }).deployment;
+    if (failed) report.deployment = failed;
     report.error = error instanceof Error ? error.message : String(error);
     core.setFailed(report.error);
   } finally {
@@ -156,7 +167,8 @@ export async function run(deps: ActionDeps): Promise<void> {
   setOutputs(core, report);
   try {
     await core.writeSummary(summaryMarkdown(report));
-    const pr = core.getInput('comment').trim().toLowerCase() === 'true' ? deps.pullRequest?.() : undefined;
+    const pr =
+      core.getInput('comment').trim().toLowerCase() === 'true' ? await deps.pullRequest?.() : undefined;
     if (pr) core.info(`Pull request comment ${await upsertComment(pr.api, pr.number, report)}.`);
   } catch (error) {
     core.warning(

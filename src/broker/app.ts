@@ -32,8 +32,11 @@ export interface Broker {
 
 type Env = { Bindings: { rawTarget?: string }; Variables: { requestId: string } };
 
+/** A random per-process prefix and a counter: unique across instances, without a CSPRNG call per request. */
+const REQUEST_ID_PREFIX = `req_${randomHex(6)}`;
+let requestCounter = 0;
 function newRequestId(): string {
-  return `req_${randomHex(8)}`;
+  return `${REQUEST_ID_PREFIX}${(requestCounter++).toString(36).padStart(6, '0')}`;
 }
 
 function errorResponse(error: BrokerError, requestId: string): Response {

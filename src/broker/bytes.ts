@@ -1,8 +1,10 @@
 /** Byte helpers on web-standard types only, so the broker core runs where `Buffer` does not (Workers). */
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
 export function toHex(bytes: Uint8Array): string {
   let hex = '';
-  for (const byte of bytes) hex += byte.toString(16).padStart(2, '0');
+  for (const byte of bytes) hex += HEX[byte]!;
   return hex;
 }
 

@@ -11,6 +11,7 @@ import { createGitHubKeySet, createTokenVerifier } from './oidc/verify.js';
 import { evaluatePolicy, explainDecision } from './policy/evaluate.js';
 import { MemoryReplayStore, type ReplayStore } from './replay.js';
 import { RedisReplayStore } from './replay-redis.js';
+import { nodeFetch } from './node-fetch.js';
 import { startServer } from './server.js';
 
 const USAGE = `Usage:
@@ -97,6 +98,7 @@ async function serve(values: Record<string, string | undefined>, io: Io): Promis
     replay,
     logger,
     upstreamToken: (name) => io.env[name],
+    fetch: nodeFetch,
     serverUrl: io.env.KEYHOLE_GITHUB_SERVER_URL ?? 'https://github.com',
   });
   const running = await startServer(broker, { host: values.host ?? '127.0.0.1', port });

@@ -83,23 +83,49 @@ export async function loadSigningKeys(value: string | undefined, envName: string
   return { keys, ephemeral: false };
 }
 
-/** Bytes ↔ base36: the Vercel CLI accepts only `\w` in tokens, so base64's `-` and `+` are out. */
-function toBase36(bytes: Uint8Array): string {
-  const hex = '01' + toHex(bytes);
-  return BigInt(`0x${hex}`).toString(36);
+/**
+ * Bytes ↔ base32 (`0-9a-v`, no padding): the Vercel CLI accepts only `\w` in tokens, so base64's
+ * `-` and `+` are out. Linear bit-shifting; a BigInt base-36 conversion cost ~30 µs per call.
+ */
+const BASE32 = '0123456789abcdefghijklmnopqrstuv';
+
+function toBase32(bytes: Uint8Array): string {
+  let out = '';
+  let buffer = 0;
+  let bits = 0;
+  for (const byte of bytes) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += BASE32[(buffer >>> bits) & 31]!;
+    }
+    buffer &= (1 << bits) - 1;
+  }
+  if (bits > 0) out += BASE32[(buffer << (5 - bits)) & 31]!;
+  return out;
 }
 
-function fromBase36(text: string): Uint8Array | undefined {
-  let n = 0n;
+function fromBase32(text: string): Uint8Array | undefined {
+  const out = new Uint8Array(Math.floor((text.length * 5) / 8));
+  let buffer = 0;
+  let bits = 0;
+  let index = 0;
   for (const c of text) {
-    const digit = parseInt(c, 36);
-    if (Number.isNaN(digit)) return undefined;
-    n = n * 36n + BigInt(digit);
+    const value = BASE32.indexOf(c);
+    if (value === -1) return undefined;
+    buffer = ((buffer << 5) | value) & 0xfff;
+    bits += 5;
+    if (bits >= 8) {
+      bits -= 8;
+      out[index++] = (buffer >>> bits) & 0xff;
+    }
   }
-  const hex = n.toString(16);
-  if (hex.length % 2 !== 1 || hex[0] !== '1') return undefined;
-  return fromHex(hex.slice(1));
+  return out;
 }
+
+const RAW = 0x01;
+const DEFLATED = 0x02;
 
 /** deflate-raw keeps long refs and workflow paths well under the 1 KiB cap (web-standard streams). */
 async function deflate(bytes: Uint8Array): Promise<Uint8Array> {
@@ -139,7 +165,11 @@ export async function mintCredential(
 ): Promise<{ credential: string; claims: CredentialClaims }> {
   const full: CredentialClaims = { v: 1, cid: `cred_${randomId()}`, ...claims };
   const signer = keys.keys[0]!;
-  const body = toBase36(await deflate(encoder.encode(JSON.stringify(full))));
+  const json = encoder.encode(JSON.stringify(full));
+  // Raw JSON is the fast path; only claims too long for the 1 KiB cap pay for deflate.
+  let body = toBase32(concatBytes([Uint8Array.of(RAW), json]));
+  if (body.length > CREDENTIAL_MAX_LENGTH - 100)
+    body = toBase32(concatBytes([Uint8Array.of(DEFLATED), await deflate(json)]));
   const signed = `khd_${signer.kid}_${body}`;
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', signer.key, encoder.encode(signed)));
   const credential = `${signed}_${toHex(mac)}`;
@@ -161,7 +191,7 @@ export async function verifyCredential(
   if (parts.length !== 4) throw invalidCredential();
   const [, kid, body, macHex] = parts as [string, string, string, string];
   const signer = keys.keys.find((k) => k.kid === kid);
-  if (!signer || !/^[0-9a-f]{64}$/.test(macHex) || !/^[0-9a-z]+$/.test(body)) throw invalidCredential();
+  if (!signer || !/^[0-9a-f]{64}$/.test(macHex) || !/^[0-9a-v]+$/.test(body)) throw invalidCredential();
   const valid = await crypto.subtle.verify(
     'HMAC',
     signer.key,
@@ -169,8 +199,13 @@ export async function verifyCredential(
     encoder.encode(`khd_${kid}_${body}`),
   );
   if (!valid) throw invalidCredential();
-  const packed = fromBase36(body);
-  const bytes = packed && (await inflate(packed));
+  const packed = fromBase32(body);
+  const bytes =
+    packed?.[0] === RAW
+      ? packed.subarray(1)
+      : packed?.[0] === DEFLATED
+        ? await inflate(packed.subarray(1))
+        : undefined;
   if (!bytes) throw invalidCredential();
   let claims: CredentialClaims;
   try {
@@ -181,4 +216,26 @@ export async function verifyCredential(
   if (claims.v !== 1 || typeof claims.exp !== 'number') throw invalidCredential();
   if (claims.exp <= now) throw invalidCredential('The credential has expired; run the exchange again.');
   return claims;
+}
+
+/**
+ * Verification with a bounded cache: a credential is checked cryptographically once, then looked up
+ * (the same string carries the same MAC); expiry is still checked on every call.
+ */
+export function createCredentialVerifier(keys: SigningKeys, maxEntries = 10_000) {
+  const cache = new Map<string, CredentialClaims>();
+  return async (credential: string, now = Date.now()): Promise<CredentialClaims> => {
+    const cached = cache.get(credential);
+    if (cached) {
+      if (cached.exp <= now) {
+        cache.delete(credential);
+        throw invalidCredential('The credential has expired; run the exchange again.');
+      }
+      return cached;
+    }
+    const claims = await verifyCredential(keys, credential, now);
+    if (cache.size >= maxEntries) cache.delete(cache.keys().next().value!);
+    cache.set(credential, claims);
+    return claims;
+  };
 }

@@ -20,6 +20,9 @@ const RESPONSE_HEADERS = [
 ];
 const RESPONSE_HEADER_PREFIXES = ['x-vercel-warning-', 'x-vercel-notice-', 'x-vercel-tip-'];
 
+/** Uploads get extra time at a pessimistic 1 MB/s on top of the base timeout. */
+const UPLOAD_FLOOR_BYTES_PER_MS = 1000;
+
 export interface UpstreamRequest {
   method: string;
   path: string;
@@ -51,11 +54,19 @@ export async function forwardToVercel(upstream: Upstream, request: UpstreamReque
   if (request.contentLength !== undefined) headers.set('content-length', String(request.contentLength));
   headers.set('authorization', `Bearer ${upstream.token}`);
   headers.set('user-agent', upstream.userAgent);
+  // The timeout covers the wait for Vercel's answer (and the upload before it), never the
+  // answer's body: a build-log stream may follow a long build.
+  const controller = new AbortController();
+  const timeoutMs = upstream.timeoutMs + (request.contentLength ?? 0) / UPLOAD_FLOOR_BYTES_PER_MS;
+  const timer = setTimeout(
+    () => controller.abort(new DOMException('upstream timeout', 'TimeoutError')),
+    timeoutMs,
+  );
   const init: RequestInit & { duplex?: 'half' } = {
     method: request.method,
     headers,
     redirect: 'manual',
-    signal: AbortSignal.timeout(upstream.timeoutMs),
+    signal: controller.signal,
   };
   if (request.body !== undefined && request.body !== null) {
     init.body = request.body;
@@ -64,14 +75,16 @@ export async function forwardToVercel(upstream: Upstream, request: UpstreamReque
   let response: Response;
   try {
     response = await upstream.fetch(url, init);
-  } catch (error) {
-    const timedOut = error instanceof DOMException && error.name === 'TimeoutError';
+  } catch {
+    const timedOut = controller.signal.aborted;
     throw new BrokerError(
       timedOut ? 504 : 502,
       'upstream_error',
       timedOut ? 'Vercel did not answer in time; retry.' : 'Vercel could not be reached; retry.',
       { 'retry-after': '2' },
     );
+  } finally {
+    clearTimeout(timer);
   }
   if (response.status >= 300 && response.status < 400) {
     // Following a redirect would carry the upstream token to wherever it points.

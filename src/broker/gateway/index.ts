@@ -1,6 +1,6 @@
 /** The deny-by-default Vercel gateway: credential → route allow-list → body rules → fresh upstream request. */
 import type { Logger } from '../audit.js';
-import { verifyCredential, type CredentialClaims, type SigningKeys } from '../credential.js';
+import { createCredentialVerifier, type CredentialClaims, type SigningKeys } from '../credential.js';
 import { badRequest, BrokerError, invalidCredential, notFound } from '../errors.js';
 import type { CompiledConfig, CompiledProject } from '../policy/compile.js';
 import { checkCreateBody } from './body-rules.js';
@@ -76,6 +76,7 @@ const json = (status: number, body: unknown, headers?: HeadersInit) =>
 
 export function createGateway(deps: GatewayDeps) {
   const usage = new Map<string, Usage>();
+  const verifyCredential = createCredentialVerifier(deps.keys);
   const names = new Map<string, { name: string; at: number }>();
 
   function usageFor(claims: CredentialClaims): Usage {
@@ -93,7 +94,7 @@ export function createGateway(deps: GatewayDeps) {
     const header = request.headers.get('authorization') ?? '';
     const match = /^Bearer (\S+)$/i.exec(header);
     if (!match) throw invalidCredential('Send the Keyhole credential as "Authorization: Bearer khd_…".');
-    const claims = await verifyCredential(deps.keys, match[1]!, deps.now());
+    const claims = await verifyCredential(match[1]!, deps.now());
     if (deps.isRevoked && (await deps.isRevoked(claims.cid)))
       throw invalidCredential('The credential was revoked.');
     return claims;
