@@ -1,5 +1,7 @@
 /** The opt-in sticky pull-request comment, against emulate's GitHub API: one comment per project, updated in place. */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createEmulator, type Emulator } from 'emulate';
 import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
@@ -34,6 +36,15 @@ afterAll(async () => {
   await github.close();
   await world.close();
 });
+
+/** A loopback URL nothing listens on: a port the OS just handed out and that was closed again. */
+async function closedPortUrl(): Promise<string> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return `http://127.0.0.1:${port}`;
+}
 
 async function comments() {
   const response = await fetch(`${github.url}/repos/acme/marketing/issues/${issue}/comments`, {
@@ -88,7 +99,12 @@ test('a comment that cannot be written warns and leaves the deploy green', async
     { path: 'site', comment: 'true', 'github-token': GITHUB_TOKEN },
     {
       workspace,
-      env: { GITHUB_API_URL: github.url, GITHUB_EVENT_PATH: event, GITHUB_REPOSITORY: 'acme/marketing' },
+      // GitHub's API unreachable: emulate accepts any token, so an outage stands in for a refusal.
+      env: {
+        GITHUB_API_URL: await closedPortUrl(),
+        GITHUB_EVENT_PATH: event,
+        GITHUB_REPOSITORY: 'acme/marketing',
+      },
     },
   );
   expect(run.code).toBe(0);
