@@ -36,6 +36,8 @@ async function upload(cred: string, content: string) {
   });
 }
 
+let deployCount = 0;
+/** A create with a body of its own each time (identical bodies are answered idempotently). */
 async function deploy(cred: string, body: Record<string, unknown> = {}) {
   const data = 'hello world';
   await upload(cred, data);
@@ -43,7 +45,7 @@ async function deploy(cred: string, body: Record<string, unknown> = {}) {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({
       name: 'anything',
-      files: [{ file: 'index.html', sha: sha1(data), size: data.length, mode: 33188 }],
+      files: [{ file: `index-${deployCount++}.html`, sha: sha1(data), size: data.length, mode: 33188 }],
       ...body,
     }),
   });

@@ -19,7 +19,8 @@ export interface RecordedRequest {
   json?: unknown;
 }
 
-export type FaultKind = 429 | 500 | 502 | 503 | 'reset' | 'slow';
+/** `reset-after`: the request is processed, then the connection drops without an answer (ambiguous). */
+export type FaultKind = 429 | 500 | 502 | 503 | 'reset' | 'reset-after' | 'slow';
 
 export interface Fault {
   kind: FaultKind;
@@ -209,7 +210,7 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
       return fault;
     }
     if (faultRate > 0 && random() < faultRate) {
-      const kinds: FaultKind[] = [429, 500, 502, 503, 'reset'];
+      const kinds: FaultKind[] = [429, 500, 502, 503, 'reset', 'reset-after'];
       return { kind: kinds[Math.floor(random() * kinds.length)]!, retryAfterSeconds: 0 };
     }
     return undefined;
@@ -261,7 +262,15 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
         req.socket.destroy();
         return;
       }
-      if (fault.kind === 'slow') {
+      if (fault.kind === 'reset-after') {
+        // Let the handler do its work, then lose the answer on the way back.
+        res.writeHead = (() => {
+          req.socket.destroy();
+          return res;
+        }) as typeof res.writeHead;
+        res.end = (() => res) as typeof res.end;
+        res.write = (() => true) as typeof res.write;
+      } else if (fault.kind === 'slow') {
         await new Promise((r) => setTimeout(r, fault.delayMs ?? 1000));
       } else {
         // Drain the body so the client sees the status, not a broken pipe.
@@ -415,6 +424,29 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
       };
       tick();
       return undefined;
+    }
+
+    if (method === 'GET' && path === '/v6/deployments') {
+      const list = [...deployments.values()]
+        .filter(
+          (d) =>
+            (!query.get('projectId') || d.projectId === query.get('projectId')) &&
+            (!team || d.teamId === team),
+        )
+        .sort((a, b) => b.createdAt - a.createdAt)
+        .slice(0, Number(query.get('limit') ?? 20))
+        .map((d) => ({
+          uid: d.id,
+          name: d.name,
+          url: d.url,
+          created: d.createdAt,
+          state: stateOf(d),
+          meta: d.body.meta ?? {},
+        }));
+      return send(res, 200, {
+        deployments: list,
+        pagination: { count: list.length, next: null, prev: null },
+      });
     }
 
     if (method === 'PATCH' && (m = /^\/v12\/deployments\/([^/]+)\/cancel$/.exec(path))) {

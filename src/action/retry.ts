@@ -12,7 +12,7 @@ export interface RetryPolicy {
 }
 
 export const defaultRetryPolicy = (overrides: Partial<RetryPolicy> = {}): RetryPolicy => ({
-  attempts: 6,
+  attempts: 8,
   baseMs: 500,
   maxMs: 30_000,
   sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

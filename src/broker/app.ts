@@ -56,6 +56,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   const exchangeDeps: ExchangeDeps = { ...deps, now };
   const gateway = createGateway({
     config: deps.config,
+    store: deps.replay,
     keys: deps.keys,
     logger: deps.logger,
     fetch: deps.fetch ?? fetch,

@@ -1,18 +1,21 @@
-/** A ReplayStore on Redis for several broker instances: `SET key 1 NX PX ttl` is the atomic reservation. */
+/**
+ * The shared store on Redis, for several broker instances: `SET key 1 NX PX ttl` is the atomic
+ * reservation; records are plain `SET … PX` / `GET`. A minimal RESP client for these four commands,
+ * so the bundle carries no Redis library. Any connection or protocol failure rejects, and the
+ * caller fails closed (503).
+ */
 import { createConnection, type Socket } from 'node:net';
 import type { ReplayStore } from './replay.js';
 
-/**
- * A minimal RESP client for the one command the broker needs, so the bundle carries no Redis
- * library. Any connection or protocol failure rejects: the exchange then fails closed with 503.
- */
+type Reply = string | null;
+
 export class RedisReplayStore implements ReplayStore {
   private readonly host: string;
   private readonly port: number;
   private readonly timeoutMs: number;
   private socket: Socket | undefined;
-  private pending: { resolve: (line: string) => void; reject: (e: Error) => void }[] = [];
-  private buffer = '';
+  private pending: { resolve: (reply: Reply) => void; reject: (e: Error) => void }[] = [];
+  private buffer: Buffer = Buffer.alloc(0);
 
   constructor(url: string, options: { timeoutMs?: number } = {}) {
     const parsed = new URL(url);
@@ -30,9 +33,19 @@ export class RedisReplayStore implements ReplayStore {
       'PX',
       String(Math.max(1, Math.ceil(ttlMs))),
     ]);
-    if (reply === '+OK') return true;
-    if (reply === '$-1' || reply === '_') return false;
-    throw new Error(`unexpected Redis reply ${reply.slice(0, 40)}`);
+    return reply === 'OK';
+  }
+
+  async release(key: string): Promise<void> {
+    await this.command(['DEL', `keyhole:${key}`]);
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    return (await this.command(['GET', `keyhole:${key}`])) ?? undefined;
+  }
+
+  async put(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.command(['SET', `keyhole:${key}`, value, 'PX', String(Math.max(1, Math.ceil(ttlMs)))]);
   }
 
   async close(): Promise<void> {
@@ -40,26 +53,45 @@ export class RedisReplayStore implements ReplayStore {
     this.socket = undefined;
   }
 
+  /** Parses one complete reply from the buffer, or returns undefined if more bytes are needed. */
+  private parseReply(): { reply: Reply | Error } | undefined {
+    const end = this.buffer.indexOf('\r\n');
+    if (end === -1) return undefined;
+    const type = String.fromCharCode(this.buffer[0]!);
+    const line = this.buffer.subarray(1, end).toString('utf8');
+    if (type === '$') {
+      const length = Number(line);
+      if (length === -1) {
+        this.buffer = this.buffer.subarray(end + 2);
+        return { reply: null };
+      }
+      if (this.buffer.length < end + 2 + length + 2) return undefined;
+      const data = this.buffer.subarray(end + 2, end + 2 + length).toString('utf8');
+      this.buffer = this.buffer.subarray(end + 2 + length + 2);
+      return { reply: data };
+    }
+    this.buffer = this.buffer.subarray(end + 2);
+    if (type === '-') return { reply: new Error(`Redis error: ${line}`) };
+    if (type === '_') return { reply: null };
+    return { reply: line };
+  }
+
   private connect(): Socket {
     if (this.socket && !this.socket.destroyed) return this.socket;
     const socket = createConnection({ host: this.host, port: this.port });
     socket.setNoDelay(true);
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => {
-      this.buffer += chunk;
-      let end: number;
-      while ((end = this.buffer.indexOf('\r\n')) !== -1) {
-        const line = this.buffer.slice(0, end);
-        this.buffer = this.buffer.slice(end + 2);
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
+      for (let parsed = this.parseReply(); parsed; parsed = this.parseReply()) {
         const waiter = this.pending.shift();
         if (!waiter) continue;
-        if (line.startsWith('-')) waiter.reject(new Error(`Redis error: ${line.slice(1)}`));
-        else waiter.resolve(line);
+        if (parsed.reply instanceof Error) waiter.reject(parsed.reply);
+        else waiter.resolve(parsed.reply);
       }
     });
     const failAll = (error: Error) => {
       for (const waiter of this.pending.splice(0)) waiter.reject(error);
-      this.buffer = '';
+      this.buffer = Buffer.alloc(0);
       socket.destroy();
       if (this.socket === socket) this.socket = undefined;
     };
@@ -69,19 +101,20 @@ export class RedisReplayStore implements ReplayStore {
     return socket;
   }
 
-  private command(args: string[]): Promise<string> {
+  private command(args: string[]): Promise<Reply> {
     const payload = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
-    return new Promise<string>((resolve, reject) => {
+    return new Promise<Reply>((resolve, reject) => {
+      const socket = this.connect();
       // On a timeout the connection is dropped: a late reply must never answer the next command.
       const timer = setTimeout(
-        () => this.socket?.destroy(new Error('Redis did not answer in time')),
+        () => socket.destroy(new Error('Redis did not answer in time')),
         this.timeoutMs,
       );
       this.pending.push({
-        resolve: (line) => (clearTimeout(timer), resolve(line)),
+        resolve: (reply) => (clearTimeout(timer), resolve(reply)),
         reject: (error) => (clearTimeout(timer), reject(error)),
       });
-      this.connect().write(payload);
+      socket.write(payload);
     });
   }
 }

@@ -1,8 +1,15 @@
-/** One-time reservations (OIDC `jti`s, job bindings): an atomic "first caller wins" with expiry. */
+/**
+ * What broker instances share: one-time reservations (OIDC `jti`s, in-flight creates) and small
+ * records with expiry (what each credential created). Memory for one instance, Redis for several.
+ */
 
 export interface ReplayStore {
   /** Atomically reserves `key` for `ttlMs`; true for the first caller, false while it is held. */
   reserve(key: string, ttlMs: number): Promise<boolean>;
+  /** Gives a reservation back early (a create that failed may be tried again). */
+  release(key: string): Promise<void>;
+  get(key: string): Promise<string | undefined>;
+  put(key: string, value: string, ttlMs: number): Promise<void>;
   close?(): Promise<void>;
 }
 
@@ -11,7 +18,7 @@ export interface ReplayStore {
  * failing that, refuses new reservations (fails closed) rather than forgetting a live one.
  */
 export class MemoryReplayStore implements ReplayStore {
-  private readonly entries = new Map<string, number>();
+  private readonly entries = new Map<string, { expiry: number; value: string }>();
   private readonly maxEntries: number;
   private readonly now: () => number;
 
@@ -21,22 +28,43 @@ export class MemoryReplayStore implements ReplayStore {
   }
 
   async reserve(key: string, ttlMs: number): Promise<boolean> {
-    const now = this.now();
-    const expiry = this.entries.get(key);
-    if (expiry !== undefined && expiry > now) return false;
-    if (this.entries.size >= this.maxEntries) this.sweep(now);
-    if (this.entries.size >= this.maxEntries) {
-      throw new Error('replay store is full; refusing to accept tokens it could not remember');
-    }
-    this.entries.set(key, now + ttlMs);
+    if (this.live(key) !== undefined) return false;
+    this.set(key, '1', ttlMs);
     return true;
+  }
+
+  async release(key: string): Promise<void> {
+    this.entries.delete(key);
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    return this.live(key);
+  }
+
+  async put(key: string, value: string, ttlMs: number): Promise<void> {
+    this.set(key, value, ttlMs);
   }
 
   get size(): number {
     return this.entries.size;
   }
 
-  private sweep(now: number): void {
-    for (const [key, expiry] of this.entries) if (expiry <= now) this.entries.delete(key);
+  private live(key: string): string | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    if (entry.expiry > this.now()) return entry.value;
+    this.entries.delete(key);
+    return undefined;
+  }
+
+  private set(key: string, value: string, ttlMs: number): void {
+    const now = this.now();
+    if (!this.entries.has(key) && this.entries.size >= this.maxEntries) {
+      for (const [k, e] of this.entries) if (e.expiry <= now) this.entries.delete(k);
+      if (this.entries.size >= this.maxEntries) {
+        throw new Error('replay store is full; refusing to accept what it could not remember');
+      }
+    }
+    this.entries.set(key, { expiry: now + ttlMs, value });
   }
 }

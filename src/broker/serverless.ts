@@ -38,7 +38,7 @@ export async function createBrokerFromEnv(env: ServerlessEnv, options: Serverles
     verifyToken: createTokenVerifier({
       issuer: config.issuer,
       audience: config.audience,
-      keySet: createGitHubKeySet(config.jwksUrl, options.fetch),
+      keySet: createGitHubKeySet(config.jwksUrl, options.fetch ? { fetch: options.fetch } : {}),
     }),
     replay: options.replay,
     logger: createLogger(options.log ?? ((line) => console.log(line))),

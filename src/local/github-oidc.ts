@@ -24,6 +24,8 @@ export interface GitHubIssuer {
   /** How many times the JWKS was fetched (tests of caching). */
   jwksFetches(): number;
   setJwksAvailable(available: boolean): void;
+  /** Delays every JWKS answer by this many ms (a slow issuer). */
+  setJwksDelay(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -68,6 +70,7 @@ export async function startGitHubIssuer(options: { port?: number } = {}): Promis
   let job: JobClaims = defaultClaims();
   let jwksFetches = 0;
   let jwksAvailable = true;
+  let jwksDelay = 0;
   let issuer = '';
 
   const mint: GitHubIssuer['mint'] = async (audience, claims = job, mintOptions = {}) => {
@@ -95,8 +98,11 @@ export async function startGitHubIssuer(options: { port?: number } = {}): Promis
     };
     if (url.pathname === '/.well-known/jwks') {
       jwksFetches += 1;
-      if (!jwksAvailable) return send(503, { message: 'unavailable' });
-      return send(200, { keys: [jwk] });
+      const answer = () =>
+        jwksAvailable ? send(200, { keys: [jwk] }) : send(503, { message: 'unavailable' });
+      if (jwksDelay > 0) setTimeout(answer, jwksDelay);
+      else answer();
+      return undefined;
     }
     if (url.pathname === '/.well-known/openid-configuration') {
       return send(200, {
@@ -130,6 +136,9 @@ export async function startGitHubIssuer(options: { port?: number } = {}): Promis
     jwksFetches: () => jwksFetches,
     setJwksAvailable: (available) => {
       jwksAvailable = available;
+    },
+    setJwksDelay: (ms) => {
+      jwksDelay = ms;
     },
     close: () =>
       new Promise<void>((resolve) => {

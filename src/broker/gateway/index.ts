@@ -3,6 +3,8 @@ import type { Logger } from '../audit.js';
 import { createCredentialVerifier, type CredentialClaims, type SigningKeys } from '../credential.js';
 import { badRequest, BrokerError, invalidCredential, notFound } from '../errors.js';
 import type { CompiledConfig, CompiledProject } from '../policy/compile.js';
+import type { ReplayStore } from '../replay.js';
+import { toHex } from '../bytes.js';
 import { checkCreateBody } from './body-rules.js';
 import {
   copyResponseHeaders,
@@ -39,6 +41,8 @@ const USER_AGENT = 'keyhole-broker/0.1';
 
 export interface GatewayDeps {
   config: CompiledConfig;
+  /** Shared with other instances: what each credential created, and creates in flight. */
+  store: ReplayStore;
   keys: SigningKeys;
   logger: Logger;
   fetch: typeof fetch;
@@ -282,13 +286,44 @@ export function createGateway(deps: GatewayDeps) {
       serverUrl: deps.serverUrl,
     });
     const use = usageFor(claims);
+    // Idempotency: a create repeated with the same credential and body (a client retry after a
+    // timeout or reset) answers with the deployment the first attempt made, never a second one.
+    const digest = toHex(
+      new Uint8Array(
+        await crypto.subtle.digest(
+          'SHA-256',
+          new TextEncoder().encode(`${route.query}\n${JSON.stringify(checked.body)}`),
+        ),
+      ),
+    );
+    const key = `create:${claims.cid}:${digest}`;
+    const ttl = Math.max(60_000, claims.exp - deps.now() + 60_000);
+    const previous = await deps.store.get(key);
+    if (previous) return json(200, JSON.parse(previous));
+    if (!(await acquire(`lock:${key}`))) {
+      const settled = await waitForRecord(key);
+      if (settled) return json(200, JSON.parse(settled));
+      throw new BrokerError(
+        503,
+        'unavailable',
+        'The same deployment is being created by another request; retry.',
+        { 'retry-after': '2' },
+      );
+    }
     if (use.deployments >= deps.config.limits.max_deployments) {
+      await deps.store.release(`lock:${key}`);
       throw new BrokerError(
         429,
         'quota_exceeded',
         `this credential has created ${use.deployments} deployments, its limit`,
       );
     }
+    // An earlier attempt ended without knowing whether Vercel created it: look before creating.
+    if (await deps.store.get(`ambiguous:${key}`)) {
+      const found = await findCreated(project, upstream, digest);
+      if (found) return remember(key, found, ttl, use);
+    }
+    (checked.body.meta as Record<string, string>).keyholeCreateKey = digest;
     const upstreamRequest: UpstreamRequest = {
       method: 'POST',
       path: '/v13/deployments',
@@ -297,14 +332,83 @@ export function createGateway(deps: GatewayDeps) {
       headers: new Headers({ 'content-type': 'application/json' }),
       body: JSON.stringify(checked.body),
     };
-    const response = await forwardToVercel(upstream, upstreamRequest);
-    if (!response.ok) return relayResponse(response);
+    let response: Response;
+    try {
+      response = await forwardToVercel(upstream, upstreamRequest);
+    } catch (error) {
+      // Sent but unanswered: Vercel may have created it. Look before letting the client retry.
+      const found = await findCreated(project, upstream, digest);
+      if (found) return remember(key, found, ttl, use);
+      await deps.store.put(`ambiguous:${key}`, '1', ttl);
+      await deps.store.release(`lock:${key}`);
+      throw error;
+    }
+    if (!response.ok) {
+      const found = response.status >= 500 ? await findCreated(project, upstream, digest) : undefined;
+      if (found) {
+        await response.body?.cancel();
+        return remember(key, found, ttl, use);
+      }
+      if (response.status >= 500) await deps.store.put(`ambiguous:${key}`, '1', ttl);
+      await deps.store.release(`lock:${key}`);
+      return relayResponse(response);
+    }
     const body = (await response.json()) as Record<string, unknown>;
     if (body.projectId !== undefined && body.projectId !== project.projectId) {
       throw new BrokerError(502, 'upstream_error', 'Vercel created the deployment in an unexpected project.');
     }
+    return remember(key, body, ttl, use, copyResponseHeaders(response.headers));
+  }
+
+  async function remember(
+    key: string,
+    body: Record<string, unknown>,
+    ttl: number,
+    use: Usage,
+    headers?: Headers,
+  ) {
     use.deployments += 1;
-    return json(response.status, body, copyResponseHeaders(response.headers));
+    await deps.store.put(key, JSON.stringify(body), ttl);
+    await deps.store.release(`lock:${key}`);
+    return json(200, body, headers);
+  }
+
+  async function acquire(lock: string): Promise<boolean> {
+    return deps.store.reserve(lock, deps.config.limits.upstream_timeout_seconds * 1000 + 30_000);
+  }
+
+  /** Another request holds the create: wait for its record, or take over if it died. */
+  async function waitForRecord(key: string): Promise<string | undefined> {
+    const deadline = deps.now() + deps.config.limits.upstream_timeout_seconds * 1000;
+    while (deps.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const record = await deps.store.get(key);
+      if (record) return record;
+    }
+    return undefined;
+  }
+
+  /** Finds the deployment a create with this digest made, by the `keyholeCreateKey` stamped in its meta. */
+  async function findCreated(project: CompiledProject, upstream: Upstream, digest: string) {
+    try {
+      const query = new URLSearchParams({ projectId: project.projectId, limit: '20' });
+      const listing = await forwardToVercel(upstream, {
+        method: 'GET',
+        path: '/v6/deployments',
+        query,
+        teamId: project.teamId,
+      });
+      if (!listing.ok) return undefined;
+      const { deployments = [] } = (await listing.json()) as {
+        deployments?: { uid?: string; meta?: Record<string, string> }[];
+      };
+      const match = deployments.find((d) => d.meta?.keyholeCreateKey === digest);
+      if (!match?.uid) return undefined;
+      const owned = await ownedDeployment(match.uid, project, upstream);
+      return owned.body;
+    } catch {
+      return undefined;
+    }
   }
 
   async function getProject(param: string, project: CompiledProject, upstream: Upstream) {

@@ -1,7 +1,10 @@
 /** Verifies a GitHub Actions OIDC token with jose, every option spelled out; returns only verified claims. */
-import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { BrokerError } from '../errors.js';
 import { REQUIRED_CLAIMS, type GitHubClaims } from './claims.js';
+import { KeySetFetchError } from './keys.js';
+
+export { createGitHubKeySet } from './keys.js';
 
 export const MAX_TOKEN_BYTES = 8 * 1024;
 /** GitHub tokens live 5 minutes (exp = iat + 300); a minute of slack, never more than 10. */
@@ -20,16 +23,6 @@ export interface VerifierOptions {
 }
 
 export type TokenVerifier = (token: string) => Promise<GitHubClaims>;
-
-/** One key set per process: jose caches it and refetches an unknown `kid` at most every 30 s. */
-export function createGitHubKeySet(jwksUrl: string, fetchImpl?: typeof fetch): JWTVerifyGetKey {
-  return createRemoteJWKSet(new URL(jwksUrl), {
-    cooldownDuration: 30_000,
-    cacheMaxAge: 600_000,
-    timeoutDuration: 5_000,
-    ...(fetchImpl ? { [customFetch]: fetchImpl } : {}),
-  });
-}
 
 /** Every rejection is the same `invalid_token` answer: the caller learns nothing about which check failed. */
 export class InvalidTokenError extends BrokerError {
@@ -68,12 +61,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     } catch (error) {
       // A key set that cannot be fetched is the broker's outage, not a bad token: answer 503 so the
       // action retries, rather than a 401 that would send a workflow author hunting a non-problem.
-      if (
-        error instanceof joseErrors.JWKSTimeout ||
-        (error instanceof TypeError && !(error instanceof joseErrors.JOSEError))
-      ) {
-        throw new KeySetUnavailableError();
-      }
+      if (error instanceof KeySetFetchError) throw new KeySetUnavailableError();
       throw new InvalidTokenError(error instanceof Error ? `${error.name}: ${error.message}` : 'verify');
     }
     const { payload, protectedHeader } = result;
