@@ -8,6 +8,8 @@ USER node
 EXPOSE 8787
 ENV PORT=8787
 HEALTHCHECK --interval=30s --timeout=3s CMD wget -qO- http://127.0.0.1:8787/healthz || exit 1
-# --max-semi-space-size=1 keeps memory flat while streaming large uploads (docs/benchmarks.md).
-ENTRYPOINT ["node", "--max-semi-space-size=1", "/opt/keyhole/dist/broker/index.js"]
+# A 1 MB young generation keeps memory low while streaming large uploads; it takes effect through
+# NODE_OPTIONS, not as a command-line flag (measured, docs/benchmarks.md).
+ENV NODE_OPTIONS=--max-semi-space-size=1
+ENTRYPOINT ["node", "/opt/keyhole/dist/broker/index.js"]
 CMD ["serve", "--config", "/etc/keyhole/broker.yaml", "--host", "0.0.0.0"]

@@ -132,11 +132,11 @@ projects:
 }
 
 const SIGNING = `bench:${Buffer.alloc(32, 3).toString('base64url')}`;
-const startBroker = (issuer: GitHubIssuer, vercelUrl: string, nodeFlags?: string[]) =>
+const startBroker = (issuer: GitHubIssuer, vercelUrl: string, nodeOptions?: string) =>
   startBrokerProcess({
     configPath: brokerConfig(issuer, vercelUrl),
     env: { VERCEL_TOKEN_MARKETING: TOKEN, KEYHOLE_SIGNING_KEY: SIGNING },
-    ...(nodeFlags ? { nodeFlags } : {}),
+    ...(nodeOptions !== undefined ? { nodeOptions } : {}),
   });
 
 async function credentialFor(issuer: GitHubIssuer, broker: RunningBroker): Promise<string> {
@@ -363,9 +363,9 @@ function peakRssBytes(pid: number): number {
   return Number(/VmHWM:\s+(\d+) kB/.exec(status)![1]) * 1024;
 }
 
-async function uploadPeak(issuer: GitHubIssuer, size: number, nodeFlags?: string[]) {
+async function uploadPeak(issuer: GitHubIssuer, size: number, nodeOptions?: string) {
   const fake = await startFakeProcess();
-  const broker = await startBroker(issuer, fake.url, nodeFlags);
+  const broker = await startBroker(issuer, fake.url, nodeOptions);
   try {
     const credential = await credentialFor(issuer, broker);
     const idle = peakRssBytes(broker.process.pid!);
@@ -417,7 +417,7 @@ async function figureUploadMemory(issuer: GitHubIssuer) {
     `\n[4] broker peak RSS while streaming one ${size / MB} MB upload (as launched in production, and with Node's defaults)`,
   );
   const tuned = await uploadPeak(issuer, size);
-  const defaults = await uploadPeak(issuer, size, []);
+  const defaults = await uploadPeak(issuer, size, '');
   const mb = (n: number) => `${(n / MB).toFixed(0)} MB`;
   record(
     `broker peak RSS streaming ${size / MB} MB (node --max-semi-space-size=1)`,
@@ -491,6 +491,47 @@ async function figureRedeploy(issuer: GitHubIssuer) {
   }
 }
 
+async function figureLoad(issuer: GitHubIssuer) {
+  const [exchanges, deploys] = [500, 20];
+  log(`\n[8] load: ${exchanges} concurrent exchanges and ${deploys} concurrent deploys against one broker`);
+  const root = path.join(WORK, 'tree-load');
+  generateTree(root, 50, 2 * MB, 8);
+  const files = await collectFiles(root, { prebuilt: false });
+  const fake = await startFakeProcess();
+  const broker = await startBroker(issuer, fake.url);
+  try {
+    issuer.setJob({});
+    const tokens = await Promise.all(Array.from({ length: exchanges }, () => issuer.mint(AUDIENCE)));
+    const credentials = await Promise.all(
+      Array.from({ length: deploys }, () => credentialFor(issuer, broker)),
+    );
+    const file = path.join(WORK, 'load-tokens.json');
+    writeFileSync(file, JSON.stringify(tokens));
+    const started = performance.now();
+    const child = spawnTs('bench/load-exchange.ts', [broker.url, file, String(exchanges)]);
+    let out = '';
+    child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    const loadDone = new Promise((resolve) => child.once('exit', resolve));
+    const results = await Promise.allSettled(
+      credentials.map((credential) => deployWith(broker.url, credential, files)),
+    );
+    await loadDone;
+    const seconds = (performance.now() - started) / 1000;
+    const load = JSON.parse(out) as { errors: number; p50: number; p99: number };
+    const failedDeploys = results.filter((r) => r.status === 'rejected').length;
+    const peak = peakRssBytes(broker.process.pid!);
+    record(
+      `${exchanges} concurrent exchanges + ${deploys} concurrent deploys (50 files each)`,
+      `${load.errors + failedDeploys} errors; exchange p50 ${load.p50.toFixed(0)} ms, p99 ${load.p99.toFixed(0)} ms; ${seconds.toFixed(1)} s; broker peak RSS ${(peak / MB).toFixed(0)} MB`,
+      '0 errors, bounded RSS',
+      load.errors + failedDeploys === 0 && peak < 300 * MB,
+    );
+  } finally {
+    await broker.stop();
+    fake.stop();
+  }
+}
+
 async function figureStartup() {
   log('\n[7] action bundle size; time from process start to its first HTTP request');
   const size = statSync(ACTION_BUNDLE).size;
@@ -554,6 +595,7 @@ async function main() {
     await figureExchanges(issuer);
     await figureUploadMemory(issuer);
     await figureRedeploy(issuer);
+    await figureLoad(issuer);
     await figureStartup();
   } finally {
     await issuer.close();

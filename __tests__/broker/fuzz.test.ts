@@ -176,5 +176,7 @@ test('fuzzing the gateway', async () => {
   expect(statuses.get(403)).toBeGreaterThan(1_000);
   expect([...statuses.keys()].some((status) => status === 200)).toBe(true);
   expect(world.fake.requests.length).toBeGreaterThan(50);
-  console.log(`fuzz: ${sent} sent, statuses ${JSON.stringify(Object.fromEntries(statuses))}, ${world.fake.requests.length} forwarded`);
+  console.log(
+    `fuzz: ${sent} sent, statuses ${JSON.stringify(Object.fromEntries(statuses))}, ${world.fake.requests.length} forwarded`,
+  );
 }, 120_000);

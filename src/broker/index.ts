@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env node
 /** Entry point of the `keyhole-broker` bundle (dist/broker/index.js). */
 import { readFileSync } from 'node:fs';
 import { runCli } from './cli.js';

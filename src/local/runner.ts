@@ -9,10 +9,11 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const BROKER_BUNDLE = path.join(REPO_ROOT, 'dist', 'broker', 'index.js');
 export const ACTION_BUNDLE = path.join(REPO_ROOT, 'dist', 'action', 'index.js');
 /**
- * How the broker is launched in production (shebang, systemd unit, Dockerfile): a 1 MB young
- * generation keeps streamed upload chunks from piling up between scavenges (docs/benchmarks.md).
+ * How the broker is launched in production (systemd unit, Dockerfile): a 1 MB young generation
+ * keeps streamed upload chunks from piling up between scavenges. Measured: it takes effect through
+ * NODE_OPTIONS, not as a command-line flag (docs/benchmarks.md).
  */
-export const BROKER_NODE_FLAGS = ['--max-semi-space-size=1'];
+export const BROKER_NODE_OPTIONS = '--max-semi-space-size=1';
 
 export interface RunningBroker {
   url: string;
