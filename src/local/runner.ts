@@ -10,10 +10,9 @@ export const BROKER_BUNDLE = path.join(REPO_ROOT, 'dist', 'broker', 'index.js');
 export const ACTION_BUNDLE = path.join(REPO_ROOT, 'dist', 'action', 'index.js');
 /**
  * How the broker is launched in production (systemd unit, Dockerfile): a 1 MB young generation
- * keeps streamed upload chunks from piling up between scavenges. Measured: it takes effect through
- * NODE_OPTIONS, not as a command-line flag (docs/benchmarks.md).
+ * keeps streamed upload chunks from piling up between scavenges (docs/benchmarks.md).
  */
-export const BROKER_NODE_OPTIONS = '--max-semi-space-size=1';
+export const BROKER_NODE_FLAGS = ['--max-semi-space-size=1'];
 
 export interface RunningBroker {
   url: string;
@@ -29,10 +28,20 @@ export async function startBrokerProcess(options: {
   configPath: string;
   env: NodeJS.ProcessEnv;
   port?: number;
+  /** Node flags before the script; the production setting unless given (`[]` for Node's defaults). */
+  nodeFlags?: string[];
 }): Promise<RunningBroker> {
   const child = spawn(
     process.execPath,
-    [BROKER_BUNDLE, 'serve', '--config', options.configPath, '--port', String(options.port ?? 0)],
+    [
+      ...(options.nodeFlags ?? BROKER_NODE_FLAGS),
+      BROKER_BUNDLE,
+      'serve',
+      '--config',
+      options.configPath,
+      '--port',
+      String(options.port ?? 0),
+    ],
     {
       env: { PATH: process.env.PATH, ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
