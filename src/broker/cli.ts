@@ -87,14 +87,21 @@ async function serve(values: Record<string, string | undefined>, io: Io): Promis
   const port = Number(values.port ?? io.env.PORT ?? 8787);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`--port must be 0-65535, got ${values.port ?? io.env.PORT}`);
+  let lastStaleLog = 0;
+  const keySet = createGitHubKeySet(config.jwksUrl, {
+    onStale: (ageMs, reason) => {
+      if (Date.now() - lastStaleLog < 60_000) return;
+      lastStaleLog = Date.now();
+      logger.log('warn', 'issuer keys unreachable; verifying with the last good set', {
+        age_seconds: Math.round(ageMs / 1000),
+        reason,
+      });
+    },
+  });
   const broker = createBroker({
     config,
     keys,
-    verifyToken: createTokenVerifier({
-      issuer: config.issuer,
-      audience: config.audience,
-      keySet: createGitHubKeySet(config.jwksUrl),
-    }),
+    verifyToken: createTokenVerifier({ issuer: config.issuer, audience: config.audience, keySet }),
     replay,
     logger,
     upstreamToken: (name) => io.env[name],
