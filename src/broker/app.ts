@@ -26,11 +26,17 @@ export interface BrokerDeps {
 }
 
 export interface Broker {
-  /** `rawTarget` is the request target as received (Node adapter); platforms that normalise URLs omit it. */
-  fetch(request: Request, rawTarget?: string): Promise<Response>;
+  /**
+   * `rawTarget` is the request target as received (Node adapter); platforms that normalise URLs
+   * omit it. `nodeBody` is the adapter's own body stream, used for uploads instead of `request.body`.
+   */
+  fetch(request: Request, rawTarget?: string, nodeBody?: AsyncIterable<Uint8Array>): Promise<Response>;
 }
 
-type Env = { Bindings: { rawTarget?: string }; Variables: { requestId: string } };
+type Env = {
+  Bindings: { rawTarget?: string; nodeBody?: AsyncIterable<Uint8Array> };
+  Variables: { requestId: string };
+};
 
 /** A random per-process prefix and a counter: unique across instances, without a CSPRNG call per request. */
 const REQUEST_ID_PREFIX = `req_${randomHex(6)}`;
@@ -80,7 +86,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   app.all('*', async (c) => {
     const started = now();
     const url = new URL(c.req.url);
-    const result = await gateway(c.req.raw, c.env?.rawTarget ?? url.pathname + url.search);
+    const result = await gateway(c.req.raw, c.env?.rawTarget ?? url.pathname + url.search, c.env?.nodeBody);
     const claims = result.claims!;
     deps.logger.audit({
       event: 'gateway',
@@ -130,7 +136,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   });
 
   return {
-    fetch: async (request, rawTarget) => app.fetch(request, { rawTarget }),
+    fetch: async (request, rawTarget, nodeBody) => app.fetch(request, { rawTarget, nodeBody }),
   };
 }
 

@@ -8,6 +8,7 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import type { IterableBodyFetch } from './gateway/forward.js';
 
 const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 128 });
 const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 128 });
@@ -44,7 +45,11 @@ export const nodeFetch = ((input: string | URL | Request, init: RequestInit = {}
     const body = init.body;
     if (body === undefined || body === null) req.end();
     else if (typeof body === 'string' || body instanceof Uint8Array) req.end(body);
-    else if (body instanceof ReadableStream) {
+    else if (Symbol.asyncIterator in (body as object) && !(body instanceof ReadableStream)) {
+      const source = Readable.from(body as unknown as AsyncIterable<Uint8Array>, { objectMode: false });
+      source.once('error', (error) => req.destroy(error));
+      source.pipe(req);
+    } else if (body instanceof ReadableStream) {
       // pipe() rather than pipeline(): pipeline builds an AbortController and a DOMException per
       // call, measurable per upload; errors are forwarded by hand instead.
       const source = Readable.fromWeb(body as NodeReadableStream);
@@ -55,3 +60,5 @@ export const nodeFetch = ((input: string | URL | Request, init: RequestInit = {}
       reject(new TypeError('nodeFetch: unsupported body type'));
     }
   })) as typeof fetch;
+
+(nodeFetch as IterableBodyFetch).acceptsAsyncIterable = true;

@@ -1,5 +1,5 @@
 /** The Node adapter: an HTTP server that hands each request, with its raw target, to `broker.fetch`. */
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { Broker } from './app.js';
@@ -16,8 +16,8 @@ export async function startServer(
   options: { host: string; port: number },
 ): Promise<RunningServer> {
   const listener = getRequestListener((request, env) => {
-    const incoming = (env as { incoming: { url?: string } }).incoming;
-    return broker.fetch(request, incoming.url);
+    const incoming = (env as { incoming: IncomingMessage }).incoming;
+    return broker.fetch(request, incoming.url, incoming);
   });
   const server = createServer(listener);
   // Slow clients may not hold a socket forever: headers within 15 s, a whole request within 15 min

@@ -29,7 +29,7 @@ export interface UpstreamRequest {
   query: URLSearchParams;
   teamId: string;
   headers?: Headers;
-  body?: BodyInit | null;
+  body?: BodyInit | AsyncIterable<Uint8Array> | null;
   /** Set for streamed bodies so undici sends a fixed-length request, not chunked. */
   contentLength?: number;
 }
@@ -40,6 +40,30 @@ export interface Upstream {
   fetch: typeof fetch;
   timeoutMs: number;
   userAgent: string;
+}
+
+/** A fetch that takes async-iterable bodies as they are (nodeFetch); others get a ReadableStream. */
+export interface IterableBodyFetch {
+  acceptsAsyncIterable?: boolean;
+}
+
+const isAsyncIterable = (value: unknown): value is AsyncIterable<Uint8Array> =>
+  typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
+
+function toBody(body: BodyInit | AsyncIterable<Uint8Array>, fetchImpl: typeof fetch): BodyInit {
+  if (!isAsyncIterable(body) || body instanceof ReadableStream) return body as BodyInit;
+  if ((fetchImpl as IterableBodyFetch).acceptsAsyncIterable) return body as unknown as BodyInit;
+  const iterator = body[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await iterator.next();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    async cancel(reason) {
+      await iterator.return?.(reason);
+    },
+  });
 }
 
 export async function forwardToVercel(upstream: Upstream, request: UpstreamRequest): Promise<Response> {
@@ -69,8 +93,8 @@ export async function forwardToVercel(upstream: Upstream, request: UpstreamReque
     signal: controller.signal,
   };
   if (request.body !== undefined && request.body !== null) {
-    init.body = request.body;
-    if (request.body instanceof ReadableStream) init.duplex = 'half';
+    init.body = toBody(request.body, upstream.fetch);
+    if (init.body instanceof ReadableStream || isAsyncIterable(init.body)) init.duplex = 'half';
   }
   let response: Response;
   try {

@@ -179,6 +179,7 @@ export function createGateway(deps: GatewayDeps) {
     claims: CredentialClaims,
     project: CompiledProject,
     upstream: Upstream,
+    nodeBody?: AsyncIterable<Uint8Array>,
   ) {
     const h = request.headers;
     const digests = [h.get('x-vercel-digest'), h.get('x-now-digest')].filter((d): d is string => d !== null);
@@ -221,21 +222,11 @@ export function createGateway(deps: GatewayDeps) {
     }
     use.bytes += size;
     if (isNew) use.files.add(digest);
-    let seen = 0;
-    // Streamed straight through: memory stays flat whatever the size; a body longer or shorter
-    // than declared aborts the upstream request instead of storing a truncated file.
-    const counted = request.body?.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          seen += chunk.byteLength;
-          if (seen > size) controller.error(new Error('body longer than declared'));
-          else controller.enqueue(chunk);
-        },
-        flush(controller) {
-          if (seen !== size) controller.error(new Error('body shorter than declared'));
-        },
-      }),
-    );
+    // Streamed straight through (the Node adapter hands over its own stream, skipping two web
+    // stream conversions): memory stays flat whatever the size; a body longer or shorter than
+    // declared aborts the upstream request instead of storing a truncated file.
+    const source = nodeBody ?? (request.body as AsyncIterable<Uint8Array> | null);
+    const counted = source ? exactly(source, size) : undefined;
     const headers = new Headers({
       'content-type': 'application/octet-stream',
       'x-vercel-digest': digest,
@@ -429,6 +420,7 @@ export function createGateway(deps: GatewayDeps) {
     request: Request,
     route: MatchedRoute,
     claims: CredentialClaims,
+    nodeBody?: AsyncIterable<Uint8Array>,
   ): Promise<GatewayResult> {
     if (route.name === 'get-user') {
       return {
@@ -445,7 +437,7 @@ export function createGateway(deps: GatewayDeps) {
     const { project, upstream } = projectFor(claims);
     switch (route.name) {
       case 'upload-file':
-        return uploadFile(request, claims, project, upstream);
+        return uploadFile(request, claims, project, upstream, nodeBody);
       case 'create-deployment':
         return { response: await createDeployment(request, route, claims, project, upstream) };
       case 'get-deployment': {
@@ -485,7 +477,11 @@ export function createGateway(deps: GatewayDeps) {
   }
 
   /** Handles one gateway call; `rawTarget` is the request target exactly as received. */
-  return async function handleGateway(request: Request, rawTarget: string): Promise<GatewayResult> {
+  return async function handleGateway(
+    request: Request,
+    rawTarget: string,
+    nodeBody?: AsyncIterable<Uint8Array>,
+  ): Promise<GatewayResult> {
     const claims = await authenticate(request);
     let route: MatchedRoute;
     try {
@@ -495,7 +491,7 @@ export function createGateway(deps: GatewayDeps) {
       throw error;
     }
     try {
-      const result = await dispatch(request, route, claims);
+      const result = await dispatch(request, route, claims, nodeBody);
       return {
         ...result,
         route: route.name,
@@ -507,4 +503,15 @@ export function createGateway(deps: GatewayDeps) {
       throw error;
     }
   };
+}
+
+/** Passes exactly `size` bytes through, or fails: a body longer or shorter than declared is an error. */
+async function* exactly(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+  let seen = 0;
+  for await (const chunk of source) {
+    seen += chunk.byteLength;
+    if (seen > size) throw new Error('body longer than declared');
+    yield chunk;
+  }
+  if (seen !== size) throw new Error('body shorter than declared');
 }
