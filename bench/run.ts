@@ -39,6 +39,7 @@ const AUDIENCE = 'https://keyhole.example.com';
 const WORK = path.join(REPO_ROOT, '.bench');
 const HOOKS = fileURLToPath(new URL('../scripts/ts-hooks.mjs', import.meta.url));
 const MB = 1024 * 1024;
+const VERCEL_CLI_VERSION = (JSON.parse(readFileSync(fileURLToPath(import.meta.resolve('vercel/package.json')), 'utf8')) as { version: string }).version;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -298,7 +299,7 @@ async function figureVersusCli(issuer: GitHubIssuer) {
   }
   const ratio = median(action) / median(official);
   record(
-    `action (incl. exchange, via broker) ÷ vercel deploy 64.0.2 (${count} files, ${bytes / MB} MB)`,
+    `action (incl. exchange, via broker) ÷ vercel deploy ${VERCEL_CLI_VERSION} (${count} files, ${bytes / MB} MB)`,
     `${ratio.toFixed(2)} (${(median(action) / 1000).toFixed(2)} s vs ${(median(official) / 1000).toFixed(2)} s)`,
     '≤ 0.5',
     ratio <= 0.5,

@@ -13,17 +13,52 @@ import type { IterableBodyFetch } from './gateway/forward.js';
 const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 128 });
 const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 128 });
 
-function toResponse(res: IncomingMessage, method: string): Response {
+/** Answers up to this size with a Content-Length are collected here and handed over as one buffer. */
+const BUFFER_LIMIT = 1024 * 1024;
+
+function toHeaders(res: IncomingMessage): Headers {
   const headers = new Headers();
   for (const [name, value] of Object.entries(res.headers)) {
     if (Array.isArray(value)) for (const v of value) headers.append(name, v);
     else if (value !== undefined) headers.set(name, value);
   }
+  return headers;
+}
+
+/**
+ * Small answers (upload acknowledgements, deployment JSON) skip the web-stream wrapper the caller
+ * would only read back at once; streams without a length (build logs) stay streams.
+ */
+function respond(
+  res: IncomingMessage,
+  method: string,
+  resolve: (response: Response) => void,
+  reject: (error: Error) => void,
+): void {
   const status = res.statusCode ?? 502;
-  const empty = method === 'HEAD' || status === 204 || status === 304;
-  if (empty) res.resume();
-  const body = empty ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>);
-  return new Response(body, { status, statusText: res.statusMessage ?? '', headers });
+  const init = { status, statusText: res.statusMessage ?? '', headers: toHeaders(res) };
+  if (method === 'HEAD' || status === 204 || status === 304) {
+    res.resume();
+    resolve(new Response(null, init));
+    return;
+  }
+  const length = Number(res.headers['content-length'] ?? NaN);
+  if (length <= BUFFER_LIMIT) {
+    const chunks: Buffer[] = [];
+    res.on('data', (chunk: Buffer) => chunks.push(chunk));
+    res.once('end', () => {
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      resolve(
+        new Response(
+          new Uint8Array(body.buffer, body.byteOffset, body.byteLength) as Uint8Array<ArrayBuffer>,
+          init,
+        ),
+      );
+    });
+    res.once('error', reject);
+    return;
+  }
+  resolve(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, init));
 }
 
 export const nodeFetch = ((input: string | URL | Request, init: RequestInit = {}) =>
@@ -39,7 +74,7 @@ export const nodeFetch = ((input: string | URL | Request, init: RequestInit = {}
         agent: secure ? httpsAgent : httpAgent,
         ...(init.signal ? { signal: init.signal } : {}),
       },
-      (res) => resolve(toResponse(res, method)),
+      (res) => respond(res, method, resolve, reject),
     );
     req.once('error', reject);
     const body = init.body;
