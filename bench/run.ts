@@ -39,7 +39,11 @@ const AUDIENCE = 'https://keyhole.example.com';
 const WORK = path.join(REPO_ROOT, '.bench');
 const HOOKS = fileURLToPath(new URL('../scripts/ts-hooks.mjs', import.meta.url));
 const MB = 1024 * 1024;
-const VERCEL_CLI_VERSION = (JSON.parse(readFileSync(fileURLToPath(import.meta.resolve('vercel/package.json')), 'utf8')) as { version: string }).version;
+const VERCEL_CLI_VERSION = (
+  JSON.parse(readFileSync(fileURLToPath(import.meta.resolve('vercel/package.json')), 'utf8')) as {
+    version: string;
+  }
+).version;
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const log = (line: string) => process.stderr.write(`${line}\n`);
