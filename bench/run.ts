@@ -16,6 +16,7 @@ import { jwtVerify, createRemoteJWKSet } from 'jose';
 import { createDeployer, deploymentBody } from '../src/action/deploy.js';
 import { collectFiles, type DeployFile } from '../src/action/files.js';
 import { defaultRetryPolicy } from '../src/action/retry.js';
+import { AUDIENCE, brokerYaml } from '../__tests__/helpers/config.js';
 import { loadSigningKeys, mintCredential } from '../src/broker/credential.js';
 import { startGitHubIssuer, type GitHubIssuer } from '../src/local/github-oidc.js';
 import {
@@ -35,7 +36,6 @@ const markdownOut = process.argv.includes('--markdown')
   : undefined;
 const REPS = quick ? 3 : 5;
 const TOKEN = 'bench_upstream_token';
-const AUDIENCE = 'https://keyhole.example.com';
 const WORK = path.join(REPO_ROOT, '.bench');
 const HOOKS = fileURLToPath(new URL('../scripts/ts-hooks.mjs', import.meta.url));
 const MB = 1024 * 1024;
@@ -113,28 +113,11 @@ async function startFakeProcess(env: NodeJS.ProcessEnv = {}) {
 
 function brokerConfig(issuer: GitHubIssuer, vercelUrl: string): string {
   const file = path.join(WORK, 'broker.yaml');
+  const limits =
+    'limits:\n  max_upload_bytes: 4294967296\n  max_file_bytes: 2147483648\n  max_files: 20000\n  max_deployments: 1000\n';
   writeFileSync(
     file,
-    `audience: ${AUDIENCE}
-issuer: ${issuer.issuer}
-jwks_url: ${issuer.jwksUrl}
-vercel_api_url: ${vercelUrl}
-limits:
-  max_upload_bytes: 4294967296
-  max_file_bytes: 2147483648
-  max_files: 20000
-  max_deployments: 1000
-projects:
-  marketing-site:
-    team_id: team_abc123
-    project_id: prj_marketing
-    token_env: VERCEL_TOKEN_MARKETING
-    allow:
-      - repository: acme/marketing
-        repository_id: "123456789"
-        repository_owner_id: "987654"
-        targets: [preview]
-`,
+    brokerYaml({ issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: vercelUrl }, limits),
   );
   return file;
 }

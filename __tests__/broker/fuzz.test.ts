@@ -1,4 +1,5 @@
 /** 10,000 seeded random requests with a valid credential: no 5xx of the broker's own, nothing forbidden upstream. */
+import { mulberry32 } from '../fakes/vercel.js';
 import { startWorld, UPSTREAM_TOKEN, type World } from '../helpers/world.js';
 
 let world: World;
@@ -6,17 +7,6 @@ beforeAll(async () => {
   world = await startWorld();
 });
 afterAll(() => world.close());
-
-function prng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** What may reach Vercel, ever: the gateway's allow-list plus its own ownership lookups. */
 const UPSTREAM_ALLOWED = [
@@ -30,7 +20,7 @@ const UPSTREAM_ALLOWED = [
 ];
 
 test('fuzzing the gateway', async () => {
-  const random = prng(20261124);
+  const random = mulberry32(20261124);
   const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
   const credential = await world.credential();
   const ids = [

@@ -21,6 +21,26 @@ afterAll(() => world.close());
 beforeEach(() => world.fake.clearRecord());
 
 const sha1 = (data: string | Buffer) => createHash('sha1').update(data).digest('hex');
+
+/** A credential signed by the broker's key with test claims (what an exchange would mint). */
+const mintFor = (overrides: Partial<Parameters<typeof mintCredential>[1]>) =>
+  mintCredential(world.keys, {
+    pn: 'marketing-site',
+    prj: 'prj_marketing',
+    team: 'team_abc123',
+    tgt: 'preview',
+    rid: '1',
+    repo: 'a/b',
+    ref: 'refs/heads/main',
+    sha: 'x',
+    run: '1',
+    att: '1',
+    wf: 'w',
+    iat: Date.now(),
+    exp: Date.now() + 60_000,
+    ...overrides,
+  });
+
 const errorOf = async (response: Response) =>
   ((await response.json()) as { error: { code: string; message: string } }).error;
 
@@ -103,21 +123,7 @@ describe('credentials', () => {
   });
 
   test('a credential for a project no longer in the config stops working at once (§7.2 #17)', async () => {
-    const { credential: retired } = await mintCredential(world.keys, {
-      pn: 'retired-site',
-      prj: 'prj_retired',
-      team: 'team_abc123',
-      tgt: 'preview',
-      rid: '1',
-      repo: 'a/b',
-      ref: 'refs/heads/main',
-      sha: 'x',
-      run: '1',
-      att: '1',
-      wf: 'w',
-      iat: Date.now(),
-      exp: Date.now() + 60_000,
-    });
+    const { credential: retired } = await mintFor({ pn: 'retired-site', prj: 'prj_retired' });
     const response = await world.call(retired, 'GET', '/v13/deployments/dpl_x');
     expect(response.status).toBe(401);
     expect((await errorOf(response)).message).toMatch(/no longer serves/);
@@ -125,21 +131,7 @@ describe('credentials', () => {
   });
 
   test('an expired credential answers 401', async () => {
-    const { credential: expired } = await mintCredential(world.keys, {
-      pn: 'marketing-site',
-      prj: 'prj_marketing',
-      team: 'team_abc123',
-      tgt: 'preview',
-      rid: '1',
-      repo: 'a/b',
-      ref: 'refs/heads/main',
-      sha: 'x',
-      run: '1',
-      att: '1',
-      wf: 'w',
-      iat: Date.now() - 10_000,
-      exp: Date.now() - 1,
-    });
+    const { credential: expired } = await mintFor({ iat: Date.now() - 10_000, exp: Date.now() - 1 });
     const response = await world.call(expired, 'GET', '/v13/deployments/dpl_x');
     expect(response.status).toBe(401);
     expect(world.fake.requests).toHaveLength(0);

@@ -26,6 +26,20 @@ async function cli(...args: string[]): Promise<{ code: number; stdout: string; s
   }
 }
 
+const explain = (claims: string, target: string) =>
+  cli(
+    'policy',
+    'explain',
+    '--config',
+    world.configPath,
+    '--claims',
+    claims,
+    '--project',
+    'marketing-site',
+    '--target',
+    target,
+  );
+
 async function exchange(body: Record<string, unknown>) {
   const response = await fetch(`${world.broker.url}/v1/exchange`, {
     method: 'POST',
@@ -181,51 +195,18 @@ describe('policy explain', () => {
     const claims = path.join(world.dir, 'claims.json');
     const { defaultClaims } = await import('../../src/local/github-oidc.js');
     writeFileSync(claims, JSON.stringify(defaultClaims({ ref: 'refs/heads/feature' })));
-    const denied = await cli(
-      'policy',
-      'explain',
-      '--config',
-      world.configPath,
-      '--claims',
-      claims,
-      '--project',
-      'marketing-site',
-      '--target',
-      'production',
-    );
+    const denied = await explain(claims, 'production');
     expect(denied.code).toBe(0);
     expect(denied.stdout).toMatch(/^DENIED/);
     expect(denied.stdout).toMatch(/allow\[0\]: .*environment/);
-    const allowed = await cli(
-      'policy',
-      'explain',
-      '--config',
-      world.configPath,
-      '--claims',
-      claims,
-      '--project',
-      'marketing-site',
-      '--target',
-      'preview',
-    );
+    const allowed = await explain(claims, 'preview');
     expect(allowed.stdout).toMatch(/^ALLOWED: .* by allow\[1\]/);
   });
 
   test('accepts a raw JWT, decoded without trust', async () => {
     const jwt = path.join(world.dir, 'token.jwt');
     writeFileSync(jwt, await token());
-    const result = await cli(
-      'policy',
-      'explain',
-      '--config',
-      world.configPath,
-      '--claims',
-      jwt,
-      '--project',
-      'marketing-site',
-      '--target',
-      'preview',
-    );
+    const result = await explain(jwt, 'preview');
     expect(result.stdout).toMatch(/^ALLOWED/);
   });
 });

@@ -76,7 +76,8 @@ export interface VercelFake {
 
 const TERMINAL = new Set(['READY', 'ERROR', 'CANCELED']);
 
-function mulberry32(seed: number) {
+/** A small seeded PRNG (mulberry32): deterministic faults here, deterministic fuzzing elsewhere. */
+export function mulberry32(seed: number) {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
