@@ -433,6 +433,22 @@ describe('uploads', () => {
     expect(world.fake.requests).toHaveLength(0);
   });
 
+  test("a chunked body that disagrees with x-now-size is the client's 400, not an upstream failure", async () => {
+    const stream = new ReadableStream({
+      start: (c) => (c.enqueue(new TextEncoder().encode('abc')), c.close()),
+    });
+    const response = await world.call(credential, 'POST', '/v2/files', {
+      body: stream,
+      headers: { 'x-now-digest': sha1('abc'), 'x-now-size': '10' },
+      duplex: 'half',
+    } as RequestInit);
+    expect(response.status).toBe(400);
+    const error = await errorOf(response);
+    expect(error.code).toBe('bad_request');
+    expect(error.message).toMatch(/has 3 bytes, but Content-Length or x-now-size says 10/);
+    expect(world.fake.blobs.has(sha1('abc'))).toBe(false);
+  });
+
   test('a digest that does not match the body is rejected upstream and relayed in Vercel shape', async () => {
     const response = await world.call(credential, 'POST', '/v2/files', {
       body: 'abc',

@@ -11,7 +11,7 @@ import { ResponseValidationError } from '@vercel/sdk/models/responsevalidationer
 import { VercelError } from '@vercel/sdk/models/vercelerror.js';
 import { HTTPClientError } from '@vercel/sdk/models/httpclienterrors.js';
 import { isErrorBody } from '../shared/wire.js';
-import { mapLimit, type DeployFile } from './files.js';
+import type { DeployFile } from './files.js';
 import {
   fetchRetrying,
   RETRYABLE_STATUS,
@@ -215,13 +215,7 @@ export function createDeployer(settings: DeployTarget, deps: DeployDeps) {
         );
       }
     });
-    const unique = new Set(files.map((f) => f.sha)).size;
-    return {
-      uploaded: todo.length,
-      reused: unique - todo.length,
-      uploadedBytes: totalBytes,
-      totalBytes: files.reduce((n, f) => n + f.size, 0),
-    };
+    return uploadStats(files, todo);
   }
 
   async function get(id: string): Promise<Deployment> {
@@ -327,6 +321,34 @@ export function createDeployer(settings: DeployTarget, deps: DeployDeps) {
   }
 
   return { create, uploadMissing, wait, cancel };
+}
+
+/** What a deploy uploaded against what Vercel already had (by content: identical files count once). */
+export function uploadStats(files: DeployFile[], uploaded: DeployFile[]): UploadStats {
+  return {
+    uploaded: uploaded.length,
+    reused: new Set(files.map((f) => f.sha)).size - uploaded.length,
+    uploadedBytes: uploaded.reduce((n, f) => n + f.size, 0),
+    totalBytes: files.reduce((n, f) => n + f.size, 0),
+  };
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight. */
+async function mapLimit<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!, index);
+    }
+  });
+  await Promise.all(workers);
+  return results;
 }
 
 export function deploymentBody(

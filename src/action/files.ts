@@ -161,23 +161,6 @@ function describe(root: string, file: string): DeployFile {
   }
 }
 
-export async function mapLimit<T, R>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T, index: number) => Promise<R>,
-): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!, index);
-    }
-  });
-  await Promise.all(workers);
-  return results;
-}
-
 export async function collectFiles(root: string, options: CollectOptions): Promise<DeployFile[]> {
   let rootStat;
   try {

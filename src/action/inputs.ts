@@ -1,5 +1,6 @@
 /** The only reader of action inputs: parses them once into a typed, read-only settings object. */
 import path from 'node:path';
+import { isHttpsOrLoopback } from '../shared/wire.js';
 
 export interface Settings {
   brokerUrl: string;
@@ -34,8 +35,6 @@ function booleanInput(getInput: GetInput, name: string, fallback: boolean): bool
   throw new InputError(name, `must be true or false, got "${value}"`);
 }
 
-const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
-
 export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonly<Settings> {
   const rawUrl = getInput('broker-url').trim();
   if (!rawUrl)
@@ -49,10 +48,7 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
   } catch {
     throw new InputError('broker-url', `"${rawUrl}" is not a URL; write e.g. https://keyhole.example.com`);
   }
-  if (
-    brokerUrl.protocol !== 'https:' &&
-    !(brokerUrl.protocol === 'http:' && LOOPBACK.test(brokerUrl.hostname))
-  ) {
+  if (!isHttpsOrLoopback(brokerUrl)) {
     throw new InputError(
       'broker-url',
       'must use https:// (the credential travels in it); plain http is accepted only on loopback',

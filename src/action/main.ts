@@ -3,7 +3,7 @@ import type * as DeployModule from './deploy.js';
 import type { Deployment } from './deploy.js';
 import { exchangeToken } from './exchange.js';
 import { collectFiles } from './files.js';
-import { parseInputs } from './inputs.js';
+import { parseInputs, type Settings } from './inputs.js';
 import { requestOIDCToken } from './oidc.js';
 import { setOutputs, summaryMarkdown, upsertComment, type CommentApi, type Report } from './report.js';
 import type { RetryPolicy } from './retry.js';
@@ -41,6 +41,7 @@ export async function run(deps: ActionDeps): Promise<void> {
     sha: env.GITHUB_SHA ?? '',
     phases: {},
   };
+  let settings: Readonly<Settings> | undefined;
   let created: Deployment | undefined;
   // @vercel/sdk builds hundreds of zod schemas when it loads: that work waits until the OIDC token
   // is in hand and then overlaps the broker round trip, instead of delaying the first request.
@@ -64,21 +65,22 @@ export async function run(deps: ActionDeps): Promise<void> {
   };
 
   try {
-    const settings = parseInputs(core.getInput, env);
-    report.project = settings.project;
-    report.target = settings.target;
+    const inputs = parseInputs(core.getInput, env);
+    settings = inputs;
+    report.project = inputs.project;
+    report.target = inputs.target;
 
     const exchanged = await phase('exchange', () =>
       exchangeToken(
-        settings.brokerUrl,
-        { project: settings.project, target: settings.target },
+        inputs.brokerUrl,
+        { project: inputs.project, target: inputs.target },
         {
           fetch: deps.fetch,
           retry: deps.retry,
           setSecret: core.setSecret,
           getToken: async () => {
-            const token = await requestOIDCToken(settings.audience, env, core.getIDToken);
-            if (settings.deploy) void loadDeploy();
+            const token = await requestOIDCToken(inputs.audience, env, core.getIDToken);
+            if (inputs.deploy) void loadDeploy();
             return token;
           },
         },
@@ -88,25 +90,25 @@ export async function run(deps: ActionDeps): Promise<void> {
       `Keyhole: deploy credential for ${exchanged.project.name} (${exchanged.project.id}) → ${exchanged.target}, valid until ${new Date(exchanged.expires_at).toISOString()}`,
     );
 
-    if (!settings.deploy) {
+    if (!inputs.deploy) {
       core.setOutput('credential', exchanged.credential);
       core.exportVariable('VERCEL_TOKEN', exchanged.credential);
       core.exportVariable('VERCEL_ORG_ID', exchanged.project.team_id);
       core.exportVariable('VERCEL_PROJECT_ID', exchanged.project.id);
-      core.exportVariable('KEYHOLE_API_URL', settings.brokerUrl);
-      core.setOutput('api-url', settings.brokerUrl);
+      core.exportVariable('KEYHOLE_API_URL', inputs.brokerUrl);
+      core.setOutput('api-url', inputs.brokerUrl);
       core.info(
-        `Credential exported as VERCEL_TOKEN; run: vercel deploy --prebuilt --api "$KEYHOLE_API_URL"${settings.target === 'production' ? ' --prod' : ''}`,
+        `Credential exported as VERCEL_TOKEN; run: vercel deploy --prebuilt --api "$KEYHOLE_API_URL"${inputs.target === 'production' ? ' --prod' : ''}`,
       );
       return;
     }
 
-    const { checkBuildOutput, createDeployer, deploymentBody, DeployError } = await loadDeploy();
-    if (settings.prebuilt) await checkBuildOutput(settings.path, settings.target);
+    const { checkBuildOutput, createDeployer, deploymentBody, DeployError, uploadStats } = await loadDeploy();
+    if (inputs.prebuilt) await checkBuildOutput(inputs.path, inputs.target);
     let lastReport = 0;
     const files = await phase('hash', () =>
-      collectFiles(settings.path, {
-        prebuilt: settings.prebuilt,
+      collectFiles(inputs.path, {
+        prebuilt: inputs.prebuilt,
         onProgress: (done, total) => {
           if (deps.now() - lastReport > 2000 || done === total) {
             lastReport = deps.now();
@@ -118,14 +120,14 @@ export async function run(deps: ActionDeps): Promise<void> {
 
     deployer = createDeployer(
       {
-        brokerUrl: settings.brokerUrl,
+        brokerUrl: inputs.brokerUrl,
         credential: exchanged.credential,
-        target: settings.target,
-        prebuilt: settings.prebuilt,
+        target: inputs.target,
+        prebuilt: inputs.prebuilt,
       },
       { fetch: deps.fetch, retry: deps.retry, log: core, signal: deps.signal, now: deps.now },
     );
-    const body = deploymentBody(files, exchanged.project, settings.target);
+    const body = deploymentBody(files, exchanged.project, inputs.target);
     let attempt = await phase('create', () => deployer!.create(body));
     if (attempt.missing) {
       const missing = attempt.missing;
@@ -136,17 +138,15 @@ export async function run(deps: ActionDeps): Promise<void> {
           `Vercel still reports ${attempt.missing.length} missing file(s) after the upload; re-run the job`,
         );
     } else {
-      const unique = new Set(files.map((f) => f.sha)).size;
-      const bytes = files.reduce((n, f) => n + f.size, 0);
-      report.stats = { uploaded: 0, reused: unique, uploadedBytes: 0, totalBytes: bytes };
+      report.stats = uploadStats(files, []);
     }
     created = attempt.deployment!;
     report.deployment = created;
     core.info(`Deployment ${created.id} created: https://${created.url}`);
     if (created.inspectorUrl) core.info(`Inspect: ${created.inspectorUrl}`);
 
-    if (settings.wait) {
-      report.deployment = created = await phase('build', () => deployer!.wait(created!, settings.timeoutMs));
+    if (inputs.wait) {
+      report.deployment = created = await phase('build', () => deployer!.wait(created!, inputs.timeoutMs));
       if (created.readyState !== 'READY') {
         throw new DeployError(
           `The deployment ended ${created.readyState}${created.errorMessage ? `: ${created.errorMessage}` : ''}. Open the inspector URL for the full build log.`,
@@ -163,12 +163,11 @@ export async function run(deps: ActionDeps): Promise<void> {
   } finally {
     deps.signal.removeEventListener('abort', cancelOnAbort);
   }
-  if (core.getInput('deploy').trim().toLowerCase() === 'false' && !report.error) return;
+  if (settings && !settings.deploy && !report.error) return;
   setOutputs(core, report);
   try {
     await core.writeSummary(summaryMarkdown(report));
-    const pr =
-      core.getInput('comment').trim().toLowerCase() === 'true' ? await deps.pullRequest?.() : undefined;
+    const pr = settings?.comment ? await deps.pullRequest?.() : undefined;
     if (pr) core.info(`Pull request comment ${await upsertComment(pr.api, pr.number, report)}.`);
   } catch (error) {
     core.warning(

@@ -1,11 +1,10 @@
 /** The whole broker as a web-standard `fetch(Request) → Response`: runs on Node, Vercel Functions and Workers. */
 import { Hono } from 'hono';
 import type { Logger } from './audit.js';
-import type { SigningKeys } from './credential.js';
 import { BrokerError } from './errors.js';
 import { handleExchange, type ExchangeDeps } from './exchange.js';
 import { createGateway } from './gateway/index.js';
-import type { CredentialClaims } from './credential.js';
+import type { CredentialClaims, SigningKeys } from './credential.js';
 import type { TokenVerifier } from './oidc/verify.js';
 import type { CompiledConfig } from './policy/compile.js';
 import type { ReplayStore } from './replay.js';

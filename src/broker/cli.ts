@@ -79,11 +79,8 @@ async function serve(values: Record<string, string | undefined>, io: Io): Promis
       `WARNING: ${config.signingKeyEnv} is not set; using an ephemeral signing key. Credentials stop working when this process restarts, and several instances cannot share them.`,
     );
   }
-  let replay: ReplayStore;
-  if (config.replayStore === 'memory') replay = new MemoryReplayStore();
-  else {
-    replay = new RedisReplayStore(config.replayStore);
-  }
+  const replay: ReplayStore =
+    config.replayStore === 'memory' ? new MemoryReplayStore() : new RedisReplayStore(config.replayStore);
   const port = Number(values.port ?? io.env.PORT ?? 8787);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`--port must be 0-65535, got ${values.port ?? io.env.PORT}`);

@@ -24,10 +24,6 @@ export interface ExchangeDeps {
   now: () => number;
 }
 
-export class ExchangeError extends BrokerError {
-  audit?: Partial<AuditEvent>;
-}
-
 function parseRequest(text: string): { token: string; project: string; target: string } {
   let body: unknown;
   try {

@@ -80,14 +80,13 @@ export const nodeFetch = ((input: string | URL | Request, init: RequestInit = {}
     const body = init.body;
     if (body === undefined || body === null) req.end();
     else if (typeof body === 'string' || body instanceof Uint8Array) req.end(body);
-    else if (Symbol.asyncIterator in (body as object) && !(body instanceof ReadableStream)) {
-      const source = Readable.from(body as unknown as AsyncIterable<Uint8Array>, { objectMode: false });
-      source.once('error', (error) => req.destroy(error));
-      source.pipe(req);
-    } else if (body instanceof ReadableStream) {
+    else if (body instanceof ReadableStream || Symbol.asyncIterator in (body as object)) {
+      const source =
+        body instanceof ReadableStream
+          ? Readable.fromWeb(body as NodeReadableStream)
+          : Readable.from(body as unknown as AsyncIterable<Uint8Array>, { objectMode: false });
       // pipe() rather than pipeline(): pipeline builds an AbortController and a DOMException per
       // call, measurable per upload; errors are forwarded by hand instead.
-      const source = Readable.fromWeb(body as NodeReadableStream);
       source.once('error', (error) => req.destroy(error));
       source.pipe(req);
     } else {

@@ -6,6 +6,17 @@ export const EXCHANGE_PATH = '/v1/exchange';
 export const CREDENTIAL_PATTERN = /^khd_[A-Za-z0-9_]+$/;
 export const CREDENTIAL_MAX_LENGTH = 1024;
 
+/**
+ * Tokens and credentials travel to these URLs: https only, except plain http on loopback hosts
+ * (the local world, tests). One rule for the broker's config and the action's broker-url.
+ */
+export function isHttpsOrLoopback(url: URL): boolean {
+  return (
+    url.protocol === 'https:' ||
+    (url.protocol === 'http:' && /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/.test(url.hostname))
+  );
+}
+
 export interface ExchangeRequest {
   token: string;
   project: string;

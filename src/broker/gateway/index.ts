@@ -226,7 +226,9 @@ export function createGateway(deps: GatewayDeps) {
     // stream conversions): memory stays flat whatever the size; a body longer or shorter than
     // declared aborts the upstream request instead of storing a truncated file.
     const source = nodeBody ?? (request.body as AsyncIterable<Uint8Array> | null);
-    const counted = source ? exactly(source, size) : undefined;
+    // fetch implementations re-wrap a failing body's error; the gateway keeps its own verdict.
+    let bodyError: BrokerError | undefined;
+    const counted = source ? exactly(source, size, (error) => (bodyError = error)) : undefined;
     const headers = new Headers({
       'content-type': 'application/octet-stream',
       'x-vercel-digest': digest,
@@ -251,7 +253,7 @@ export function createGateway(deps: GatewayDeps) {
     } catch (error) {
       use.bytes -= size;
       if (isNew) use.files.delete(digest);
-      throw error;
+      throw bodyError ?? error;
     }
   }
 
@@ -301,54 +303,60 @@ export function createGateway(deps: GatewayDeps) {
         { 'retry-after': '2' },
       );
     }
-    if (use.deployments >= deps.config.limits.max_deployments) {
-      await deps.store.release(`lock:${key}`);
-      throw new BrokerError(
-        429,
-        'quota_exceeded',
-        `this credential has created ${use.deployments} deployments, its limit`,
-      );
-    }
-    // An earlier attempt ended without knowing whether Vercel created it: look before creating.
-    if (await deps.store.get(`ambiguous:${key}`)) {
-      const found = await findCreated(project, upstream, digest);
-      if (found) return remember(key, found, ttl, use);
-    }
-    (checked.body.meta as Record<string, string>).keyholeCreateKey = digest;
-    const upstreamRequest: UpstreamRequest = {
-      method: 'POST',
-      path: '/v13/deployments',
-      query: route.query,
-      teamId: project.teamId,
-      headers: new Headers({ 'content-type': 'application/json' }),
-      body: JSON.stringify(checked.body),
-    };
-    let response: Response;
+    // Held until this attempt settles, whichever way it ends: a retry then finds a record or may try again.
     try {
-      response = await forwardToVercel(upstream, upstreamRequest);
-    } catch (error) {
-      // Sent but unanswered: Vercel may have created it. Look before letting the client retry.
-      const found = await findCreated(project, upstream, digest);
-      if (found) return remember(key, found, ttl, use);
-      await deps.store.put(`ambiguous:${key}`, '1', ttl);
-      await deps.store.release(`lock:${key}`);
-      throw error;
-    }
-    if (!response.ok) {
-      const found = response.status >= 500 ? await findCreated(project, upstream, digest) : undefined;
-      if (found) {
-        await response.body?.cancel();
-        return remember(key, found, ttl, use);
+      if (use.deployments >= deps.config.limits.max_deployments) {
+        throw new BrokerError(
+          429,
+          'quota_exceeded',
+          `this credential has created ${use.deployments} deployments, its limit`,
+        );
       }
-      if (response.status >= 500) await deps.store.put(`ambiguous:${key}`, '1', ttl);
+      // An earlier attempt ended without knowing whether Vercel created it: look before creating.
+      if (await deps.store.get(`ambiguous:${key}`)) {
+        const found = await findCreated(project, upstream, digest);
+        if (found) return await remember(key, found, ttl, use);
+      }
+      (checked.body.meta as Record<string, string>).keyholeCreateKey = digest;
+      const upstreamRequest: UpstreamRequest = {
+        method: 'POST',
+        path: '/v13/deployments',
+        query: route.query,
+        teamId: project.teamId,
+        headers: new Headers({ 'content-type': 'application/json' }),
+        body: JSON.stringify(checked.body),
+      };
+      let response: Response;
+      try {
+        response = await forwardToVercel(upstream, upstreamRequest);
+      } catch (error) {
+        // Sent but unanswered: Vercel may have created it. Look before letting the client retry.
+        const found = await findCreated(project, upstream, digest);
+        if (found) return await remember(key, found, ttl, use);
+        await deps.store.put(`ambiguous:${key}`, '1', ttl);
+        throw error;
+      }
+      if (!response.ok) {
+        const found = response.status >= 500 ? await findCreated(project, upstream, digest) : undefined;
+        if (found) {
+          await response.body?.cancel();
+          return await remember(key, found, ttl, use);
+        }
+        if (response.status >= 500) await deps.store.put(`ambiguous:${key}`, '1', ttl);
+        return await relayResponse(response);
+      }
+      const body = (await response.json()) as Record<string, unknown>;
+      if (body.projectId !== undefined && body.projectId !== project.projectId) {
+        throw new BrokerError(
+          502,
+          'upstream_error',
+          'Vercel created the deployment in an unexpected project.',
+        );
+      }
+      return await remember(key, body, ttl, use, copyResponseHeaders(response.headers));
+    } finally {
       await deps.store.release(`lock:${key}`);
-      return relayResponse(response);
     }
-    const body = (await response.json()) as Record<string, unknown>;
-    if (body.projectId !== undefined && body.projectId !== project.projectId) {
-      throw new BrokerError(502, 'upstream_error', 'Vercel created the deployment in an unexpected project.');
-    }
-    return remember(key, body, ttl, use, copyResponseHeaders(response.headers));
   }
 
   async function remember(
@@ -360,7 +368,6 @@ export function createGateway(deps: GatewayDeps) {
   ) {
     use.deployments += 1;
     await deps.store.put(key, JSON.stringify(body), ttl);
-    await deps.store.release(`lock:${key}`);
     return json(200, body, headers);
   }
 
@@ -505,13 +512,27 @@ export function createGateway(deps: GatewayDeps) {
   };
 }
 
-/** Passes exactly `size` bytes through, or fails: a body longer or shorter than declared is an error. */
-async function* exactly(source: AsyncIterable<Uint8Array>, size: number): AsyncGenerator<Uint8Array> {
+/**
+ * Passes exactly `size` bytes through, or fails with the client's error (also handed to `onMismatch`):
+ * a body longer or shorter than declared never becomes a stored file.
+ */
+async function* exactly(
+  source: AsyncIterable<Uint8Array>,
+  size: number,
+  onMismatch: (error: BrokerError) => void,
+): AsyncGenerator<Uint8Array> {
+  const mismatch = (seen: string) => {
+    const error = badRequest(
+      `the upload body has ${seen} bytes, but Content-Length or x-now-size says ${size}; send the size of the file`,
+    );
+    onMismatch(error);
+    return error;
+  };
   let seen = 0;
   for await (const chunk of source) {
     seen += chunk.byteLength;
-    if (seen > size) throw new Error('body longer than declared');
+    if (seen > size) throw mismatch(`more than ${size}`);
     yield chunk;
   }
-  if (seen !== size) throw new Error('body shorter than declared');
+  if (seen !== size) throw mismatch(String(seen));
 }

@@ -1,5 +1,6 @@
 /** The config file's schema: every object strict, every value checked, defaults spelled out once. */
 import { z } from 'zod';
+import { isHttpsOrLoopback } from '../../shared/wire.js';
 import { GITHUB_ISSUER } from '../oidc/claims.js';
 
 const numericId = (what: string) =>
@@ -95,16 +96,14 @@ export const limitsSchema = z.strictObject({
   upstream_timeout_seconds: z.number().int().positive().max(600).default(60),
 });
 
-const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
-
 /** https only, except on loopback hosts (tests and the demo). */
 const url = z
   .string()
   .url('must be an absolute URL')
-  .refine((value) => {
-    const parsed = new URL(value);
-    return parsed.protocol === 'https:' || (parsed.protocol === 'http:' && LOOPBACK.test(parsed.hostname));
-  }, 'must use https:// (plain http is accepted only on loopback hosts)');
+  .refine(
+    (value) => isHttpsOrLoopback(new URL(value)),
+    'must use https:// (plain http is accepted only on loopback hosts)',
+  );
 
 export const configSchema = z.strictObject({
   audience: z.string().min(1).max(512),
