@@ -103,6 +103,7 @@ test('a replay store that fails makes exchanges fail closed with 503', async () 
     release: () => Promise.resolve(),
     get: () => Promise.resolve(undefined),
     put: () => Promise.resolve(),
+    take: () => Promise.reject(new Error('connection refused')),
   };
   const { exchange } = await broker({ replay: broken });
   const response = await exchange();

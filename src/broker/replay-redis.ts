@@ -9,6 +9,13 @@ import type { ReplayStore } from './replay.js';
 
 type Reply = string | null;
 
+/** `take` as one Lua script: Redis runs it atomically, so two instances can never both pass a limit. */
+export const TAKE_SCRIPT = `local next = (tonumber(redis.call('GET', KEYS[1])) or 0) + tonumber(ARGV[1])
+if next > tonumber(ARGV[2]) then return false end
+if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SET', KEYS[1], next, 'KEEPTTL')
+else redis.call('SET', KEYS[1], next, 'PX', ARGV[3]) end
+return next`;
+
 export class RedisReplayStore implements ReplayStore {
   private readonly host: string;
   private readonly port: number;
@@ -46,6 +53,19 @@ export class RedisReplayStore implements ReplayStore {
 
   async put(key: string, value: string, ttlMs: number): Promise<void> {
     await this.command(['SET', `keyhole:${key}`, value, 'PX', String(Math.max(1, Math.ceil(ttlMs)))]);
+  }
+
+  async take(key: string, amount: number, limit: number, ttlMs: number): Promise<number | undefined> {
+    const reply = await this.command([
+      'EVAL',
+      TAKE_SCRIPT,
+      '1',
+      `keyhole:${key}`,
+      String(amount),
+      String(Math.min(limit, Number.MAX_SAFE_INTEGER)),
+      String(Math.max(1, Math.ceil(ttlMs))),
+    ]);
+    return reply === null ? undefined : Number(reply);
   }
 
   async close(): Promise<void> {

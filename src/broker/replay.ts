@@ -10,6 +10,14 @@ export interface ReplayStore {
   release(key: string): Promise<void>;
   get(key: string): Promise<string | undefined>;
   put(key: string, value: string, ttlMs: number): Promise<void>;
+  /**
+   * Atomically adds `amount` to the counter at `key` when the sum stays within `limit`, and returns
+   * the new value; returns undefined and adds nothing when it would not. A new counter expires
+   * `ttlMs` after it was created. A negative `amount` gives back what was taken (quotas refunded
+   * after a refused upstream call). One primitive for quotas, job limits and rate windows, so every
+   * store gives the same guarantee across instances.
+   */
+  take(key: string, amount: number, limit: number, ttlMs: number): Promise<number | undefined>;
   close?(): Promise<void>;
 }
 
@@ -43,6 +51,16 @@ export class MemoryReplayStore implements ReplayStore {
 
   async put(key: string, value: string, ttlMs: number): Promise<void> {
     this.set(key, value, ttlMs);
+  }
+
+  async take(key: string, amount: number, limit: number, ttlMs: number): Promise<number | undefined> {
+    const entry = this.entries.get(key);
+    const live = entry && entry.expiry > this.now() ? entry : undefined;
+    const next = Number(live?.value ?? 0) + amount;
+    if (next > limit) return undefined;
+    if (live) live.value = String(next);
+    else this.set(key, String(next), ttlMs);
+    return next;
   }
 
   get size(): number {
