@@ -16,6 +16,17 @@ export default tseslint.config(
     },
   },
   {
+    // The gateway forwards deploy calls for a compiled config; deciding who may deploy is the
+    // exchange's job, so the gateway must not reach into the policy module (src/broker/config-types.ts).
+    files: ['src/broker/gateway/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/policy/*'], message: 'import config types from ../config-types.js' }] },
+      ],
+    },
+  },
+  {
     files: ['**/*.mjs', '**/*.js'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly' } },
   },

@@ -4,7 +4,7 @@ import { createLogger } from '../../src/broker/audit.js';
 import { parseConfig } from '../../src/broker/config.js';
 import { loadSigningKeys, type SigningKeys } from '../../src/broker/credential.js';
 import { createGitHubKeySet, createTokenVerifier } from '../../src/broker/oidc/verify.js';
-import type { CompiledConfig } from '../../src/broker/policy/compile.js';
+import type { CompiledConfig } from '../../src/broker/config-types.js';
 import { MemoryReplayStore, type ReplayStore } from '../../src/broker/replay.js';
 import { startServer, type RunningServer } from '../../src/broker/server.js';
 import { startGitHubIssuer, type GitHubIssuer, type JobClaims } from '../../src/local/github-oidc.js';

@@ -6,7 +6,7 @@ import { handleExchange, type ExchangeDeps } from './exchange.js';
 import { createGateway } from './gateway/index.js';
 import type { CredentialClaims, SigningKeys } from './credential.js';
 import type { TokenVerifier } from './oidc/verify.js';
-import type { CompiledConfig } from './policy/compile.js';
+import type { CompiledConfig } from './config-types.js';
 import type { ReplayStore } from './replay.js';
 import { EXCHANGE_PATH } from '../shared/wire.js';
 import { randomHex } from './bytes.js';

@@ -1,8 +1,9 @@
-/** Reads the broker's YAML config strictly and returns the compiled policy, or every error with its fix. */
+/** Reads the broker's YAML config strictly and returns the compiled configuration, or every error with its fix. */
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { GITHUB_ISSUER, GITHUB_JWKS_URL } from './oidc/claims.js';
-import { compileConfig, RISKY_EVENTS, type CompiledConfig } from './policy/compile.js';
+import type { CompiledConfig, CompiledProject } from './config-types.js';
+import { compileRules, RISKY_EVENTS } from './policy/compile.js';
 import { configSchema, KNOWN_KEYS, type ConfigFile } from './policy/schema.js';
 
 export interface ConfigIssue {
@@ -141,6 +142,34 @@ function checkSemantics(file: ConfigFile): { errors: ConfigIssue[]; warnings: Co
     });
   }
   return { errors, warnings };
+}
+
+function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
+  const projects = new Map<string, CompiledProject>();
+  for (const [name, project] of Object.entries(file.projects)) {
+    projects.set(
+      name,
+      Object.freeze({
+        name,
+        teamId: project.team_id,
+        projectId: project.project_id,
+        tokenEnv: project.token_env,
+        allowProjectSettings: project.allow_project_settings,
+        rules: compileRules(project.allow),
+      }),
+    );
+  }
+  return Object.freeze({
+    audience: file.audience,
+    issuer: file.issuer,
+    jwksUrl,
+    vercelApiUrl: file.vercel_api_url.replace(/\/+$/, ''),
+    credentialTtlSeconds: file.credential_ttl_seconds,
+    signingKeyEnv: file.signing_key_env,
+    replayStore: file.replay_store,
+    limits: Object.freeze({ ...file.limits }),
+    projects,
+  });
 }
 
 /** Parses and validates `text`; throws ConfigError listing every problem with what to write instead. */

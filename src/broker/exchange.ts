@@ -5,7 +5,7 @@ import { mintCredential, type SigningKeys } from './credential.js';
 import { badRequest, BrokerError } from './errors.js';
 import type { GitHubClaims } from './oidc/claims.js';
 import type { TokenVerifier } from './oidc/verify.js';
-import type { CompiledConfig } from './policy/compile.js';
+import type { CompiledConfig } from './config-types.js';
 import { evaluatePolicy } from './policy/evaluate.js';
 import type { ReplayStore } from './replay.js';
 import { readLimitedText } from './http.js';

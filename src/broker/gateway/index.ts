@@ -2,7 +2,7 @@
 import type { Logger } from '../audit.js';
 import { createCredentialVerifier, type CredentialClaims, type SigningKeys } from '../credential.js';
 import { badRequest, BrokerError, invalidCredential, notFound } from '../errors.js';
-import type { CompiledConfig, CompiledProject } from '../policy/compile.js';
+import type { CompiledConfig, CompiledProject } from '../config-types.js';
 import type { ReplayStore } from '../replay.js';
 import { toHex } from '../bytes.js';
 import { checkCreateBody } from './body-rules.js';

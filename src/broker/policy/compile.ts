@@ -1,45 +1,7 @@
-/** Compiles the parsed config once into a frozen policy: globs become anchored matchers, names are folded. */
+/** Compiles a project's rules once into frozen matchers: globs become anchored matchers, names are folded. */
 import picomatch from 'picomatch';
-import type { ConfigFile, Limits, RuleFile } from './schema.js';
-
-export type Matcher = (value: string) => boolean;
-
-export interface CompiledRule {
-  index: number;
-  repository: string; // lower-case, for comparison
-  repositoryDisplay: string;
-  repositoryId?: string;
-  repositoryOwnerId?: string;
-  targets: readonly string[];
-  environments?: readonly string[]; // lower-case
-  refs?: readonly { pattern: string; match: Matcher }[];
-  workflows?: readonly { pattern: string; match: Matcher }[];
-  events?: readonly string[];
-  /** True when a `refs` pattern names tags or pull refs; otherwise only branches may deploy. */
-  allowsNonBranchRefs: boolean;
-  selfHostedRunners: boolean;
-}
-
-export interface CompiledProject {
-  name: string;
-  teamId: string;
-  projectId: string;
-  tokenEnv: string;
-  allowProjectSettings: boolean;
-  rules: readonly CompiledRule[];
-}
-
-export interface CompiledConfig {
-  audience: string;
-  issuer: string;
-  jwksUrl: string;
-  vercelApiUrl: string;
-  credentialTtlSeconds: number;
-  signingKeyEnv: string;
-  replayStore: string;
-  limits: Limits;
-  projects: ReadonlyMap<string, CompiledProject>;
-}
+import type { CompiledRule, Matcher } from '../config-types.js';
+import type { RuleFile } from './schema.js';
 
 /** Events that run attacker-influenced code with the base repository's identity (research/oidc.md §7.2 #12). */
 export const RISKY_EVENTS = ['pull_request_target', 'workflow_run', 'issue_comment'] as const;
@@ -87,30 +49,6 @@ function compileRule(rule: RuleFile, index: number): CompiledRule {
   });
 }
 
-export function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
-  const projects = new Map<string, CompiledProject>();
-  for (const [name, project] of Object.entries(file.projects)) {
-    projects.set(
-      name,
-      Object.freeze({
-        name,
-        teamId: project.team_id,
-        projectId: project.project_id,
-        tokenEnv: project.token_env,
-        allowProjectSettings: project.allow_project_settings,
-        rules: Object.freeze(project.allow.map(compileRule)),
-      }),
-    );
-  }
-  return Object.freeze({
-    audience: file.audience,
-    issuer: file.issuer,
-    jwksUrl,
-    vercelApiUrl: file.vercel_api_url.replace(/\/+$/, ''),
-    credentialTtlSeconds: file.credential_ttl_seconds,
-    signingKeyEnv: file.signing_key_env,
-    replayStore: file.replay_store,
-    limits: Object.freeze({ ...file.limits }),
-    projects,
-  });
+export function compileRules(rules: readonly RuleFile[]): readonly CompiledRule[] {
+  return Object.freeze(rules.map(compileRule));
 }

@@ -1,12 +1,7 @@
 /** The policy decision: a pure function from (policy, verified claims, project, target) to a grant or reasons. */
 import type { PolicyClaims } from '../oidc/claims.js';
-import {
-  foldCase,
-  RISKY_EVENTS,
-  type CompiledConfig,
-  type CompiledProject,
-  type CompiledRule,
-} from './compile.js';
+import type { CompiledConfig, CompiledProject, CompiledRule } from '../config-types.js';
+import { foldCase, RISKY_EVENTS } from './compile.js';
 
 export interface Grant {
   project: CompiledProject;
