@@ -1,0 +1,33 @@
+/** [5] The action's hashing throughput against sha1sum over the gateway figure's tree. */
+import { collectFiles } from '../../src/action/files.js';
+import { MB, REPS, log, median, timeCommand, type Figure } from '../harness.js';
+import { gatewayTree } from './gateway.js';
+
+export default {
+  name: 'hashing',
+  async run({ record }) {
+    const { root, files } = await gatewayTree();
+    const bytes = files.reduce((n, f) => n + f.size, 0);
+    log(
+      `\n[5] the action's hashing ÷ sha1sum over the same tree (${files.length} files, ${(bytes / MB).toFixed(0)} MB, warm cache)`,
+    );
+    const sha1sum = () =>
+      timeCommand('sh', ['-c', `find "${root}" -type f -print0 | xargs -0 sha1sum > /dev/null`]);
+    await sha1sum();
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    for (let rep = 0; rep < REPS; rep++) {
+      const started = performance.now();
+      await collectFiles(root, { prebuilt: false });
+      ours.push(performance.now() - started);
+      theirs.push(await sha1sum());
+    }
+    const ratio = median(theirs) / median(ours);
+    record(
+      'hashing throughput ÷ sha1sum',
+      `${ratio.toFixed(2)} (${(bytes / MB / (median(ours) / 1000)).toFixed(0)} MB/s vs ${(bytes / MB / (median(theirs) / 1000)).toFixed(0)} MB/s)`,
+      '≥ 0.8',
+      ratio >= 0.8,
+    );
+  },
+} satisfies Figure;
