@@ -19,6 +19,8 @@ test('defaults follow the contract', () => {
     comment: false,
     deploy: true,
     githubToken: '',
+    alias: '',
+    githubDeployment: false,
   });
 });
 

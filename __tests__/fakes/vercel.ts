@@ -8,6 +8,9 @@ export interface FakeProject {
   name: string;
   teamId: string;
   framework?: string | null;
+  /** The project's domains (production and branch domains), as GET /v9/projects/:id/domains lists them. */
+  domains?: string[];
+  rootDirectory?: string | null;
 }
 
 export interface RecordedRequest {
@@ -68,6 +71,8 @@ export interface VercelFake {
   requests: RecordedRequest[];
   deployments: Map<string, FakeDeployment>;
   blobs: Map<string, { size: number; data?: Buffer }>;
+  /** Assigned aliases: host name → deployment id. */
+  aliases: Map<string, string>;
   inject(fault: Fault): void;
   setFaultRate(rate: number): void;
   clearRecord(): void;
@@ -92,7 +97,13 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
   const tokens = new Set(options.tokens ?? ['vercel_upstream_token_for_tests']);
   const teams = options.teams ?? [{ id: 'team_abc123', slug: 'acme' }];
   const projects = options.projects ?? [
-    { id: 'prj_marketing', name: 'marketing-site', teamId: 'team_abc123', framework: null },
+    {
+      id: 'prj_marketing',
+      name: 'marketing-site',
+      teamId: 'team_abc123',
+      framework: null,
+      domains: ['www.acme.dev'],
+    },
     { id: 'prj_billing', name: 'billing', teamId: 'team_abc123', framework: null },
   ];
   const queueMs = options.queueMs ?? 20;
@@ -104,6 +115,7 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
   const requests: RecordedRequest[] = [];
   const deployments = new Map<string, FakeDeployment>();
   const blobs = new Map<string, { size: number; data?: Buffer }>();
+  const aliases = new Map<string, string>();
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
@@ -141,6 +153,7 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
             d.target === 'production'
               ? `${d.name}.vercel.app`
               : `${d.name}-git-${d.id.slice(4, 10)}.vercel.app`,
+            ...[...aliases].filter(([, id]) => id === d.id).map(([name]) => name),
           ]
         : [],
       readyState: state,
@@ -458,6 +471,61 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
       return send(res, 200, view(d));
     }
 
+    if (method === 'POST' && (m = /^\/v2\/deployments\/([^/]+)\/aliases$/.exec(path))) {
+      // Vercel's "Assign an Alias": moves the alias from whatever deployment held it.
+      const raw = await readBody(req, false, Infinity);
+      record.bytes = raw.bytes;
+      let body: { alias?: unknown; redirect?: unknown };
+      try {
+        body = JSON.parse(raw.data?.toString('utf8') ?? '') as typeof body;
+        record.json = body;
+      } catch {
+        return error(res, 400, 'bad_request', 'Invalid JSON body');
+      }
+      const d = deployments.get(m[1]!) ?? [...deployments.values()].find((x) => x.url === m![1]);
+      if (!d || (team && d.teamId !== team))
+        return error(res, 404, 'not_found', 'The deployment was not found');
+      if (typeof body.alias !== 'string' || body.alias === '')
+        return error(res, 400, 'bad_request', 'Invalid request: missing required property `alias`');
+      if (stateOf(d) !== 'READY')
+        return error(res, 400, 'deployment_not_ready', 'The deployment is not READY and can not be aliased');
+      const old = aliases.get(body.alias);
+      aliases.set(body.alias, d.id);
+      return send(res, 200, {
+        uid: `alias_${randomBytes(8).toString('hex')}`,
+        alias: body.alias,
+        created: new Date().toISOString(),
+        ...(old && old !== d.id ? { oldDeploymentId: old } : {}),
+      });
+    }
+
+    if (method === 'GET' && (m = /^\/v4\/aliases\/([^/]+)$/.exec(path))) {
+      const id = aliases.get(m[1]!);
+      const d = id ? deployments.get(id) : undefined;
+      if (!d || (team && d.teamId !== team)) return error(res, 404, 'not_found', 'The alias was not found');
+      return send(res, 200, {
+        uid: `alias_${m[1]!.length}`,
+        alias: m[1],
+        deploymentId: d.id,
+        projectId: d.projectId,
+        createdAt: d.createdAt,
+      });
+    }
+
+    if (method === 'GET' && (m = /^\/v9\/projects\/([^/]+)\/domains$/.exec(path))) {
+      const p = projects.find((x) => (x.id === m![1] || x.name === m![1]) && (!team || x.teamId === team));
+      if (!p) return error(res, 404, 'not_found', 'Project not found');
+      const domains = (p.domains ?? []).map((name) => ({
+        name,
+        apexName: name.split('.').slice(-2).join('.'),
+        projectId: p.id,
+        redirect: null,
+        gitBranch: null,
+        verified: true,
+      }));
+      return send(res, 200, { domains, pagination: { count: domains.length, next: null, prev: null } });
+    }
+
     if (method === 'GET' && (m = /^\/v9\/projects\/([^/]+)$/.exec(path))) {
       const p = projects.find((x) => (x.id === m![1] || x.name === m![1]) && (!team || x.teamId === team));
       if (!p) return error(res, 404, 'not_found', 'Project not found');
@@ -466,7 +534,7 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
         name: p.name,
         accountId: p.teamId,
         framework: p.framework ?? null,
-        rootDirectory: null,
+        rootDirectory: p.rootDirectory ?? null,
         buildCommand: null,
         devCommand: null,
         installCommand: null,
@@ -523,6 +591,7 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
     requests,
     deployments,
     blobs,
+    aliases,
     inject: (fault) => faults.push({ times: 1, ...fault }),
     setFaultRate: (rate) => {
       faultRate = rate;

@@ -1,11 +1,41 @@
 /** Entry point of the action bundle (dist/action/index.js): real dependencies in, `run()` called once. */
 import * as core from '@actions/core';
+import { readRunContext } from './context.js';
 import { run } from './main.js';
 import { defaultRetryPolicy } from './retry.js';
 
 const controller = new AbortController();
 // The runner sends SIGINT, then SIGTERM, when a job is cancelled: stop and cancel the deployment.
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => controller.abort());
+
+/**
+ * The pull request this run is for. A `workflow_run` started by a fork's pull request does not name
+ * it (GitHub leaves `pull_requests` empty for forks), so it is looked up by the head commit the
+ * triggering run built: an open pull request of this repository whose head is that commit.
+ */
+let pullRequestLookup: Promise<number | undefined> | undefined;
+function pullRequestNumber(): Promise<number | undefined> {
+  return (pullRequestLookup ??= (async () => {
+    const context = readRunContext(process.env);
+    if (context.pr !== undefined) return context.pr;
+    const triggering = context.workflowRun;
+    const token = core.getInput('github-token');
+    if (!triggering || triggering.event !== 'pull_request' || !token) return undefined;
+    const github = await import('@actions/github');
+    const octokit = github.getOctokit(token);
+    const { owner, repo } = github.context.repo;
+    const headOwner = triggering.headRepository?.split('/')[0];
+    const pulls = await octokit.rest.pulls.list({
+      owner,
+      repo,
+      state: 'open',
+      per_page: 100,
+      ...(headOwner && triggering.headBranch ? { head: `${headOwner}:${triggering.headBranch}` } : {}),
+    });
+    const matching = pulls.data.filter((p) => p.head.sha === triggering.headSha);
+    return matching.length === 1 ? matching[0]!.number : undefined;
+  })());
+}
 
 await run({
   core: {
@@ -31,10 +61,11 @@ await run({
   }),
   signal: controller.signal,
   now: Date.now,
+  pullRequestNumber,
   pullRequest: async () => {
     // Loaded only when a comment is asked for: Octokit is heavy and most runs never need it.
     const github = await import('@actions/github');
-    const number = github.context.payload.pull_request?.number;
+    const number = await pullRequestNumber();
     const token = core.getInput('github-token');
     if (!number || !token) return undefined;
     const octokit = github.getOctokit(token);

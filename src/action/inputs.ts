@@ -16,6 +16,10 @@ export interface Settings {
   comment: boolean;
   deploy: boolean;
   githubToken: string;
+  /** The stable alias template ({pr}, {branch}, {sha}, {project}); empty for none. */
+  alias: string;
+  /** Create a GitHub Deployment with statuses for this deploy. */
+  githubDeployment: boolean;
 }
 
 export class InputError extends Error {
@@ -110,5 +114,7 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
     comment,
     deploy,
     githubToken,
+    alias: getInput('alias').trim(),
+    githubDeployment: booleanInput(getInput, 'github-deployment', false),
   });
 }

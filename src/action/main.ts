@@ -1,4 +1,6 @@
 /** The action's wiring: inputs → OIDC → exchange → files → deploy → wait → report, with the one try/catch. */
+import { assignAlias, renderAlias } from './alias.js';
+import { readRunContext } from './context.js';
 import type * as DeployModule from './deploy.js';
 import type { Deployment } from './deploy.js';
 import { exchangeToken } from './exchange.js';
@@ -29,6 +31,8 @@ export interface ActionDeps {
   retry: RetryPolicy;
   signal: AbortSignal;
   now: () => number;
+  /** The pull request a `workflow_run` deploys, when the event payload does not name it (fork pull requests). */
+  pullRequestNumber?: () => Promise<number | undefined>;
   /** Present when the run is for a pull request: its number and a comments API. */
   pullRequest?: () => Promise<{ number: number; api: CommentApi } | undefined>;
 }
@@ -69,6 +73,17 @@ export async function run(deps: ActionDeps): Promise<void> {
     settings = inputs;
     report.project = inputs.project;
     report.target = inputs.target;
+    // Rendered before anything is deployed: a template this run cannot fill fails in a second.
+    let alias: string | undefined;
+    if (inputs.alias && inputs.deploy) {
+      const context = readRunContext(env);
+      alias = renderAlias(inputs.alias, {
+        project: inputs.project,
+        pr: context.pr ?? (await deps.pullRequestNumber?.()),
+        branch: context.branch,
+        sha: context.sha,
+      });
+    }
 
     const exchanged = await phase('exchange', () =>
       exchangeToken(
@@ -154,6 +169,14 @@ export async function run(deps: ActionDeps): Promise<void> {
         );
       }
       core.info(`Ready: https://${created.url}`);
+      if (alias) {
+        report.aliasUrl = await phase('alias', () =>
+          assignAlias(inputs.brokerUrl, exchanged.credential, created!.id, alias, deps),
+        );
+        core.info(`Alias: ${report.aliasUrl}`);
+      }
+    } else if (alias) {
+      core.warning('The alias is assigned once the deployment is READY; with wait: false it is skipped.');
     }
   } catch (error) {
     const failed = (error as { deployment?: Deployment }).deployment;

@@ -6,6 +6,8 @@ export interface Report {
   target: string;
   sha: string;
   deployment?: Deployment;
+  /** The stable alias assigned after READY (https://…), when the `alias` input asked for one. */
+  aliasUrl?: string;
   stats?: UploadStats;
   phases: Record<string, number>;
   error?: string;
@@ -25,6 +27,7 @@ export function setOutputs(sink: OutputSink, report: Report): void {
   sink.setOutput('deployment-url', deploymentUrl(report.deployment));
   sink.setOutput('deployment-id', report.deployment?.id ?? '');
   sink.setOutput('inspector-url', report.deployment?.inspectorUrl ?? '');
+  sink.setOutput('alias-url', report.aliasUrl ?? '');
   sink.setOutput('ready-state', report.deployment?.readyState ?? (report.error ? 'FAILED' : ''));
 }
 
@@ -39,6 +42,7 @@ export function summaryMarkdown(report: Report): string {
     ['Project', `\`${report.project}\``],
     ['Target', report.target],
     ['State', `${icon} ${state}`],
+    ...(report.aliasUrl ? [['Preview', `[${report.aliasUrl}](${report.aliasUrl})`] as [string, string]] : []),
     ['URL', url ? `[${url}](${url})` : '—'],
     ['Inspector', report.deployment?.inspectorUrl ? `[open](${report.deployment.inspectorUrl})` : '—'],
     ['Commit', report.sha ? `\`${report.sha.slice(0, 12)}\`` : '—'],

@@ -29,6 +29,8 @@ export interface CompiledProject {
   projectId: string;
   tokenEnv: string;
   allowProjectSettings: boolean;
+  /** `preview_aliases`, compiled: an alias a preview credential may assign must match one. */
+  previewAliases: readonly { pattern: string; match: Matcher }[];
   rules: readonly CompiledRule[];
 }
 

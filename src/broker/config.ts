@@ -2,6 +2,7 @@
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { GITHUB_ISSUER, GITHUB_JWKS_URL } from './oidc/claims.js';
+import { aliasPatternsOverlap, compileAliasPattern } from './alias-patterns.js';
 import type { CompiledConfig, CompiledProject } from './config-types.js';
 import { compileRules, RISKY_EVENTS } from './policy/compile.js';
 import { configSchema, KNOWN_KEYS, type ConfigFile } from './policy/schema.js';
@@ -141,7 +142,30 @@ function checkSemantics(file: ConfigFile): { errors: ConfigIssue[]; warnings: Co
       }
     });
   }
+  errors.push(...checkAliasOverlap(file));
   return { errors, warnings };
+}
+
+/**
+ * Assigning an alias moves it away from whatever deployment holds it: two projects whose patterns
+ * overlap could take each other's preview URLs, so the patterns of different projects must be disjoint.
+ */
+function checkAliasOverlap(file: ConfigFile): ConfigIssue[] {
+  const issues: ConfigIssue[] = [];
+  const seen: { project: string; pattern: string }[] = [];
+  for (const [name, project] of Object.entries(file.projects)) {
+    project.preview_aliases.forEach((pattern, i) => {
+      const other = seen.find((s) => s.project !== name && aliasPatternsOverlap(s.pattern, pattern));
+      if (other) {
+        issues.push({
+          path: `projects.${name}.preview_aliases[${i}]`,
+          message: `"${pattern}" overlaps "${other.pattern}" of project ${other.project}; give each project its own names, e.g. "*.${name}.preview.example.com"`,
+        });
+      }
+    });
+    for (const pattern of project.preview_aliases) seen.push({ project: name, pattern });
+  }
+  return issues;
 }
 
 function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
@@ -155,6 +179,11 @@ function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
         projectId: project.project_id,
         tokenEnv: project.token_env,
         allowProjectSettings: project.allow_project_settings,
+        previewAliases: Object.freeze(
+          project.preview_aliases.map((pattern) =>
+            Object.freeze({ pattern, match: compileAliasPattern(pattern) }),
+          ),
+        ),
         rules: compileRules(project.allow),
       }),
     );

@@ -5,6 +5,7 @@ import { badRequest, BrokerError, invalidCredential, notFound } from '../errors.
 import type { CompiledConfig, CompiledProject } from '../config-types.js';
 import type { ReplayStore } from '../replay.js';
 import { toHex } from '../bytes.js';
+import { assignAlias, recordCreated } from './aliases.js';
 import { checkCreateBody } from './body-rules.js';
 import {
   copyResponseHeaders,
@@ -445,8 +446,22 @@ export function createGateway(deps: GatewayDeps) {
     switch (route.name) {
       case 'upload-file':
         return uploadFile(request, claims, project, upstream, nodeBody);
-      case 'create-deployment':
-        return { response: await createDeployment(request, route, claims, project, upstream) };
+      case 'create-deployment': {
+        const response = await createDeployment(request, route, claims, project, upstream);
+        // Who created what: the alias route lets a credential touch only its own deployments.
+        await recordCreated(deps.store, response, claims, Math.max(60_000, claims.exp - deps.now() + 60_000));
+        return { response };
+      }
+      case 'assign-alias':
+        return assignAlias({
+          request,
+          deploymentId: route.param!,
+          claims,
+          project,
+          upstream,
+          store: deps.store,
+          ownedDeployment: (id) => ownedDeployment(id, project, upstream),
+        });
       case 'get-deployment': {
         const owned = await ownedDeployment(route.param!, project, upstream, route.query);
         if (!owned.body) return { response: owned.response };

@@ -8,6 +8,7 @@ export type RouteName =
   | 'deployment-events'
   | 'cancel-deployment'
   | 'get-project'
+  | 'assign-alias'
   | 'get-user'
   | 'get-team';
 
@@ -62,6 +63,12 @@ const ROUTES: readonly RouteSpec[] = [
     name: 'cancel-deployment',
     method: 'PATCH',
     pattern: new RegExp(`^/v12/deployments/${ID}/cancel$`),
+    query: [],
+  },
+  {
+    name: 'assign-alias',
+    method: 'POST',
+    pattern: new RegExp(`^/v2/deployments/${ID}/aliases$`),
     query: [],
   },
   { name: 'get-project', method: 'GET', pattern: new RegExp(`^/v9/projects/${ID}$`), query: [] },

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { isHttpsOrLoopback } from '../../shared/wire.js';
 import { GITHUB_ISSUER } from '../oidc/claims.js';
+import { checkAliasPattern } from '../alias-patterns.js';
 
 const numericId = (what: string) =>
   z
@@ -72,6 +73,15 @@ export const projectSchema = z.strictObject({
   project_id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be the Vercel project id, e.g. prj_abc123'),
   token_env: envName,
   allow_project_settings: z.boolean().default(false),
+  /** Alias patterns a preview deploy of this project may claim (docs/previews.md). */
+  preview_aliases: z
+    .array(
+      z.string().superRefine((pattern, ctx) => {
+        const problem = checkAliasPattern(pattern);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    )
+    .default([]),
   allow: z.array(ruleSchema).min(1, 'add at least one rule; a project without rules can never be deployed'),
 });
 

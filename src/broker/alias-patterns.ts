@@ -1,0 +1,149 @@
+/**
+ * Preview alias patterns (`preview_aliases`): what a pattern may say, how an alias is normalised,
+ * and whether it matches. Pure functions, shared by `policy check` (the schema) and the gateway.
+ */
+
+/** A DNS label as Vercel accepts it: lower-case letters, digits and inner hyphens, at most 63. */
+const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+
+/**
+ * Second-level labels that registries under two-letter country codes hand out to the public
+ * (`co.uk`, `com.au`, `ne.jp`, …): `*.co.uk` would claim every company in the UK. Not the Public
+ * Suffix List — a short, conservative heuristic that errs towards refusing.
+ */
+const PUBLIC_SECOND_LEVEL = new Set([
+  'ac',
+  'biz',
+  'co',
+  'com',
+  'edu',
+  'gen',
+  'go',
+  'gob',
+  'gouv',
+  'gov',
+  'govt',
+  'info',
+  'ltd',
+  'me',
+  'mil',
+  'ne',
+  'net',
+  'nic',
+  'nom',
+  'or',
+  'org',
+  'plc',
+  'sch',
+]);
+
+/**
+ * Shared hosting domains: every customer of the host gets names under them, so a pattern there
+ * would let a preview claim names that read as someone else's (`acme.vercel.app`).
+ */
+export const SHARED_HOSTING_SUFFIXES = [
+  'vercel.app',
+  'vercel.dev',
+  'now.sh',
+  'netlify.app',
+  'github.io',
+  'pages.dev',
+  'workers.dev',
+  'herokuapp.com',
+  'web.app',
+  'firebaseapp.com',
+  'appspot.com',
+  'azurewebsites.net',
+  'cloudfront.net',
+  'fly.dev',
+  'onrender.com',
+  'amplifyapp.com',
+];
+
+/** ASCII-only folding; anything outside ASCII is refused before this runs. */
+const fold = (value: string) => value.replace(/[A-Z]/g, (c) => c.toLowerCase());
+
+/** True when `labels` name a public suffix by the heuristic above (a TLD, `co.uk`, `vercel.app`). */
+function isPublicSuffix(labels: readonly string[]): boolean {
+  if (labels.length <= 1) return true;
+  const name = labels.join('.');
+  if (SHARED_HOSTING_SUFFIXES.includes(name)) return true;
+  return labels.length === 2 && labels[1]!.length === 2 && PUBLIC_SECOND_LEVEL.has(labels[0]!);
+}
+
+const sharedParent = (name: string) =>
+  SHARED_HOSTING_SUFFIXES.find((suffix) => name === suffix || name.endsWith(`.${suffix}`));
+
+/**
+ * Why a pattern is refused, or undefined when it is acceptable. The rule: lower-case ASCII DNS
+ * labels (no punycode `xn--`, no trailing dot); `*` only as the whole leftmost label; what follows
+ * the `*` (or an exact name) must not be a public suffix; nothing under a shared hosting domain
+ * may be a wildcard.
+ */
+export function checkAliasPattern(pattern: string): string | undefined {
+  if (pattern !== fold(pattern))
+    return `write "${fold(pattern)}": patterns are lower-case (aliases are compared case-insensitively)`;
+  if (pattern.endsWith('.')) return 'drop the trailing dot; write the name without it';
+  if (pattern.length > 253) return 'a domain name has at most 253 characters';
+  const labels = pattern.split('.');
+  const wildcard = labels[0] === '*';
+  const rest = wildcard ? labels.slice(1) : labels;
+  for (const label of rest) {
+    if (label.includes('*'))
+      return '"*" may only be the whole leftmost label, e.g. "*.preview.acme.dev" (one label, nothing else)';
+    if (!LABEL.test(label))
+      return `"${label}" is not a DNS label: use a-z, 0-9 and inner hyphens, at most 63 characters`;
+    if (/^..--/.test(label))
+      return `"${label}" is an IDNA (punycode) label; use the ASCII names your previews live under`;
+  }
+  if (isPublicSuffix(rest)) {
+    return wildcard
+      ? `"${pattern}" wildcards a whole public suffix; put the previews under a domain of yours, e.g. "*.preview.acme.dev"`
+      : `"${pattern}" is a public suffix, not a name of yours`;
+  }
+  const shared = sharedParent(rest.join('.'));
+  if (wildcard && shared)
+    return `"${pattern}" wildcards names under the shared hosting domain ${shared}; list exact names there, or use a domain of yours`;
+  return undefined;
+}
+
+export type AliasMatcher = (alias: string) => boolean;
+
+/** `*` stands for exactly one label of the alias; every other label compares equal. */
+export function compileAliasPattern(pattern: string): AliasMatcher {
+  const labels = pattern.split('.');
+  return (alias) => {
+    const parts = alias.split('.');
+    return (
+      parts.length === labels.length &&
+      labels.every((label, i) => (label === '*' ? isWildcardLabel(parts[i]!) : label === parts[i]))
+    );
+  };
+}
+
+/** A label `*` may stand for: plain ASCII, not an IDNA (`xn--`) label that could render as anything. */
+const isWildcardLabel = (label: string) => LABEL.test(label) && !/^..--/.test(label);
+
+/**
+ * The alias as the gateway compares it, or why it is refused. Upper case is folded (DNS is
+ * case-insensitive); a trailing dot, non-ASCII (which Vercel would turn into punycode behind the
+ * pattern's back), a scheme, a port or a path are refused rather than guessed at.
+ */
+export function normalizeAlias(value: unknown): { alias: string } | { error: string } {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 253)
+    return { error: 'alias must be a host name of at most 253 characters' };
+  if (!/^[\x21-\x7e]+$/.test(value))
+    return { error: 'alias must be plain ASCII; write IDNA names in their xn-- form' };
+  if (value.endsWith('.')) return { error: 'alias must not end with a dot' };
+  const alias = fold(value);
+  if (!alias.split('.').every((label) => LABEL.test(label)))
+    return { error: `alias ${JSON.stringify(value)} is not a host name (labels of a-z, 0-9, -)` };
+  return { alias };
+}
+
+/** Two patterns overlap when some alias matches both: same length, every label equal or one of them `*`. */
+export function aliasPatternsOverlap(a: string, b: string): boolean {
+  const x = a.split('.');
+  const y = b.split('.');
+  return x.length === y.length && x.every((label, i) => label === y[i] || label === '*' || y[i] === '*');
+}
