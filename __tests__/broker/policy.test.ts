@@ -303,6 +303,41 @@ describe('policy check catches what an admin gets wrong, and says what to write'
     expect(all).toMatch(/pull_request_target runs with the base repository's identity/);
   });
 
+  test('env_pull: a secret-looking name warns, a plain one does not, a duplicate or a bad name is an error', () => {
+    const withPull = (names: string) =>
+      base.replace('VERCEL_TOKEN_BILLING\n', `VERCEL_TOKEN_BILLING\n    env_pull: ${names}\n`);
+    const warned = parseConfig(
+      withPull(
+        '[NEXT_PUBLIC_API_URL, STRIPE_SECRET_KEY, GITHUB_TOKEN, DB_PASSWORD, DATABASE_URL, SIGNING_KEY]',
+      ),
+      'broker.yaml',
+    ).warnings.filter((w) => w.path.includes('env_pull'));
+    expect(warned.map((w) => w.message.split(' ')[0])).toEqual([
+      'STRIPE_SECRET_KEY',
+      'GITHUB_TOKEN',
+      'DB_PASSWORD',
+      'DATABASE_URL',
+      'SIGNING_KEY',
+    ]);
+    expect(warned[0]!.message).toMatch(/looks like a secret/);
+    expect(
+      parseConfig(withPull('[NEXT_PUBLIC_API_URL]'), 'broker.yaml').config.projects.get('billing')!.envPull,
+    ).toEqual(['NEXT_PUBLIC_API_URL']);
+    expect(configErrors(withPull('[A, A]')).join('\n')).toMatch(/env_pull: lists a name twice/);
+    expect(configErrors(withPull('["NOT-A-NAME"]')).join('\n')).toMatch(
+      /env_pull\[0\]: must be an environment variable name/,
+    );
+  });
+
+  test('env_pull on production needs a rule that names environments', () => {
+    const text = base
+      .replace('VERCEL_TOKEN_BILLING\n', 'VERCEL_TOKEN_BILLING\n    env_pull: [NEXT_PUBLIC_API_URL]\n')
+      .replace('targets: [preview]', 'targets: [preview, production]');
+    expect(configErrors(text).join('\n')).toMatch(
+      /environments: a rule that allows production must name environments/,
+    );
+  });
+
   test('the compiled policy is frozen', () => {
     const project = config.projects.get('marketing-site')!;
     expect(Object.isFrozen(config)).toBe(true);

@@ -13,6 +13,21 @@ export interface FakeProject {
   rootDirectory?: string | null;
 }
 
+/**
+ * A project environment variable as the fake stores it. `vercel env pull` answers plain and encrypted
+ * values decrypted; sensitive ones are write-only and come back as empty strings (docs/vercel-fake.md).
+ */
+export interface FakeEnvVar {
+  projectId: string;
+  key: string;
+  value: string;
+  type: 'plain' | 'encrypted' | 'sensitive';
+  /** production | preview | development | a custom environment slug */
+  target: string[];
+  /** A preview variable that applies to one branch only. */
+  gitBranch?: string;
+}
+
 export interface RecordedRequest {
   method: string;
   path: string;
@@ -48,6 +63,8 @@ export interface FakeDeployment {
   canceled: boolean;
   fails: boolean;
   prebuilt: boolean;
+  /** A production deployment created with `autoAssignCustomDomains: false`: built, but not serving production. */
+  staged: boolean;
   body: Record<string, unknown>;
   files: { file: string; sha?: string; size?: number; mode?: number; data?: string }[];
 }
@@ -64,6 +81,10 @@ export interface VercelFakeOptions {
   seed?: number;
   /** Keep uploaded contents up to this size (tests read them back); larger blobs keep only size. */
   keepBytes?: number;
+  /** The projects' environment variables (default: a few for prj_marketing, secrets among them). */
+  env?: FakeEnvVar[];
+  /** How long a promotion stays in progress before production points at the deployment. */
+  promoteMs?: number;
 }
 
 export interface VercelFake {
@@ -73,6 +94,9 @@ export interface VercelFake {
   blobs: Map<string, { size: number; data?: Buffer }>;
   /** Assigned aliases: host name → deployment id. */
   aliases: Map<string, string>;
+  env: FakeEnvVar[];
+  /** The deployment production currently points at, per project id. */
+  productionOf(projectId: string): string | undefined;
   inject(fault: Fault): void;
   setFaultRate(rate: number): void;
   clearRecord(): void;
@@ -80,6 +104,31 @@ export interface VercelFake {
 }
 
 const TERMINAL = new Set(['READY', 'ERROR', 'CANCELED']);
+
+/** prj_marketing's variables: one a build may read, and secrets that must never leave the broker. */
+export const DEFAULT_ENV: FakeEnvVar[] = [
+  {
+    projectId: 'prj_marketing',
+    key: 'NEXT_PUBLIC_API_URL',
+    value: 'https://api.acme.example',
+    type: 'plain',
+    target: ['production', 'preview', 'development'],
+  },
+  {
+    projectId: 'prj_marketing',
+    key: 'DATABASE_URL',
+    value: 'postgres://decrypted-secret',
+    type: 'encrypted',
+    target: ['production', 'preview'],
+  },
+  {
+    projectId: 'prj_marketing',
+    key: 'STRIPE_SECRET_KEY',
+    value: 'sk_live_sensitive_value',
+    type: 'sensitive',
+    target: ['production'],
+  },
+];
 
 /** A small seeded PRNG (mulberry32): deterministic faults here, deterministic fuzzing elsewhere. */
 export function mulberry32(seed: number) {
@@ -116,6 +165,13 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
   const deployments = new Map<string, FakeDeployment>();
   const blobs = new Map<string, { size: number; data?: Buffer }>();
   const aliases = new Map<string, string>();
+  const env = options.env ?? DEFAULT_ENV;
+  const promoteMs = options.promoteMs ?? 60;
+  /** Promotions per project, newest last: `at` is when production starts pointing at the deployment. */
+  const promotions = new Map<
+    string,
+    { from?: string; to: string; requestedAt: number; at: number; type: 'promote' }[]
+  >();
 
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
     res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', ...headers });
@@ -138,6 +194,52 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
     return d.fails ? 'ERROR' : 'READY';
   }
 
+  const readyAt = (d: FakeDeployment) => d.createdAt + queueMs + buildMs;
+
+  /**
+   * Production points at the newest of: a non-staged production deployment that became READY, or a
+   * finished promotion. Staged deployments never take production by themselves (Vercel's model).
+   */
+  function productionOf(projectId: string): string | undefined {
+    const now = Date.now();
+    const events: { id: string; at: number }[] = [];
+    for (const d of deployments.values()) {
+      if (d.projectId !== projectId || d.target !== 'production' || d.staged || d.canceled || d.fails)
+        continue;
+      if (readyAt(d) <= now) events.push({ id: d.id, at: readyAt(d) });
+    }
+    for (const p of promotions.get(projectId) ?? []) if (p.at <= now) events.push({ id: p.to, at: p.at });
+    return events.sort((a, b) => a.at - b.at).at(-1)?.id;
+  }
+
+  /** The project's last alias job, shaped like Vercel's `lastAliasRequest` (what `vercel promote` polls). */
+  function lastAliasRequest(projectId: string) {
+    const last = promotions.get(projectId)?.at(-1);
+    if (!last) return null;
+    return {
+      fromDeploymentId: last.from ?? null,
+      toDeploymentId: last.to,
+      jobStatus: Date.now() >= last.at ? 'succeeded' : 'in-progress',
+      requestedAt: last.requestedAt,
+      type: last.type,
+    };
+  }
+
+  /** What `/v3/env/pull` answers: the target's variables (branch overrides win), sensitive ones empty. */
+  function pulledEnv(projectId: string, target: string, branch: string | undefined) {
+    const values: Record<string, string> = {};
+    const applies = (v: FakeEnvVar) => v.projectId === projectId && v.target.includes(target);
+    for (const v of env.filter((x) => applies(x) && !x.gitBranch))
+      values[v.key] = v.type === 'sensitive' ? '' : v.value;
+    for (const v of env.filter((x) => applies(x) && x.gitBranch !== undefined && x.gitBranch === branch))
+      values[v.key] = v.type === 'sensitive' ? '' : v.value;
+    // Vercel adds a fresh OIDC token for the project to every pull (the CLI's `oidcTokenOnly` path reads it).
+    return {
+      env: { ...values, VERCEL_OIDC_TOKEN: `eyJhbGciOiJSUzI1NiJ9.fake-oidc-${projectId}-${target}.sig` },
+      buildEnv: { ...values },
+    };
+  }
+
   /** The full deployment object: every key @vercel/sdk needs to avoid its 4-key fallback (§3.5). */
   function view(d: FakeDeployment) {
     const state = stateOf(d);
@@ -150,7 +252,7 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
       ...(ready ? { aliasAssignedAt: d.createdAt + queueMs + buildMs } : {}),
       alias: ready
         ? [
-            d.target === 'production'
+            d.target === 'production' && !d.staged
               ? `${d.name}.vercel.app`
               : `${d.name}-git-${d.id.slice(4, 10)}.vercel.app`,
             ...[...aliases].filter(([, id]) => id === d.id).map(([name]) => name),
@@ -395,6 +497,7 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
         canceled: false,
         fails: files.some((f) => /(^|\/)FAIL_BUILD$/.test(f.file)),
         prebuilt: query.get('prebuilt') === '1',
+        staged: body.target === 'production' && body.autoAssignCustomDomains === false,
         body,
         files,
       };
@@ -544,6 +647,10 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
         updatedAt: 1700000000000,
         directoryListing: false,
         sourceFilesOutsideRootDirectory: true,
+        targets: productionOf(p.id)
+          ? { production: { id: productionOf(p.id), url: deployments.get(productionOf(p.id)!)?.url } }
+          : {},
+        lastAliasRequest: lastAliasRequest(p.id),
         // What a real project answer also carries and a deploy-only client must never see:
         env: [
           { key: 'DATABASE_URL', value: 'postgres://secret-in-project-settings', target: ['production'] },
@@ -557,11 +664,68 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
       });
     }
 
-    if (
-      method === 'GET' &&
-      (/^\/v10\/projects\/[^/]+\/env$/.test(path) || path.startsWith('/v3/env/pull/'))
-    ) {
-      return send(res, 200, { env: { DATABASE_URL: 'postgres://decrypted-secret' }, buildEnv: {} });
+    if (method === 'GET' && (m = /^\/v3\/env\/pull\/([^/]+)(?:\/([^/]+)(?:\/([^/]+))?)?$/.exec(path))) {
+      const p = projects.find((x) => (x.id === m![1] || x.name === m![1]) && (!team || x.teamId === team));
+      if (!p) return error(res, 404, 'not_found', 'Project not found');
+      const target = decodeURIComponent(m[2] ?? 'development');
+      const branch = m[3] === undefined ? undefined : decodeURIComponent(m[3]);
+      return send(res, 200, pulledEnv(p.id, target, branch));
+    }
+    if (method === 'GET' && (m = /^\/v10\/projects\/([^/]+)\/env$/.exec(path))) {
+      const p = projects.find((x) => (x.id === m![1] || x.name === m![1]) && (!team || x.teamId === team));
+      if (!p) return error(res, 404, 'not_found', 'Project not found');
+      const decrypt = query.get('decrypt') === 'true';
+      return send(res, 200, {
+        envs: env
+          .filter((v) => v.projectId === p.id)
+          .map((v, i) => ({
+            id: `env_${i}`,
+            key: v.key,
+            type: v.type,
+            target: v.target,
+            ...(v.gitBranch ? { gitBranch: v.gitBranch } : {}),
+            value:
+              v.type === 'sensitive'
+                ? ''
+                : decrypt
+                  ? v.value
+                  : `enc:${Buffer.from(v.value).toString('base64')}`,
+            decrypted: decrypt && v.type !== 'sensitive',
+          })),
+      });
+    }
+    if (method === 'POST' && (m = /^\/v10\/projects\/([^/]+)\/promote\/([^/]+)$/.exec(path))) {
+      for await (const _ of req) void _;
+      const p = projects.find((x) => (x.id === m![1] || x.name === m![1]) && (!team || x.teamId === team));
+      if (!p) return error(res, 404, 'not_found', 'Project not found');
+      const d = deployments.get(m[2]!);
+      if (!d || d.projectId !== p.id) return error(res, 404, 'not_found', 'Deployment not found');
+      if (stateOf(d) !== 'READY')
+        return error(res, 400, 'deployment_not_ready', 'The deployment is not READY and cannot be promoted');
+      // Vercel's promote "does NOT rebuild": a preview has to be rebuilt with a create instead.
+      if (d.target !== 'production')
+        return error(
+          res,
+          400,
+          'invalid_deployment_target',
+          'Only production deployments can be promoted; create a new deployment from a preview',
+        );
+      const current = productionOf(p.id);
+      if (current === d.id)
+        return error(res, 409, 'already_current', 'The deployment already serves production');
+      const now = Date.now();
+      const list = promotions.get(p.id) ?? [];
+      list.push({
+        ...(current ? { from: current } : {}),
+        to: d.id,
+        requestedAt: now,
+        at: now + promoteMs,
+        type: 'promote',
+      });
+      promotions.set(p.id, list);
+      res.writeHead(201);
+      res.end();
+      return undefined;
     }
     if (method === 'GET' && (m = /^\/teams\/([^/]+)$/.exec(path))) {
       const t = teams.find((x) => x.id === m![1]);
@@ -592,6 +756,8 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
     deployments,
     blobs,
     aliases,
+    env,
+    productionOf,
     inject: (fault) => faults.push({ times: 1, ...fault }),
     setFaultRate: (rate) => {
       faultRate = rate;

@@ -31,6 +31,8 @@ export interface CompiledProject {
   allowProjectSettings: boolean;
   /** `preview_aliases`, compiled: an alias a preview credential may assign must match one. */
   previewAliases: readonly { pattern: string; match: Matcher }[];
+  /** Environment variable names the gateway lets `vercel pull` read (exact, case-sensitive). */
+  envPull: readonly string[];
   rules: readonly CompiledRule[];
 }
 

@@ -84,6 +84,53 @@ function describeIssue(issue: z.core.$ZodIssue, raw: unknown): ConfigIssue[] {
   return [{ path: formatPath(issue.path), message: issue.message }];
 }
 
+/** Names that usually hold secrets: `vercel pull` writes them into the workspace in clear. */
+const SECRET_SUFFIXES = [
+  '_SECRET',
+  '_TOKEN',
+  '_KEY',
+  '_PASSWORD',
+  '_PASS',
+  '_PWD',
+  '_CREDENTIALS',
+  '_PRIVATE_KEY',
+];
+const SECRET_PARTS = ['PASSWORD', 'SECRET', 'PRIVATE'];
+const SECRET_NAMES = [
+  'DATABASE_URL',
+  'POSTGRES_URL',
+  'POSTGRES_PRISMA_URL',
+  'REDIS_URL',
+  'KV_URL',
+  'MONGODB_URI',
+  'VERCEL_OIDC_TOKEN',
+];
+
+export function looksSecret(name: string): boolean {
+  const upper = name.toUpperCase();
+  return (
+    SECRET_NAMES.includes(upper) ||
+    SECRET_SUFFIXES.some((suffix) => upper.endsWith(suffix)) ||
+    SECRET_PARTS.some((part) => upper.includes(part))
+  );
+}
+
+/**
+ * `env_pull` hands variable values to the workflow: secrets should stay in Vercel (read at build
+ * time there). Production values reach only jobs gated by GitHub environment protection rules
+ * because the schema already refuses a production rule without `environments`.
+ */
+function checkEnvPull(name: string, project: ConfigFile['projects'][string], warnings: ConfigIssue[]) {
+  project.env_pull.forEach((variable, i) => {
+    if (looksSecret(variable)) {
+      warnings.push({
+        path: `projects.${name}.env_pull[${i}]`,
+        message: `${variable} looks like a secret; env_pull writes it into the workspace of every job that may deploy (list only values a build may print, e.g. NEXT_PUBLIC_*)`,
+      });
+    }
+  });
+}
+
 /** Policy checks beyond the schema: the rules of the policy language that are about security. */
 function checkSemantics(file: ConfigFile): { errors: ConfigIssue[]; warnings: ConfigIssue[] } {
   const errors: ConfigIssue[] = [];
@@ -104,6 +151,7 @@ function checkSemantics(file: ConfigFile): { errors: ConfigIssue[]; warnings: Co
     });
   }
   for (const [name, project] of Object.entries(file.projects)) {
+    checkEnvPull(name, project, warnings);
     project.allow.forEach((rule, i) => {
       const at = `projects.${name}.allow[${i}]`;
       if (!rule.repository_id || !rule.repository_owner_id) {
@@ -184,6 +232,7 @@ function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
             Object.freeze({ pattern, match: compileAliasPattern(pattern) }),
           ),
         ),
+        envPull: Object.freeze([...project.env_pull]),
         rules: compileRules(project.allow),
       }),
     );

@@ -188,6 +188,15 @@ export function checkCreateBody(raw: unknown, ctx: CreateContext): CheckedCreate
     checkEnv(raw.build.env, 'build.env');
   }
   if (raw.meta !== undefined && !isObject(raw.meta)) throw forbidden('meta must be an object of strings');
+  const { autoAssignCustomDomains } = raw;
+  if (autoAssignCustomDomains !== undefined && typeof autoAssignCustomDomains !== 'boolean')
+    throw forbidden('autoAssignCustomDomains must be true or false');
+  // A staged deployment is built for production without taking its domains; a later job promotes it.
+  const staged = autoAssignCustomDomains === false;
+  if (staged && target !== 'production')
+    throw forbidden(
+      'autoAssignCustomDomains: false stages a production deployment; it needs target production',
+    );
 
   const body: Record<string, unknown> = { ...raw };
   if ('projectSettings' in body && !ctx.allowProjectSettings) {
@@ -216,7 +225,12 @@ export function checkCreateBody(raw: unknown, ctx: CreateContext): CheckedCreate
     ([key, value]) =>
       typeof value === 'string' && !PROVENANCE_META_PREFIXES.some((p) => key.toLowerCase().startsWith(p)),
   );
-  body.meta = { ...Object.fromEntries(clientMeta.slice(0, 50)), ...stamped.meta };
+  body.meta = {
+    ...Object.fromEntries(clientMeta.slice(0, 50)),
+    ...stamped.meta,
+    // The promote route trusts this stamp: client meta starting with "keyhole" never gets through.
+    ...(staged ? { keyholeStaged: '1' } : {}),
+  };
   body.gitMetadata = stamped.gitMetadata;
   return { body, fileCount, dropped };
 }

@@ -1,7 +1,7 @@
 /** The deny-by-default Vercel gateway: credential → route allow-list → body rules → fresh upstream request. */
 import type { Logger } from '../audit.js';
 import { createCredentialVerifier, type CredentialClaims, type SigningKeys } from '../credential.js';
-import { badRequest, BrokerError, invalidCredential, notFound } from '../errors.js';
+import { badRequest, BrokerError, forbidden, invalidCredential, notFound } from '../errors.js';
 import type { CompiledConfig, CompiledProject } from '../config-types.js';
 import type { ReplayStore } from '../replay.js';
 import { toHex } from '../bytes.js';
@@ -37,6 +37,8 @@ const PROJECT_FIELDS = [
   'serverlessFunctionRegion',
   'skipGitConnectDuringLink',
 ];
+/** The parts of a project's alias state that say where production points (what `vercel promote` polls). */
+const ALIAS_REQUEST_FIELDS = ['fromDeploymentId', 'toDeploymentId', 'jobStatus', 'requestedAt', 'type'];
 const NAME_TTL_MS = 10 * 60_000;
 const USER_AGENT = 'keyhole-broker/0.1';
 
@@ -411,8 +413,7 @@ export function createGateway(deps: GatewayDeps) {
   }
 
   async function getProject(param: string, project: CompiledProject, upstream: Upstream) {
-    if (param !== project.projectId && param !== (await vercelName(project, upstream)))
-      throw notFound('The project was not found.');
+    await checkPinned(param, project, upstream);
     const response = await forwardToVercel(upstream, {
       method: 'GET',
       path: `/v9/projects/${project.projectId}`,
@@ -421,7 +422,133 @@ export function createGateway(deps: GatewayDeps) {
     });
     if (!response.ok) return relayResponse(response);
     const body = (await response.json()) as Record<string, unknown>;
-    return json(200, Object.fromEntries(PROJECT_FIELDS.filter((f) => f in body).map((f) => [f, body[f]])));
+    const picked = Object.fromEntries(PROJECT_FIELDS.filter((f) => f in body).map((f) => [f, body[f]]));
+    // Where production points, and the last promotion's progress: ids and a state, nothing else.
+    const production = (body.targets as { production?: Record<string, unknown> } | null)?.production;
+    if (production && typeof production.id === 'string') {
+      picked.targets = { production: { id: production.id, url: production.url } };
+    }
+    const aliasRequest = body.lastAliasRequest as Record<string, unknown> | null | undefined;
+    if (aliasRequest && typeof aliasRequest === 'object') {
+      picked.lastAliasRequest = Object.fromEntries(
+        ALIAS_REQUEST_FIELDS.filter((f) => f in aliasRequest).map((f) => [f, aliasRequest[f]]),
+      );
+    }
+    return json(200, picked);
+  }
+
+  /** Is `param` the pinned project (by id or Vercel name)? Anything else is answered as not found. */
+  async function checkPinned(param: string, project: CompiledProject, upstream: Upstream) {
+    if (param !== project.projectId && param !== (await vercelName(project, upstream)))
+      throw notFound('The project was not found.');
+  }
+
+  /**
+   * `vercel pull`: only the credential's own target (and branch), only the names the project's
+   * `env_pull` lists. Every other variable, its value and even its name stay in the broker.
+   */
+  async function pullEnv(
+    route: MatchedRoute,
+    claims: CredentialClaims,
+    project: CompiledProject,
+    upstream: Upstream,
+  ) {
+    const [projectParam, target, rawBranch] = route.params as [string, string, string | undefined];
+    const call = `GET ${route.path}`;
+    if (project.envPull.length === 0) {
+      throw forbidden(
+        `${call} is not allowed: project ${project.name} lets builds read no variables; its broker admin lists the names in env_pull`,
+      );
+    }
+    if (target !== claims.tgt) {
+      throw forbidden(
+        `${call} is not allowed: this credential reads the ${claims.tgt} environment only (pull with --environment=${claims.tgt})`,
+      );
+    }
+    let branch: string | undefined;
+    if (rawBranch !== undefined) {
+      branch = decodeURIComponent(rawBranch);
+      const own = claims.ref.startsWith('refs/heads/') ? claims.ref.slice('refs/heads/'.length) : undefined;
+      if (branch !== own) {
+        throw forbidden(
+          `${call} is not allowed: a credential for ${claims.ref} may read branch overrides of ${own ?? 'no branch'} only`,
+        );
+      }
+    }
+    await checkPinned(projectParam, project, upstream);
+    const query = new URLSearchParams();
+    const source = route.query.get('source');
+    if (source !== null) query.set('source', source);
+    const response = await forwardToVercel(upstream, {
+      method: 'GET',
+      path: `/v3/env/pull/${project.projectId}/${encodeURIComponent(target)}${branch === undefined ? '' : `/${encodeURIComponent(branch)}`}`,
+      query,
+      teamId: project.teamId,
+    });
+    if (!response.ok) return relayResponse(response);
+    const body = (await response.json()) as { env?: unknown; buildEnv?: unknown };
+    const pick = (record: unknown): Record<string, string> => {
+      if (typeof record !== 'object' || record === null) return {};
+      const values = record as Record<string, unknown>;
+      return Object.fromEntries(
+        project.envPull
+          .filter((name) => Object.hasOwn(values, name) && typeof values[name] === 'string')
+          .map((name) => [name, values[name] as string]),
+      );
+    };
+    return json(200, { env: pick(body.env), buildEnv: pick(body.buildEnv) });
+  }
+
+  /**
+   * Points production at a deployment the same commit staged earlier: only with a production
+   * credential, only a READY production deployment of the pinned project that Keyhole itself
+   * created with `autoAssignCustomDomains: false` (its `keyholeStaged` stamp) from this credential's
+   * commit (the `githubCommitSha` Keyhole stamped from verified claims). Never a rebuild.
+   */
+  async function promote(
+    route: MatchedRoute,
+    claims: CredentialClaims,
+    project: CompiledProject,
+    upstream: Upstream,
+  ) {
+    const [projectParam, deploymentParam] = route.params as [string, string];
+    const refuse = (why: string) => forbidden(`POST ${route.path} is not allowed: ${why}`);
+    if (claims.tgt !== 'production') {
+      throw refuse(`promotion needs a production credential; this one deploys to ${claims.tgt}`);
+    }
+    await checkPinned(projectParam, project, upstream);
+    const owned = await ownedDeployment(deploymentParam, project, upstream);
+    if (!owned.body) return owned.response;
+    const deployment = owned.body;
+    const id = String(deployment.id);
+    const meta = (deployment.meta ?? {}) as Record<string, unknown>;
+    if (deployment.target !== 'production') {
+      throw refuse(
+        `${id} is not a production deployment; Keyhole promotes only staged production deployments (stage: true), because promoting a preview rebuilds it with production's variables`,
+      );
+    }
+    if (meta.keyholeStaged !== '1' || typeof meta.keyholeCredentialId !== 'string') {
+      throw refuse(
+        `${id} was not staged through Keyhole; create it with stage: true (vercel deploy --prod --skip-domain)`,
+      );
+    }
+    if (meta.githubCommitSha !== claims.sha) {
+      throw refuse(
+        `${id} was built from commit ${String(meta.githubCommitSha).slice(0, 12)}, this job runs for ${claims.sha.slice(0, 12)}; promote from the same commit's workflow run`,
+      );
+    }
+    if (deployment.readyState !== 'READY') {
+      throw refuse(`${id} is ${String(deployment.readyState)}; only a READY deployment can be promoted`);
+    }
+    const response = await forwardToVercel(upstream, {
+      method: 'POST',
+      path: `/v10/projects/${project.projectId}/promote/${id}`,
+      query: new URLSearchParams(),
+      teamId: project.teamId,
+      headers: new Headers({ 'content-type': 'application/json' }),
+      body: '{}',
+    });
+    return relayResponse(response);
   }
 
   async function dispatch(
@@ -495,6 +622,10 @@ export function createGateway(deps: GatewayDeps) {
       }
       case 'get-project':
         return { response: await getProject(route.param!, project, upstream) };
+      case 'env-pull':
+        return { response: await pullEnv(route, claims, project, upstream) };
+      case 'promote':
+        return { response: await promote(route, claims, project, upstream) };
     }
   }
 

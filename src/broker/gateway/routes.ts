@@ -10,12 +10,18 @@ export type RouteName =
   | 'get-project'
   | 'assign-alias'
   | 'get-user'
-  | 'get-team';
+  | 'get-team'
+  | 'env-pull'
+  | 'promote';
 
 export interface MatchedRoute {
   name: RouteName;
   /** The path parameter (deployment id, project id or name, team id), when the route has one. */
   param?: string;
+  /** Every path parameter in order (env pull: project, target, branch; promote: project, deployment). */
+  params: string[];
+  /** The request path as received, for messages that name it. */
+  path: string;
   /** Query parameters the route allows, client `teamId`/`slug` already dropped. */
   query: URLSearchParams;
 }
@@ -30,6 +36,12 @@ interface RouteSpec {
 }
 
 const ID = '([A-Za-z0-9][A-Za-z0-9._-]{0,255})';
+/**
+ * A branch segment of an env pull: the CLI sends it through encodeURIComponent, so `feature/x`
+ * arrives as `feature%2Fx`. Only `%2F` is accepted there; the branch is compared decoded.
+ */
+const BRANCH = '((?:[A-Za-z0-9._-]|%2[Ff]){1,255})';
+const ENV_PULL = new RegExp(`^/v3/env/pull/${ID}/([a-z0-9][a-z0-9-]{0,63})(?:/${BRANCH})?$`);
 const EVENTS_QUERY = ['direction', 'follow', 'format', 'limit', 'since', 'until', 'builds', 'delimiter'];
 
 const ROUTES: readonly RouteSpec[] = [
@@ -74,6 +86,13 @@ const ROUTES: readonly RouteSpec[] = [
   { name: 'get-project', method: 'GET', pattern: new RegExp(`^/v9/projects/${ID}$`), query: [] },
   { name: 'get-user', method: 'GET', pattern: /^\/v2\/user$/, query: [] },
   { name: 'get-team', method: 'GET', pattern: new RegExp(`^/teams/${ID}$`), query: [] },
+  { name: 'env-pull', method: 'GET', pattern: ENV_PULL, query: ['source'] },
+  {
+    name: 'promote',
+    method: 'POST',
+    pattern: new RegExp(`^/v10/projects/${ID}/promote/${ID}$`),
+    query: [],
+  },
 ];
 
 /** Scope comes from the credential: these are accepted from clients and then dropped. */
@@ -94,7 +113,7 @@ export function matchRoute(method: string, rawTarget: string, headers: Headers):
   const search = queryStart === -1 ? '' : rawTarget.slice(queryStart + 1);
   if (
     !path.startsWith('/') ||
-    path.includes('%') ||
+    (path.includes('%') && !ENV_PULL.test(path)) ||
     path.includes('//') ||
     path.includes('\\') ||
     /\/\.\.?(\/|$)/.test(path)
@@ -112,7 +131,8 @@ export function matchRoute(method: string, rawTarget: string, headers: Headers):
       throw forbidden(`${method} ${path} is not an allowed call; Keyhole forwards only what a deploy needs`);
   }
   const route = ROUTES.find((r) => r.method === method && r.pattern.test(path))!;
-  const param = route.pattern.exec(path)?.[1];
+  const params = (route.pattern.exec(path) ?? []).slice(1).filter((p): p is string => p !== undefined);
+  const param = params[0];
 
   const incoming = new URLSearchParams(search);
   const seen = new Set<string>();
@@ -128,5 +148,5 @@ export function matchRoute(method: string, rawTarget: string, headers: Headers):
     }
     query.set(key, value);
   }
-  return { name: route.name, ...(param !== undefined ? { param } : {}), query };
+  return { name: route.name, ...(param !== undefined ? { param } : {}), params, path, query };
 }

@@ -82,6 +82,12 @@ export const projectSchema = z.strictObject({
       }),
     )
     .default([]),
+  /** Names `vercel pull` may read for the credential's own target; empty: env pull is refused. */
+  env_pull: z
+    .array(envName)
+    .max(200)
+    .refine((names) => new Set(names).size === names.length, 'lists a name twice')
+    .default([]),
   allow: z.array(ruleSchema).min(1, 'add at least one rule; a project without rules can never be deployed'),
 });
 
