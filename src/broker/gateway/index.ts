@@ -563,6 +563,12 @@ export function createGateway(deps: GatewayDeps) {
       };
     }
     if (route.name === 'get-team') {
+      // `vercel pull` before CLI 64 insists on reading the team and gives up on 403
+      // (vercel/vercel#17506): projects that enable env_pull answer with the pinned team's id, nothing more.
+      const pinned = deps.config.projects.get(claims.pn);
+      if (pinned && pinned.envPull.length > 0 && route.param === pinned.teamId) {
+        return { response: json(200, { id: pinned.teamId, slug: pinned.teamId, name: pinned.teamId }) };
+      }
       return {
         response: json(403, {
           error: { code: 'team_unauthorized', message: 'Keyhole credentials cannot read teams.' },

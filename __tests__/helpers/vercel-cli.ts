@@ -1,0 +1,55 @@
+/**
+ * The official Vercel CLI for tests: the pinned devDependency, or a newer version installed on first
+ * use into a cache folder (like node@24 for the scripts), so a fresh machine obtains it by itself.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { homedir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+
+/** The newest `vercel` the registry serves (checked 2026-12) next to the pinned 58.1.0. */
+export const NEWEST_VERCEL_CLI = '64.0.2';
+
+export const PINNED_VERCEL_CLI = path.join(
+  path.dirname(createRequire(import.meta.url).resolve('vercel/package.json')),
+  'dist',
+  'vc.js',
+);
+
+/**
+ * The registry here lacks the CLI's native trampolines (@vercel/vc-native-*, optional: the CLI
+ * falls back to JavaScript) and the `sandbox` 4.4.0 it pins; 4.5.0 is API-compatible. Same gap and
+ * override as the pinned install (package.json, commit history).
+ */
+const OVERRIDES = { sandbox: '4.5.0', 'unrs-resolver': '1.12.2' };
+
+/** Returns the path of `vc.js` for `version`, installing it into the cache the first time. */
+export async function vercelCli(version: string): Promise<string> {
+  const cache = path.join(
+    process.env.XDG_CACHE_HOME || path.join(homedir(), '.cache'),
+    `keyhole-vercel-${version}`,
+  );
+  const entry = path.join(cache, 'node_modules', 'vercel', 'dist', 'vc.js');
+  if (existsSync(entry)) return entry;
+  mkdirSync(path.dirname(cache), { recursive: true });
+  // Installed next to the cache and renamed into place: an interrupted install is never mistaken for one.
+  const staging = mkdtempSync(`${cache}.installing-`);
+  try {
+    writeFileSync(
+      path.join(staging, 'package.json'),
+      JSON.stringify({ private: true, dependencies: { vercel: version }, overrides: OVERRIDES }),
+    );
+    const npm = path.join(path.dirname(process.execPath), 'npm');
+    await promisify(execFile)(
+      existsSync(npm) ? npm : 'npm',
+      ['install', '--omit=optional', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'],
+      { cwd: staging, timeout: 300_000, env: { ...process.env, npm_config_update_notifier: 'false' } },
+    );
+    if (!existsSync(entry)) renameSync(staging, cache);
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
+  return entry;
+}
