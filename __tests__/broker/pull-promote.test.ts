@@ -93,6 +93,15 @@ describe('gated env pull', () => {
     expect(upstreamCalls(/^\/v3\/env\/pull\//)).toHaveLength(0);
   });
 
+  test('the team lookup of CLI < 64 is answered with the pinned team id only, for env_pull projects', async () => {
+    const response = await world.call(await credentialFor(), 'GET', '/teams/team_abc123');
+    expect(await response.json()).toEqual({ id: 'team_abc123', slug: 'team_abc123', name: 'team_abc123' });
+    expect((await world.call(await credentialFor(), 'GET', '/teams/team_other')).status).toBe(403);
+    const marketing = await credentialFor({ pn: 'marketing-site', prj: 'prj_marketing' });
+    expect((await world.call(marketing, 'GET', '/teams/team_abc123')).status).toBe(403);
+    expect(world.fake.requests).toHaveLength(0);
+  });
+
   test.each([
     [
       'another target',
