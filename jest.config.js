@@ -11,6 +11,9 @@ export default {
       { useESM: true, tsconfig: 'tsconfig.json', diagnostics: { ignoreCodes: [151002] } },
     ],
   },
+  // Node 24, redis-server and the run's own temp folder, checked empty at the end (__tests__/helpers/).
+  globalSetup: '<rootDir>/__tests__/helpers/global-setup.ts',
+  globalTeardown: '<rootDir>/__tests__/helpers/global-teardown.ts',
   testTimeout: 60000,
   maxWorkers: 2,
 };

@@ -3,7 +3,7 @@
  * Vercel Labs' `emulate` as Vercel, the bundled broker with examples/broker.yaml, and the bundled
  * action run as a runner runs it; then a modified workflow tries to misuse it and is refused.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -198,6 +198,7 @@ async function main(): Promise<number> {
     const code = await broker.stop();
     await vercel.close();
     await issuer.close();
+    rmSync(dir, { recursive: true, force: true });
     console.log(
       `\n${dim(`Everything stopped (broker exit code ${code}). ${((Date.now() - started) / 1000).toFixed(1)} s.`)}`,
     );

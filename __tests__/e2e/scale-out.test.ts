@@ -1,44 +1,19 @@
 /** Several bundled broker instances on one Redis: replay refusals, credentials and idempotency are shared. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
 import { AUDIENCE } from '../helpers/config.js';
 import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
+import { startRedis } from '../helpers/redis.js';
 import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
 
 let world: BundledWorld;
 let redis: ChildProcess;
-let redisPort: number;
+let redisUrl: string;
 const brokers: RunningBroker[] = [];
 const sha1 = (data: string) => createHash('sha1').update(data).digest('hex');
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-async function startRedis(port: number): Promise<ChildProcess> {
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', () =>
-      reject(new Error('redis-server is not installed: .ci/run installs it (apt-get install redis-server)')),
-    );
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('Ready to accept connections')) resolve();
-    });
-  });
-  return child;
-}
 
 async function startInstance(): Promise<RunningBroker> {
   const broker = await startBrokerProcess({
@@ -55,12 +30,11 @@ async function startInstance(): Promise<RunningBroker> {
 
 beforeAll(async () => {
   world = await startBundledWorld();
-  redisPort = await freePort();
-  redis = await startRedis(redisPort);
+  ({ process: redis, url: redisUrl } = await startRedis());
   const { readFileSync } = await import('node:fs');
   writeFileSync(
     path.join(world.dir, 'redis.yaml'),
-    `${readFileSync(world.configPath, 'utf8')}replay_store: redis://127.0.0.1:${redisPort}\n`,
+    `${readFileSync(world.configPath, 'utf8')}replay_store: ${redisUrl}\n`,
   );
 });
 afterAll(async () => {

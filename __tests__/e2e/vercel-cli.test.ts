@@ -1,6 +1,6 @@
 /** The official Vercel CLI (pinned) deploys through the broker with only a Keyhole credential. */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,14 +13,22 @@ const VERCEL_CLI = path.join(
   'vc.js',
 );
 let world: World;
+const dirs: string[] = [];
+const tempDir = (prefix: string) => {
+  dirs.push(mkdtempSync(path.join(tmpdir(), prefix)));
+  return dirs.at(-1)!;
+};
 
 beforeAll(async () => {
   world = await startWorld();
 });
-afterAll(() => world.close());
+afterAll(async () => {
+  await world.close();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
 
 function prebuiltProject(target: string): string {
-  const dir = mkdtempSync(path.join(tmpdir(), 'keyhole-cli-'));
+  const dir = tempDir('keyhole-cli-');
   const out = path.join(dir, '.vercel', 'output');
   mkdirSync(path.join(out, 'static'), { recursive: true });
   writeFileSync(path.join(out, 'config.json'), '{"version":3}');
@@ -39,7 +47,7 @@ async function vercel(cwd: string, credential: string, ...args: string[]) {
         timeout: 90_000,
         env: {
           PATH: process.env.PATH,
-          HOME: mkdtempSync(path.join(tmpdir(), 'keyhole-home-')),
+          HOME: tempDir('keyhole-home-'),
           VERCEL_ORG_ID: 'team_abc123',
           VERCEL_PROJECT_ID: 'prj_marketing',
           VERCEL_TELEMETRY_DISABLED: '1',

@@ -1,6 +1,6 @@
 /** The local peers behave like the real ones, as judged by clients nobody here wrote. */
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as core from '@actions/core';
@@ -15,8 +15,12 @@ import { startVercelFake, type VercelFake } from './vercel.js';
 
 const sha1 = (data: string | Buffer) => createHash('sha1').update(data).digest('hex');
 
+const trees: string[] = [];
+afterAll(() => trees.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
 function tree(files: Record<string, string>): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'keyhole-tree-'));
+  trees.push(dir);
   for (const [name, content] of Object.entries(files)) {
     mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
     writeFileSync(path.join(dir, name), content);
@@ -58,6 +62,11 @@ describe('GitHub OIDC issuer', () => {
     };
     process.env.ACTIONS_ID_TOKEN_REQUEST_URL = issuer.requestUrl;
     process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = issuer.requestToken;
+    // @actions/core writes its workflow commands (::debug::, ::add-mask::<token>) to stdout: kept
+    // out of the test output, and the mask is asserted rather than printed.
+    const commands: string[] = [];
+    const write = process.stdout.write;
+    process.stdout.write = ((chunk: string | Uint8Array) => commands.push(String(chunk)) > 0) as typeof write;
     try {
       issuer.setJob({ ref: 'refs/heads/release/1.0', environment: 'production' });
       const token = await core.getIDToken('https://keyhole.example.com');
@@ -80,7 +89,9 @@ describe('GitHub OIDC issuer', () => {
       expect((await jwtVerify(again, createRemoteJWKSet(new URL(issuer.jwksUrl)))).payload.jti).not.toBe(
         payload.jti,
       );
+      expect(commands).toContain(`::add-mask::${token}\n`);
     } finally {
+      process.stdout.write = write;
       process.env.ACTIONS_ID_TOKEN_REQUEST_URL = saved.url;
       process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = saved.token;
       await issuer.close();

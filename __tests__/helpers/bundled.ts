@@ -1,5 +1,5 @@
 /** The local world with the committed bundles: the broker as a `node dist/broker/index.js serve` process. */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startGitHubIssuer, type GitHubIssuer } from '../../src/local/github-oidc.js';
@@ -69,6 +69,7 @@ export async function startBundledWorld(
       await broker.stop();
       await fake.close();
       await issuer.close();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }

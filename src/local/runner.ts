@@ -1,6 +1,6 @@
 /** Runs the committed bundles the way production does: the broker as a process, the action as a runner step. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -162,12 +162,17 @@ export async function runActionBundle(job: ActionJob): Promise<ActionRun> {
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   if (job.cancelAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), job.cancelAfterMs).unref();
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
-  return {
-    code,
-    stdout,
-    stderr,
-    outputs: parseFileCommands(readFileSync(files.output, 'utf8')),
-    exported: parseFileCommands(readFileSync(files.env, 'utf8')),
-    summary: readFileSync(files.summary, 'utf8'),
-  };
+  try {
+    return {
+      code,
+      stdout,
+      stderr,
+      outputs: parseFileCommands(readFileSync(files.output, 'utf8')),
+      exported: parseFileCommands(readFileSync(files.env, 'utf8')),
+      summary: readFileSync(files.summary, 'utf8'),
+    };
+  } finally {
+    // The runner deletes RUNNER_TEMP after each job, as GitHub's does.
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
