@@ -37,7 +37,10 @@ test.each([
   [{ 'broker-url': 'https://keyhole.example.com/?x=1' }, /must not contain a query/],
   [{ project: '' }, /Input "project": is required/],
   [{ project: '../etc' }, /is not a project name/],
-  [{ target: 'Production' }, /must be preview, production or a custom environment slug/],
+  [{ target: 'Production' }, /"Production" must be .* in lower case; did you mean "production"\?/],
+  [{ target: 'Prod' }, /did you mean "production"\?/],
+  [{ target: 'Staging_EU' }, /did you mean "staging-eu"\?/],
+  [{ target: 'préview!' }, /custom environment slug, in lower case$/],
   [{ path: '/etc' }, /must be relative to the workspace/],
   [{ path: '../other' }, /points outside the workspace/],
   [{ prebuilt: 'maybe' }, /Input "prebuilt": must be true or false/],
@@ -49,4 +52,24 @@ test.each([
 
 test('http is accepted on loopback for local testing', () => {
   expect(parse({ ...base, 'broker-url': 'http://127.0.0.1:8787' }).brokerUrl).toBe('http://127.0.0.1:8787');
+});
+
+test('every bad input is reported at once, each with what to write', () => {
+  expect(() =>
+    parse({
+      ...base,
+      'broker-url': 'http://keyhole.example.com',
+      target: 'Production',
+      path: '../x',
+      wait: 'maybe',
+    }),
+  ).toThrow(
+    [
+      '4 inputs need a change:',
+      '- Input "broker-url": must use https:// (the credential travels in it); plain http is accepted only on loopback',
+      '- Input "target": "Production" must be preview, production or a custom environment slug, in lower case; did you mean "production"?',
+      '- Input "path": "../x" points outside the workspace ' + path.resolve('/work/repo'),
+      '- Input "wait": must be true or false, got "maybe"',
+    ].join('\n'),
+  );
 });

@@ -184,6 +184,24 @@ test('bad inputs are named with the fix', async () => {
   expect(empty.stdout).toMatch(/has no files to deploy/);
 });
 
+test('every bad input fails the step in one message, with "did you mean" for the target', async () => {
+  const workspace = site({ 'index.html': 'x' });
+  const run = await world.run(
+    { path: '../outside', target: 'Production', 'timeout-minutes': 'ten' },
+    { workspace },
+  );
+  expect(run.code).toBe(1);
+  const message = [
+    '3 inputs need a change:',
+    '- Input "target": "Production" must be preview, production or a custom environment slug, in lower case; did you mean "production"?',
+    `- Input "path": "../outside" points outside the workspace ${workspace}`,
+    '- Input "timeout-minutes": must be a number of minutes between 0 and 360, got "ten"',
+  ];
+  expect(run.stdout).toContain(`::error::${message.join('%0A')}`);
+  expect(run.summary).toContain(`> [!CAUTION]\n> ${message.join('\n> ')}`);
+  expect(world.fake.requests).toHaveLength(0);
+});
+
 test('credential-only mode exports a masked credential for the official CLI', async () => {
   const run = await world.run({ deploy: 'false' }, { workspace: site({ 'index.html': 'x' }) });
   expect(run.code).toBe(0);

@@ -22,49 +22,86 @@ export interface Settings {
   githubDeployment: boolean;
 }
 
+/** One input and what to change in it. */
+export interface InputProblem {
+  input: string;
+  message: string;
+}
+
+/** Every bad input of the step at once, so a workflow author fixes them in one edit. */
 export class InputError extends Error {
-  constructor(input: string, message: string) {
-    super(`Input "${input}": ${message}`);
+  readonly problems: readonly InputProblem[];
+  constructor(problems: InputProblem[]) {
+    const lines = problems.map((p) => `Input "${p.input}": ${p.message}`);
+    super(
+      lines.length === 1
+        ? lines[0]!
+        : `${lines.length} inputs need a change:\n${lines.map((l) => `- ${l}`).join('\n')}`,
+    );
     this.name = 'InputError';
+    this.problems = problems;
   }
 }
 
 type GetInput = (name: string) => string;
+type Report = (input: string, message: string) => void;
 
-function booleanInput(getInput: GetInput, name: string, fallback: boolean): boolean {
+function booleanInput(getInput: GetInput, name: string, fallback: boolean, report: Report): boolean {
   const value = getInput(name).trim().toLowerCase();
   if (value === '') return fallback;
   if (['true', 'yes', '1', 'on'].includes(value)) return true;
   if (['false', 'no', '0', 'off'].includes(value)) return false;
-  throw new InputError(name, `must be true or false, got "${value}"`);
+  report(name, `must be true or false, got "${value}"`);
+  return fallback;
 }
 
-export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonly<Settings> {
-  const rawUrl = getInput('broker-url').trim();
-  if (!rawUrl)
-    throw new InputError(
+const TARGET = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+/** The target that was probably meant: Vercel's targets and environment slugs are lower case. */
+function suggestTarget(target: string): string | undefined {
+  const guess = target.toLowerCase().replace(/[\s_]+/g, '-');
+  if (guess === 'prod') return 'production';
+  return TARGET.test(guess) ? guess : undefined;
+}
+
+function parseBrokerUrl(rawUrl: string, report: Report): URL | undefined {
+  if (!rawUrl) {
+    report(
       'broker-url',
       "is required: the URL of your organisation's Keyhole broker, e.g. https://keyhole.example.com",
     );
+    return undefined;
+  }
   let brokerUrl: URL;
   try {
     brokerUrl = new URL(rawUrl);
   } catch {
-    throw new InputError('broker-url', `"${rawUrl}" is not a URL; write e.g. https://keyhole.example.com`);
+    report('broker-url', `"${rawUrl}" is not a URL; write e.g. https://keyhole.example.com`);
+    return undefined;
   }
   if (!isHttpsOrLoopback(brokerUrl)) {
-    throw new InputError(
+    report(
       'broker-url',
       'must use https:// (the credential travels in it); plain http is accepted only on loopback',
     );
+    return undefined;
   }
   if (brokerUrl.search || brokerUrl.hash || brokerUrl.username) {
-    throw new InputError('broker-url', 'must not contain a query, fragment or user info');
+    report('broker-url', 'must not contain a query, fragment or user info');
+    return undefined;
   }
+  return brokerUrl;
+}
+
+export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonly<Settings> {
+  const problems: InputProblem[] = [];
+  const report: Report = (input, message) => problems.push({ input, message });
+
+  const brokerUrl = parseBrokerUrl(getInput('broker-url').trim(), report);
 
   const project = getInput('project').trim();
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(project)) {
-    throw new InputError(
+    report(
       'project',
       project
         ? `"${project}" is not a project name from the broker config`
@@ -72,44 +109,46 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
     );
   }
   const target = getInput('target').trim() || 'preview';
-  if (!/^[a-z0-9][a-z0-9-]{0,63}$/.test(target)) {
-    throw new InputError('target', `"${target}" must be preview, production or a custom environment slug`);
+  if (!TARGET.test(target)) {
+    const guess = suggestTarget(target);
+    report(
+      'target',
+      `"${target}" must be preview, production or a custom environment slug, in lower case${guess ? `; did you mean "${guess}"?` : ''}`,
+    );
   }
 
   const workspace = path.resolve(env.GITHUB_WORKSPACE || process.cwd());
   const relative = getInput('path').trim() || '.';
-  if (path.isAbsolute(relative))
-    throw new InputError('path', `"${relative}" must be relative to the workspace`);
   const dir = path.resolve(workspace, relative);
   const fromWorkspace = path.relative(workspace, dir);
-  if (fromWorkspace.startsWith('..') || path.isAbsolute(fromWorkspace)) {
-    throw new InputError('path', `"${relative}" points outside the workspace ${workspace}`);
-  }
+  if (path.isAbsolute(relative)) report('path', `"${relative}" must be relative to the workspace`);
+  else if (fromWorkspace.startsWith('..') || path.isAbsolute(fromWorkspace))
+    report('path', `"${relative}" points outside the workspace ${workspace}`);
 
   const timeoutText = getInput('timeout-minutes').trim() || '30';
   const minutes = Number(timeoutText);
   if (!Number.isFinite(minutes) || minutes <= 0 || minutes > 360) {
-    throw new InputError(
-      'timeout-minutes',
-      `must be a number of minutes between 0 and 360, got "${timeoutText}"`,
-    );
+    report('timeout-minutes', `must be a number of minutes between 0 and 360, got "${timeoutText}"`);
   }
 
-  const audience = getInput('audience').trim() || brokerUrl.origin;
-  const deploy = booleanInput(getInput, 'deploy', true);
-  const comment = booleanInput(getInput, 'comment', false);
+  const audience = getInput('audience').trim() || brokerUrl?.origin || '';
+  const prebuilt = booleanInput(getInput, 'prebuilt', false, report);
+  const wait = booleanInput(getInput, 'wait', true, report);
+  const deploy = booleanInput(getInput, 'deploy', true, report);
+  const comment = booleanInput(getInput, 'comment', false, report);
   const githubToken = getInput('github-token').trim();
-  if (comment && !githubToken) throw new InputError('github-token', 'is needed when comment is true');
+  if (comment && !githubToken) report('github-token', 'is needed when comment is true');
 
+  if (problems.length > 0 || !brokerUrl) throw new InputError(problems);
   return Object.freeze({
     brokerUrl: brokerUrl.toString().replace(/\/+$/, ''),
     project,
     target,
     path: dir,
     workspace,
-    prebuilt: booleanInput(getInput, 'prebuilt', false),
+    prebuilt,
     audience,
-    wait: booleanInput(getInput, 'wait', true),
+    wait,
     timeoutMs: minutes * 60_000,
     comment,
     deploy,

@@ -22,6 +22,20 @@ export function deploymentUrl(deployment: Deployment | undefined): string {
   return deployment.url.startsWith('http') ? deployment.url : `https://${deployment.url}`;
 }
 
+/**
+ * Every value of the ready-state output, as action.yml lists them: Vercel's deployment states, and
+ * FAILED when the step failed before a deployment existed.
+ */
+export const READY_STATE_VALUES = [
+  'READY',
+  'ERROR',
+  'CANCELED',
+  'QUEUED',
+  'INITIALIZING',
+  'BUILDING',
+  'FAILED',
+] as const;
+
 /** Outputs are set in every outcome, a failed build included, so later steps can link to it. */
 export function setOutputs(sink: OutputSink, report: Report): void {
   sink.setOutput('deployment-url', deploymentUrl(report.deployment));
