@@ -11,11 +11,11 @@ import { createEmulator } from 'emulate';
 import { parseDocument } from 'yaml';
 import { startGitHubIssuer, type JobClaims } from '../src/local/github-oidc.js';
 import { REPO_ROOT, runActionBundle, startBrokerProcess, type ActionRun } from '../src/local/runner.js';
+import { createStyle, formatAuditLine, summaryAsText, wrap } from '../src/local/demo-output.js';
 
-const bold = (s: string) => `\x1b[1m${s}\x1b[0m`;
-const green = (s: string) => `\x1b[32m${s}\x1b[0m`;
-const red = (s: string) => `\x1b[31m${s}\x1b[0m`;
-const dim = (s: string) => `\x1b[2m${s}\x1b[0m`;
+const { bold, green, red, dim } = createStyle(process.stdout, process.env);
+/** Terminal width to wrap at; none when the output is a file or a pipe. */
+const width = process.stdout.isTTY ? Math.max(60, process.stdout.columns || 100) : undefined;
 const step = (n: number, text: string) => console.log(`\n${bold(`${n}.`)} ${bold(text)}`);
 const started = Date.now();
 
@@ -89,8 +89,13 @@ async function main(): Promise<number> {
       inputs: { 'broker-url': broker.url, audience: AUDIENCE, path: 'examples/site', ...inputs },
     });
   };
-  const failure = (run: ActionRun) =>
-    (run.stdout.match(/^::error::(.*)$/m)?.[1] ?? run.stderr).replace(/%0A/g, '\n      ');
+  /** The step's error annotation (its first `lines` lines), wrapped under the ✓/✗ line it explains. */
+  const failure = (run: ActionRun, lines = Infinity) =>
+    (run.stdout.match(/^::error::(.*)$/m)?.[1] ?? run.stderr)
+      .split('%0A')
+      .slice(0, lines)
+      .map((line) => wrap(line, '      ', width))
+      .join('\n');
   let ok = true;
   const expect = (condition: boolean, text: string) => {
     ok &&= condition;
@@ -104,7 +109,7 @@ async function main(): Promise<number> {
       if (/^(Keyhole:|Hashing \d+\/\d+ files$|Uploading| {2}uploaded|Deployment |Ready:)/.test(line))
         console.log(dim(`   │ ${line}`));
     }
-    if (deploy.code !== 0) console.log(red(`   ${failure(deploy)}`));
+    if (deploy.code !== 0) console.log(red(failure(deploy)));
     expect(
       deploy.code === 0 && deploy.outputs['ready-state'] === 'READY',
       `deployment-url = ${bold(deploy.outputs['deployment-url'] ?? '(none)')}`,
@@ -121,6 +126,8 @@ async function main(): Promise<number> {
       listing.includes('index.html') && !listing.includes('NOTES.md'),
       'Vercel holds index.html and style.css; NOTES.md (in .vercelignore) never left the runner',
     );
+    console.log(dim('   The job summary the action wrote ($GITHUB_STEP_SUMMARY):'));
+    console.log(summaryAsText(deploy.summary, '   │ '));
 
     step(3, 'A modified workflow tries to misuse Keyhole');
     console.log(dim('   (each attempt is what an attacker with write access to a workflow file could try)'));
@@ -128,7 +135,7 @@ async function main(): Promise<number> {
     const other = await job({ ref: 'refs/heads/main' }, { project: 'billing' });
     expect(
       other.code !== 0 && /policy_denied/.test(other.stdout),
-      `deploy another project (billing): refused\n      ${dim(failure(other).split('\n')[0]!)}`,
+      `deploy another project (billing): refused\n${dim(failure(other, 1))}`,
     );
 
     const prod = await job(
@@ -141,7 +148,7 @@ async function main(): Promise<number> {
     );
     expect(
       prod.code !== 0 && /policy_denied/.test(prod.stdout),
-      `production from a feature branch: refused\n      ${dim(failure(prod).split('\n')[0]!)}`,
+      `production from a feature branch: refused\n${dim(failure(prod, 1))}`,
     );
 
     issuer.setJob({ ...REPO, ref: 'refs/heads/main' });
@@ -185,13 +192,7 @@ async function main(): Promise<number> {
     );
 
     step(4, 'What the broker wrote to its audit log');
-    for (const line of broker.auditLines().slice(-6)) {
-      console.log(
-        dim(
-          `   ${line.event} ${line.decision} ${line.route ?? ''} ${line.project ?? ''} ${String(line.reason ?? line.status ?? '').slice(0, 70)}`,
-        ),
-      );
-    }
+    for (const line of broker.auditLines().slice(-6)) console.log(dim(formatAuditLine(line, width)));
     const everything = broker.stdout() + broker.stderr() + deploy.stdout + deploy.stderr;
     expect(!everything.includes(EMULATE_TOKEN), 'the upstream Vercel token appears in no log or output');
   } finally {

@@ -5,11 +5,20 @@ import { promisify } from 'node:util';
 import { REPO_ROOT } from '../../src/local/runner.js';
 
 test('npm run demo deploys, refuses every misuse, stops everything and exits 0', async () => {
+  // stdout is a pipe here, as in CI logs: plain text, phrases whole.
   const { stdout } = await promisify(execFile)(
     process.execPath,
     [path.join(REPO_ROOT, 'scripts', 'run-ts.mjs'), 'scripts/demo.ts'],
     { cwd: REPO_ROOT, timeout: 120_000 },
   );
+  expect(stdout).not.toContain('\x1b[');
+  expect(stdout).toMatch(
+    /The job summary the action wrote \(\$GITHUB_STEP_SUMMARY\):\n {3}│ ✅ Keyhole deploy of marketing-site\n/,
+  );
+  expect(stdout).toMatch(/^ {3}│ {3}State {6}✅ READY$/m);
+  expect(stdout).toMatch(/^ {3}│ {3}Files {6}\d+ uploaded, \d+ already on Vercel$/m);
+  expect(stdout).toMatch(/^ {3}exchange allow marketing-site {2}allowed by rule 2 of marketing-site$/m);
+  expect(stdout).not.toMatch(/allow\[\d+\]/);
   expect(stdout).toMatch(/deployment-url = .*https:\/\/marketing-site-/);
   expect(stdout).toMatch(/deploy another project \(billing\): refused/);
   expect(stdout).toMatch(/production from a feature branch: refused/);
