@@ -136,6 +136,7 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
   const wait = booleanInput(getInput, 'wait', true, report);
   const deploy = booleanInput(getInput, 'deploy', true, report);
   const comment = booleanInput(getInput, 'comment', false, report);
+  const githubDeployment = booleanInput(getInput, 'github-deployment', false, report);
   const githubToken = getInput('github-token').trim();
   if (comment && !githubToken) report('github-token', 'is needed when comment is true');
 
@@ -154,6 +155,6 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
     deploy,
     githubToken,
     alias: getInput('alias').trim(),
-    githubDeployment: booleanInput(getInput, 'github-deployment', false),
+    githubDeployment,
   });
 }
