@@ -355,6 +355,7 @@ export function deploymentBody(
   files: DeployFile[],
   project: { id: string; name: string },
   target: string,
+  meta: Record<string, string> = {},
 ): string {
   return JSON.stringify({
     name: project.name,
@@ -365,7 +366,7 @@ export function deploymentBody(
         ? {}
         : { customEnvironmentSlugOrId: target }),
     version: 2,
-    meta: {},
+    meta,
     files: files.map((f) => ({ file: f.file, sha: f.sha, size: f.size, mode: f.mode })),
   });
 }

@@ -1,6 +1,6 @@
 /** The action's wiring: inputs → OIDC → exchange → files → deploy → wait → report, with the one try/catch. */
 import { assignAlias, renderAlias } from './alias.js';
-import { readRunContext } from './context.js';
+import { readRunContext, type TriggeringRun } from './context.js';
 import type * as DeployModule from './deploy.js';
 import type { Deployment } from './deploy.js';
 import { exchangeToken } from './exchange.js';
@@ -35,6 +35,20 @@ export interface ActionDeps {
   pullRequestNumber?: () => Promise<number | undefined>;
   /** Present when the run is for a pull request: its number and a comments API. */
   pullRequest?: () => Promise<{ number: number; api: CommentApi } | undefined>;
+}
+
+/**
+ * What a `workflow_run` deploy knows about the code it deploys, from GitHub's event payload and API
+ * (never from the artifact). The broker cannot verify these, so they go in as "reported", next to
+ * the values it stamps from the verified token (docs/previews.md#provenance).
+ */
+function reportedSource(run: TriggeringRun, pr: number | undefined): Record<string, string> {
+  return {
+    reportedTriggeringRunId: String(run.id),
+    reportedHeadSha: run.headSha,
+    ...(run.headRepository ? { reportedHeadRepository: run.headRepository } : {}),
+    ...(pr !== undefined ? { reportedPullRequest: String(pr) } : {}),
+  };
 }
 
 export async function run(deps: ActionDeps): Promise<void> {
@@ -74,12 +88,13 @@ export async function run(deps: ActionDeps): Promise<void> {
     report.project = inputs.project;
     report.target = inputs.target;
     // Rendered before anything is deployed: a template this run cannot fill fails in a second.
+    const context = readRunContext(env);
+    const pr = () => (context.pr !== undefined ? Promise.resolve(context.pr) : deps.pullRequestNumber?.());
     let alias: string | undefined;
     if (inputs.alias && inputs.deploy) {
-      const context = readRunContext(env);
       alias = renderAlias(inputs.alias, {
         project: inputs.project,
-        pr: context.pr ?? (await deps.pullRequestNumber?.()),
+        pr: await pr(),
         branch: context.branch,
         sha: context.sha,
       });
@@ -142,7 +157,20 @@ export async function run(deps: ActionDeps): Promise<void> {
       },
       { fetch: deps.fetch, retry: deps.retry, log: core, signal: deps.signal, now: deps.now },
     );
-    const body = deploymentBody(files, exchanged.project, inputs.target);
+    const body = deploymentBody(
+      files,
+      exchanged.project,
+      inputs.target,
+      context.workflowRun
+        ? reportedSource(
+            context.workflowRun,
+            await pr()?.catch((error: unknown) => {
+              core.warning(`Could not find the pull request of the triggering run: ${String(error)}`);
+              return undefined;
+            }),
+          )
+        : {},
+    );
     let attempt = await phase('create', () => deployer!.create(body));
     if (attempt.missing) {
       const missing = attempt.missing;

@@ -172,6 +172,12 @@ function checkSemantics(file: ConfigFile): { errors: ConfigIssue[]; warnings: Co
             path: `${at}.events`,
             message: `${event} runs with the base repository's identity on attacker-influenced input`,
           });
+          if (!rule.workflows || rule.workflows.some((w) => w.includes('*'))) {
+            warnings.push({
+              path: `${at}.workflows`,
+              message: `${event} is allowed only by a rule that pins the exact workflow, e.g. workflows: ["${rule.repository}/.github/workflows/preview-deploy.yml@refs/heads/main"]; until then this rule refuses ${event}`,
+            });
+          }
         }
       }
       for (const ref of rule.refs ?? []) {

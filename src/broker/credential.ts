@@ -21,6 +21,8 @@ export interface CredentialClaims {
   att: string;
   wf: string;
   env?: string;
+  /** The event that started the job (`event_name`): provenance of a `workflow_run` deploy reads differently. */
+  evt?: string;
   iat: number;
   exp: number;
 }

@@ -146,6 +146,7 @@ export async function handleExchange(
     att: claims.run_attempt,
     wf: claims.job_workflow_ref,
     ...(claims.environment ? { env: claims.environment } : {}),
+    evt: claims.event_name,
     iat: now,
     exp: expires,
   });

@@ -140,10 +140,36 @@ function deployTarget(body: Record<string, unknown>): string {
   return custom ?? target ?? 'preview';
 }
 
+/** Events whose job deploys code it did not check out itself (research/oidc.md §7.2 #12). */
+const SECONDHAND_EVENTS = new Set(['workflow_run', 'pull_request_target', 'issue_comment']);
+
 function provenance(claims: CredentialClaims, serverUrl: string) {
   const [org, repo] = claims.repo.split('/');
   const branch = claims.ref.replace(/^refs\/heads\//, '');
   const runUrl = `${serverUrl}/${claims.repo}/actions/runs/${claims.run}/attempts/${claims.att}`;
+  if (claims.evt && SECONDHAND_EVENTS.has(claims.evt)) {
+    // The job's sha and ref are the base repository's (where the reviewed workflow ran), not the
+    // code deployed, which a pull request's run built. Nothing verified names that code: stamping
+    // the base commit as the deployment's commit would be a lie, so only what is verified is said,
+    // under names that say what it is.
+    return {
+      meta: {
+        keyholeEvent: claims.evt,
+        keyholeBaseSha: claims.sha,
+        keyholeBaseRef: claims.ref,
+        githubRepoId: claims.rid,
+        keyholeWorkflow: claims.wf,
+        keyholeRunUrl: runUrl,
+        keyholeCredentialId: claims.cid,
+      },
+      gitMetadata: {
+        remoteUrl: `${serverUrl}/${claims.repo}`,
+        dirty: false,
+        ci: true,
+        ciType: 'github-actions',
+      },
+    };
+  }
   return {
     meta: {
       githubCommitSha: claims.sha,
@@ -152,6 +178,7 @@ function provenance(claims: CredentialClaims, serverUrl: string) {
       githubCommitRepo: repo ?? '',
       githubRepoId: claims.rid,
       keyholeRef: claims.ref,
+      ...(claims.evt ? { keyholeEvent: claims.evt } : {}),
       keyholeWorkflow: claims.wf,
       keyholeRunUrl: runUrl,
       keyholeCredentialId: claims.cid,

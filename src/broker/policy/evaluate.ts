@@ -64,6 +64,17 @@ function checkRule(rule: CompiledRule, claims: PolicyClaims, target: string): Ru
         : `event ${claims.event_name} may not deploy unless a rule lists it under events`,
     );
   }
+  // A risky event deploys only through a rule that names the exact workflow (no wildcard): the
+  // reviewed file on the default branch decides what is deployed, never the pull request.
+  if (
+    (RISKY_EVENTS as readonly string[]).includes(claims.event_name) &&
+    rule.events?.includes(claims.event_name) &&
+    (!rule.workflows || rule.workflows.some((w) => w.pattern.includes('*')) || target !== 'preview')
+  ) {
+    failures.push(
+      `event ${claims.event_name} may deploy only to preview, through a rule that pins the exact workflow`,
+    );
+  }
   if (!rule.selfHostedRunners && claims.runner_environment !== 'github-hosted') {
     failures.push(
       `runner ${claims.runner_environment} may not deploy; only GitHub-hosted runners are allowed`,

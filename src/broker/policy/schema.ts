@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { isHttpsOrLoopback } from '../../shared/wire.js';
 import { GITHUB_ISSUER } from '../oidc/claims.js';
+import { RISKY_EVENTS } from './compile.js';
 import { checkAliasPattern } from '../alias-patterns.js';
 
 const numericId = (what: string) =>
@@ -55,6 +56,15 @@ export const ruleSchema = z
         path: ['environments'],
         message:
           'a rule that allows production must name environments, e.g. environments: [production], so the GitHub environment protection rules (required reviewers, deployment branches) gate it',
+      });
+    }
+    const risky = (rule.events ?? []).filter((e) => (RISKY_EVENTS as readonly string[]).includes(e));
+    const beyondPreview = rule.targets.filter((t) => t !== 'preview');
+    if (risky.length > 0 && beyondPreview.length > 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['targets'],
+        message: `${risky.join(', ')} runs on input a pull request author controls (a fork's build output, a comment), so a rule allowing it may deploy to preview only; move ${beyondPreview.join(', ')} to a rule without these events`,
       });
     }
     for (const ref of rule.refs ?? []) {
