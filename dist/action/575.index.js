@@ -293,7 +293,7 @@ async function mapLimit(items, limit, fn) {
     await Promise.all(workers);
     return results;
 }
-function deploymentBody(files, project, target) {
+function deploymentBody(files, project, target, meta = {}) {
     return JSON.stringify({
         name: project.name,
         project: project.id,
@@ -303,7 +303,7 @@ function deploymentBody(files, project, target) {
                 ? {}
                 : { customEnvironmentSlugOrId: target }),
         version: 2,
-        meta: {},
+        meta,
         files: files.map((f) => ({ file: f.file, sha: f.sha, size: f.size, mode: f.mode })),
     });
 }
