@@ -80,3 +80,16 @@ export const withoutMaskCommands = (text: string) =>
     .split('\n')
     .filter((line) => !line.startsWith('::add-mask::'))
     .join('\n');
+
+/** The broker's stdout arrives through a pipe: waits (at most a second) for a matching audit line. */
+export async function auditLine(
+  broker: RunningBroker,
+  match: (line: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown> | undefined> {
+  for (let i = 0; i < 50; i++) {
+    const line = broker.auditLines().findLast(match);
+    if (line) return line;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return undefined;
+}

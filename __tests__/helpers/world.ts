@@ -25,7 +25,14 @@ export interface World {
   logs: string[];
   replay: ReplayStore;
   /** Mints a token for `claims` and exchanges it; returns the raw response. */
-  exchange(claims?: JobClaims, project?: string, target?: string): Promise<Response>;
+  exchange(
+    claims?: JobClaims,
+    project?: string,
+    target?: string,
+    headers?: Record<string, string>,
+  ): Promise<Response>;
+  /** The audit events logged so far. */
+  audit(): Record<string, unknown>[];
   /** Exchanges and returns the credential, failing the test when refused. */
   credential(claims?: JobClaims, project?: string, target?: string): Promise<string>;
   /** A gateway call with the credential. */
@@ -34,7 +41,14 @@ export interface World {
 }
 
 export async function startWorld(
-  options: { fake?: VercelFakeOptions; extraConfig?: string; replay?: ReplayStore } = {},
+  options: {
+    fake?: VercelFakeOptions;
+    extraConfig?: string;
+    /** Settings added to the marketing-site project (indented four spaces). */
+    projectConfig?: string;
+    replay?: ReplayStore;
+    now?: () => number;
+  } = {},
 ): Promise<World> {
   const issuer = await startGitHubIssuer();
   const fake = await startVercelFake({ tokens: [UPSTREAM_TOKEN], ...options.fake });
@@ -42,6 +56,9 @@ export async function startWorld(
     brokerYaml(
       { issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: fake.url },
       options.extraConfig,
+    ).replace(
+      'token_env: VERCEL_TOKEN_MARKETING\n',
+      `token_env: VERCEL_TOKEN_MARKETING\n${options.projectConfig ?? ''}`,
     ),
     'broker.yaml',
   );
@@ -60,15 +77,21 @@ export async function startWorld(
     logger: createLogger((line) => logs.push(line)),
     upstreamToken: (name) =>
       name === 'VERCEL_TOKEN_MARKETING' || name === 'VERCEL_TOKEN_BILLING' ? UPSTREAM_TOKEN : undefined,
+    ...(options.now ? { now: options.now } : {}),
   });
   const server = await startServer(broker, { host: '127.0.0.1', port: 0 });
   const url = server.url;
-  const exchange = async (claims: JobClaims = {}, project = 'marketing-site', target = 'preview') => {
+  const exchange = async (
+    claims: JobClaims = {},
+    project = 'marketing-site',
+    target = 'preview',
+    headers: Record<string, string> = {},
+  ) => {
     issuer.setJob(claims);
     const token = await issuer.mint(AUDIENCE, undefined);
     return fetch(`${url}/v1/exchange`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...headers },
       body: JSON.stringify({ token, project, target }),
     });
   };
@@ -83,6 +106,10 @@ export async function startWorld(
     logs,
     replay,
     exchange,
+    audit: () =>
+      logs
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((record) => record.msg === 'audit'),
     credential: async (claims, project, target) => {
       const response = await exchange(claims, project, target);
       const body = (await response.json()) as { credential?: string };

@@ -2,10 +2,12 @@
 import {
   CREDENTIAL_PATTERN,
   EXCHANGE_PATH,
+  IDEMPOTENCY_HEADER,
   isErrorBody,
   type ExchangeRequest,
   type ExchangeResponse,
 } from '../shared/wire.js';
+import { createProof, type ProofKey } from './dpop.js';
 import { RETRYABLE_STATUS, RetryableError, retryAfterMs, withRetry, type RetryPolicy } from './retry.js';
 
 /** What each broker refusal means for the person reading the job log. */
@@ -16,6 +18,8 @@ const HINTS: Record<string, string> = {
     'The broker refused the OIDC token. Check that the "audience" input matches the broker\'s configured audience (default: the origin of broker-url).',
   token_replayed: 'This OIDC token was already used. Each run step requests a fresh token; re-run the job.',
   bad_request: 'The request to the broker was malformed; check the project and target inputs.',
+  job_limit:
+    'Each job may obtain a limited number of credentials for this project (max_credentials_per_job). Deploy once per job, or split the deploys into separate jobs.',
 };
 
 export class ExchangeError extends Error {
@@ -35,16 +39,27 @@ export async function exchangeToken(
     retry: RetryPolicy;
     setSecret: (value: string) => void;
     getToken: () => Promise<string>;
+    /** Offered to the broker, which binds the credential to it when the project requires DPoP. */
+    proofKey?: ProofKey;
   },
 ): Promise<ExchangeResponse> {
+  // One key for every attempt of this step: a job may hold a limited number of credentials, and a
+  // retry after a lost answer must get the first one back rather than spend another.
+  const idempotencyKey = Buffer.from(crypto.getRandomValues(new Uint8Array(24))).toString('base64url');
+  const url = `${brokerUrl}${EXCHANGE_PATH}`;
   // The broker accepts each OIDC token once, whatever happens next: every attempt asks GitHub for a fresh one.
   return withRetry('exchange', { ...deps.retry, attempts: 4 }, async () => {
     const token = await deps.getToken();
     let response: Response;
     try {
-      response = await deps.fetch(`${brokerUrl}${EXCHANGE_PATH}`, {
+      response = await deps.fetch(url, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        headers: {
+          'content-type': 'application/json',
+          accept: 'application/json',
+          [IDEMPOTENCY_HEADER]: idempotencyKey,
+          ...(deps.proofKey ? { dpop: await createProof(deps.proofKey, 'POST', url) } : {}),
+        },
         body: JSON.stringify({ ...request, token } satisfies ExchangeRequest),
       });
     } catch (error) {

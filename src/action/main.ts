@@ -3,18 +3,22 @@ import { assignAlias, renderAlias } from './alias.js';
 import { readRunContext, type TriggeringRun } from './context.js';
 import type * as DeployModule from './deploy.js';
 import type { Deployment } from './deploy.js';
+import { createProofKey, withProofs } from './dpop.js';
 import { exchangeToken } from './exchange.js';
 import { collectFiles } from './files.js';
 import { parseInputs, type Settings } from './inputs.js';
 import { requestOIDCToken } from './oidc.js';
 import { setOutputs, summaryMarkdown, upsertComment, type CommentApi, type Report } from './report.js';
 import type { RetryPolicy } from './retry.js';
+import { revokeCredential, STATE } from './revoke.js';
 
 export interface ActionCore {
   getInput(name: string): string;
   setOutput(name: string, value: string): void;
   setSecret(value: string): void;
   setFailed(message: string): void;
+  /** Hands a value to this action's post step (GITHUB_STATE). */
+  saveState(name: string, value: string): void;
   exportVariable(name: string, value: string): void;
   info(message: string): void;
   warning(message: string): void;
@@ -61,6 +65,7 @@ export async function run(deps: ActionDeps): Promise<void> {
   };
   let settings: Readonly<Settings> | undefined;
   let created: Deployment | undefined;
+  let credential: string | undefined;
   // @vercel/sdk builds hundreds of zod schemas when it loads: that work waits until the OIDC token
   // is in hand and then overlaps the broker round trip, instead of delaying the first request.
   let deployModule: Promise<typeof DeployModule> | undefined;
@@ -100,6 +105,9 @@ export async function run(deps: ActionDeps): Promise<void> {
       });
     }
 
+    // Offered at the exchange; bound only when the project requires DPoP. The official CLI (deploy:
+    // false) cannot sign proofs, so credential-only mode offers none.
+    const proofKey = inputs.deploy ? await createProofKey() : undefined;
     const exchanged = await phase('exchange', () =>
       exchangeToken(
         inputs.brokerUrl,
@@ -108,6 +116,7 @@ export async function run(deps: ActionDeps): Promise<void> {
           fetch: deps.fetch,
           retry: deps.retry,
           setSecret: core.setSecret,
+          ...(proofKey ? { proofKey } : {}),
           getToken: async () => {
             const token = await requestOIDCToken(inputs.audience, env, core.getIDToken);
             if (inputs.deploy) void loadDeploy();
@@ -116,8 +125,13 @@ export async function run(deps: ActionDeps): Promise<void> {
         },
       ),
     );
+    credential = exchanged.credential;
+    // The post step revokes it whatever happens from here on (success, failure, cancellation).
+    core.saveState(STATE.brokerUrl, inputs.brokerUrl);
+    core.saveState(STATE.credential, exchanged.credential);
+    core.saveState(STATE.expiresAt, String(exchanged.expires_at));
     core.info(
-      `Keyhole: deploy credential for ${exchanged.project.name} (${exchanged.project.id}) → ${exchanged.target}, valid until ${new Date(exchanged.expires_at).toISOString()}`,
+      `Keyhole: ${exchanged.token_type === 'DPoP' ? 'key-bound (DPoP) ' : ''}deploy credential for ${exchanged.project.name} (${exchanged.project.id}) → ${exchanged.target}, valid until ${new Date(exchanged.expires_at).toISOString()}`,
     );
 
     if (!inputs.deploy) {
@@ -155,7 +169,16 @@ export async function run(deps: ActionDeps): Promise<void> {
         target: inputs.target,
         prebuilt: inputs.prebuilt,
       },
-      { fetch: deps.fetch, retry: deps.retry, log: core, signal: deps.signal, now: deps.now },
+      {
+        fetch:
+          exchanged.token_type === 'DPoP' && proofKey
+            ? withProofs(deps.fetch, proofKey, exchanged.credential)
+            : deps.fetch,
+        retry: deps.retry,
+        log: core,
+        signal: deps.signal,
+        now: deps.now,
+      },
     );
     const body = deploymentBody(
       files,
@@ -213,6 +236,18 @@ export async function run(deps: ActionDeps): Promise<void> {
     core.setFailed(report.error);
   } finally {
     deps.signal.removeEventListener('abort', cancelOnAbort);
+  }
+  // The deploy needs the credential no more: end it now rather than at the end of the job. A
+  // cancelled run leaves it to the post step (the cancel request may still be using it).
+  if (credential && settings?.deploy && !deps.signal.aborted) {
+    try {
+      await revokeCredential(settings.brokerUrl, credential, deps);
+      core.saveState(STATE.credential, '');
+    } catch (error) {
+      core.warning(
+        `Keyhole could not revoke the credential yet (${error instanceof Error ? error.message : String(error)}); the post step tries again.`,
+      );
+    }
   }
   if (settings && !settings.deploy && !report.error) return;
   setOutputs(core, report);

@@ -8,8 +8,10 @@ import type { CredentialClaims, SigningKeys } from './credential.js';
 import type { TokenVerifier } from './oidc/verify.js';
 import type { CompiledConfig } from './config-types.js';
 import type { ReplayStore } from './replay.js';
-import { EXCHANGE_PATH } from '../shared/wire.js';
+import { EXCHANGE_PATH, REVOKE_PATH } from '../shared/wire.js';
 import { randomHex } from './bytes.js';
+import { credentialRunUrl } from './job.js';
+import { createRevocations, handleRevoke } from './revocation.js';
 
 export interface BrokerDeps {
   config: CompiledConfig;
@@ -21,7 +23,6 @@ export interface BrokerDeps {
   upstreamToken: (envName: string) => string | undefined;
   serverUrl?: string;
   now?: () => number;
-  isRevoked?: (credentialId: string) => Promise<boolean>;
 }
 
 export interface Broker {
@@ -58,7 +59,9 @@ function errorResponse(error: BrokerError, requestId: string): Response {
 
 export function createBroker(deps: BrokerDeps): Broker {
   const now = deps.now ?? Date.now;
-  const exchangeDeps: ExchangeDeps = { ...deps, now };
+  const serverUrl = deps.serverUrl ?? 'https://github.com';
+  const revocations = createRevocations(deps.replay, now);
+  const exchangeDeps: ExchangeDeps = { ...deps, now, serverUrl };
   const gateway = createGateway({
     config: deps.config,
     store: deps.replay,
@@ -66,10 +69,12 @@ export function createBroker(deps: BrokerDeps): Broker {
     logger: deps.logger,
     fetch: deps.fetch ?? fetch,
     upstreamToken: deps.upstreamToken,
-    serverUrl: deps.serverUrl ?? 'https://github.com',
+    serverUrl,
     now,
-    ...(deps.isRevoked ? { isRevoked: deps.isRevoked } : {}),
+    revocations,
   });
+  const credentialFields = (claims: CredentialClaims | undefined) =>
+    claims ? { ...claimFields(claims), run_url: credentialRunUrl(serverUrl, claims) } : {};
   const app = new Hono<Env>();
 
   app.use(async (c, next) => {
@@ -81,6 +86,14 @@ export function createBroker(deps: BrokerDeps): Broker {
   app.get('/healthz', (c) => c.json({ ok: true }));
 
   app.post(EXCHANGE_PATH, (c) => handleExchange(c.req.raw, exchangeDeps, c.get('requestId')));
+
+  app.post(REVOKE_PATH, (c) =>
+    handleRevoke(
+      c.req.raw,
+      { keys: deps.keys, revocations, logger: deps.logger, now, serverUrl },
+      c.get('requestId'),
+    ),
+  );
 
   app.all('*', async (c) => {
     const started = now();
@@ -139,8 +152,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   };
 }
 
-function credentialFields(claims: CredentialClaims | undefined) {
-  if (!claims) return {};
+function claimFields(claims: CredentialClaims) {
   return {
     credential_id: claims.cid,
     project: claims.pn,

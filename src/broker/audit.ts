@@ -3,7 +3,7 @@
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface AuditEvent {
-  event: 'exchange' | 'gateway';
+  event: 'exchange' | 'gateway' | 'revoke';
   decision: 'allow' | 'deny' | 'error';
   reason?: string;
   request_id: string;
@@ -14,6 +14,8 @@ export interface AuditEvent {
   workflow?: string;
   run_id?: string;
   run_attempt?: string;
+  /** The job's page on GitHub, so an admin can open the run that asked and react. */
+  run_url?: string;
   sha?: string;
   project?: string;
   target?: string;

@@ -3,7 +3,7 @@
  * policy/ so the gateway, the exchange and the app can hold the config without depending on the
  * policy module; policy/compile.ts fills in each project's rules.
  */
-import type { Limits } from './policy/schema.js';
+import type { GitHubAppFile, Limits, ProjectFile } from './policy/schema.js';
 
 export type Matcher = (value: string) => boolean;
 
@@ -33,11 +33,23 @@ export interface CompiledProject {
   previewAliases: readonly { pattern: string; match: Matcher }[];
   /** Environment variable names the gateway lets `vercel pull` read (exact, case-sensitive). */
   envPull: readonly string[];
+  /** Credentials one job may obtain for this project (retries of one exchange count once). */
+  maxCredentialsPerJob: number;
+  /** Credentials are bound to a key (RFC 9449 DPoP); the official CLI cannot use them. */
+  requireDpop: boolean;
+  /** What to do when the github_app cannot tell whether the job is still running. */
+  githubUnreachable: Readonly<ProjectFile['github_unreachable']>;
   rules: readonly CompiledRule[];
 }
 
 export interface CompiledConfig {
   audience: string;
+  /**
+   * The broker's URL as clients address it (public_url, else the audience when it is a URL):
+   * DPoP proofs name it in `htu`, never the Host header a proxy may have rewritten or an attacker chosen.
+   */
+  publicUrl?: string;
+  githubApp?: Readonly<GitHubAppFile>;
   issuer: string;
   jwksUrl: string;
   vercelApiUrl: string;

@@ -53,6 +53,7 @@ function distance(a: string, b: string): number {
 function knownKeysAt(path: readonly PropertyKey[]): string[] {
   if (path.length === 0) return KNOWN_KEYS.top;
   if (path[0] === 'limits') return KNOWN_KEYS.limits;
+  if (path[0] === 'github_app') return KNOWN_KEYS.github_app;
   if (path[0] === 'projects' && path.length === 2) return KNOWN_KEYS.project;
   if (path[0] === 'projects' && path[2] === 'allow') return KNOWN_KEYS.rule;
   return [];
@@ -152,6 +153,20 @@ function checkSemantics(file: ConfigFile): { errors: ConfigIssue[]; warnings: Co
   }
   for (const [name, project] of Object.entries(file.projects)) {
     checkEnvPull(name, project, warnings);
+    if (project.require_dpop) {
+      if (!file.public_url && !/^https?:\/\//.test(file.audience)) {
+        errors.push({
+          path: `projects.${name}.require_dpop`,
+          message:
+            'needs the broker URL that clients use: set public_url (e.g. https://keyhole.example.com), which DPoP proofs must name',
+        });
+      }
+      warnings.push({
+        path: `projects.${name}.require_dpop`,
+        message:
+          "credentials are bound to the Keyhole action's own key: the official Vercel CLI cannot send DPoP proofs, so credential-only mode (action input deploy: false) is refused for this project",
+      });
+    }
     project.allow.forEach((rule, i) => {
       const at = `projects.${name}.allow[${i}]`;
       if (!rule.repository_id || !rule.repository_owner_id) {
@@ -222,6 +237,12 @@ function checkAliasOverlap(file: ConfigFile): ConfigIssue[] {
   return issues;
 }
 
+/** Origin plus path without the trailing slash: a DPoP proof's `htu` = this + the request's path. */
+function normalizePublicUrl(value: string): string {
+  const url = new URL(value);
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}
+
 function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
   const projects = new Map<string, CompiledProject>();
   for (const [name, project] of Object.entries(file.projects)) {
@@ -239,12 +260,18 @@ function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
           ),
         ),
         envPull: Object.freeze([...project.env_pull]),
+        maxCredentialsPerJob: project.max_credentials_per_job,
+        requireDpop: project.require_dpop,
+        githubUnreachable: Object.freeze({ ...project.github_unreachable }),
         rules: compileRules(project.allow),
       }),
     );
   }
+  const publicUrl = file.public_url ?? (/^https?:\/\//.test(file.audience) ? file.audience : undefined);
   return Object.freeze({
     audience: file.audience,
+    ...(publicUrl ? { publicUrl: normalizePublicUrl(publicUrl) } : {}),
+    ...(file.github_app ? { githubApp: Object.freeze({ ...file.github_app }) } : {}),
     issuer: file.issuer,
     jwksUrl,
     vercelApiUrl: file.vercel_api_url.replace(/\/+$/, ''),

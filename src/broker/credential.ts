@@ -23,6 +23,12 @@ export interface CredentialClaims {
   env?: string;
   /** The event that started the job (`event_name`): provenance of a `workflow_run` deploy reads differently. */
   evt?: string;
+  /** The job that obtained it (`jobKey`): per-job limits and quotas count on this, not on `cid`. */
+  job?: string;
+  /** The job's check run id (its job id in GitHub's URLs), when the OIDC token carried one. */
+  crid?: string;
+  /** RFC 9449 `cnf.jkt`: the thumbprint of the key whose DPoP proofs every call must carry. */
+  jkt?: string;
   iat: number;
   exp: number;
 }
@@ -165,7 +171,18 @@ export async function mintCredential(
   keys: SigningKeys,
   claims: Omit<CredentialClaims, 'v' | 'cid'>,
 ): Promise<{ credential: string; claims: CredentialClaims }> {
-  const full: CredentialClaims = { v: 1, cid: `cred_${randomId()}`, ...claims };
+  return signCredential(keys, { v: 1, cid: `cred_${randomId()}`, ...claims });
+}
+
+/**
+ * Signs claims that already have their id: the same claims (in the same key order) under the same
+ * key give the same credential, which is how a retried exchange gets its credential back without
+ * the store ever holding a usable secret.
+ */
+export async function signCredential(
+  keys: SigningKeys,
+  full: CredentialClaims,
+): Promise<{ credential: string; claims: CredentialClaims }> {
   const signer = keys.keys[0]!;
   const json = encoder.encode(JSON.stringify(full));
   // Raw JSON is the fast path; only claims too long for the 1 KiB cap pay for deflate.

@@ -1,8 +1,16 @@
 /** `POST /v1/exchange`: verified OIDC token → replay reservation → policy → a deploy credential. */
-import type { ExchangeResponse } from '../shared/wire.js';
+import {
+  EXCHANGE_PATH,
+  IDEMPOTENCY_HEADER,
+  IDEMPOTENCY_KEY_PATTERN,
+  type ExchangeResponse,
+} from '../shared/wire.js';
 import type { AuditEvent, Logger } from './audit.js';
-import { mintCredential, type SigningKeys } from './credential.js';
+import { toHex } from './bytes.js';
+import { mintCredential, signCredential, type CredentialClaims, type SigningKeys } from './credential.js';
+import { ProofError, verifyProof } from './dpop.js';
 import { badRequest, BrokerError } from './errors.js';
+import { jobKey, runUrl } from './job.js';
 import type { GitHubClaims } from './oidc/claims.js';
 import type { TokenVerifier } from './oidc/verify.js';
 import type { CompiledConfig } from './config-types.js';
@@ -13,6 +21,12 @@ import { readLimitedText } from './http.js';
 const MAX_EXCHANGE_BODY = 16 * 1024;
 /** Reservations outlive the token: its 5 minutes, the verifier's clock tolerance, and a margin. */
 const REPLAY_MARGIN_MS = 120_000;
+/**
+ * How long a job's credential count is kept: longer than any GitHub-hosted job (6 h). A self-hosted
+ * job running longer than this could obtain credentials again; the github_app check (the job must
+ * still be running) does not depend on it.
+ */
+export const JOB_WINDOW_MS = 24 * 3600_000;
 
 export interface ExchangeDeps {
   config: CompiledConfig;
@@ -22,6 +36,8 @@ export interface ExchangeDeps {
   logger: Logger;
   upstreamToken: (envName: string) => string | undefined;
   now: () => number;
+  /** GitHub's web origin, for the run URL in audit lines and refusals. */
+  serverUrl: string;
 }
 
 function parseRequest(text: string): { token: string; project: string; target: string } {
@@ -56,6 +72,21 @@ function claimFields(claims: GitHubClaims): Partial<AuditEvent> {
     run_attempt: claims.run_attempt,
     sha: claims.sha,
   };
+}
+
+const sha256Hex = async (text: string) =>
+  toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))));
+
+/** A store failure on the way to a credential fails closed, with a retry hint. */
+async function orUnavailable<T>(what: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof BrokerError) throw error;
+    throw new BrokerError(503, 'unavailable', `The broker cannot ${what} right now; retry shortly.`, {
+      'retry-after': '5',
+    });
+  }
 }
 
 export async function handleExchange(
@@ -114,6 +145,38 @@ export async function handleExchange(
     });
   }
   const { project } = decision.grant;
+  const job = await jobKey(claims);
+  const jobAudit = { ...audit, run_url: runUrl(deps.serverUrl, claims) };
+
+  // Sender-constrained projects bind the credential to the key that signed the exchange's proof.
+  let jkt: string | undefined;
+  if (project.requireDpop) {
+    if (!request.headers.get('dpop')) {
+      throw fail(
+        new BrokerError(
+          400,
+          'bad_request',
+          `Project ${project.name} requires DPoP-bound credentials (require_dpop: true): deploy with the Keyhole action (deploy: true), which holds the key. The official Vercel CLI cannot send DPoP proofs, so credential-only mode (deploy: false) is refused for this project.`,
+        ),
+        { ...jobAudit, reason: 'dpop proof missing at exchange' },
+      );
+    }
+    try {
+      jkt = await verifyProof({
+        request,
+        publicUrl: deps.config.publicUrl!,
+        path: EXCHANGE_PATH,
+        store: deps.replay,
+        now: deps.now,
+        status: 400,
+      });
+    } catch (error) {
+      if (error instanceof ProofError)
+        throw fail(error, { ...jobAudit, reason: `dpop proof ${error.failure} at exchange` });
+      throw error;
+    }
+  }
+
   if (!deps.upstreamToken(project.tokenEnv)) {
     deps.logger.log(
       'error',
@@ -132,6 +195,49 @@ export async function handleExchange(
     );
   }
   const now = deps.now();
+
+  // A retry of the same step (same idempotency key, same key pair) gets its credential back.
+  const idempotencyKey = request.headers.get(IDEMPOTENCY_HEADER);
+  if (idempotencyKey !== null && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey))
+    throw fail(badRequest('Idempotency-Key must be 16-128 letters, digits, _ or -'), jobAudit);
+  const retryRecord = idempotencyKey
+    ? `jobcred:${project.name}:${job}:${await sha256Hex(idempotencyKey)}`
+    : undefined;
+  if (retryRecord) {
+    const stored = await orUnavailable('look up this job', () => deps.replay.get(retryRecord));
+    const previous = stored ? (JSON.parse(stored) as CredentialClaims) : undefined;
+    if (previous && previous.tgt === input.target && previous.jkt === jkt && previous.exp > now + 5_000) {
+      const { credential } = await signCredential(deps.keys, previous);
+      deps.logger.audit({
+        event: 'exchange',
+        decision: 'allow',
+        request_id: requestId,
+        ...jobAudit,
+        reason: `allow[${decision.grant.ruleIndex}] retry of the same exchange`,
+        credential_id: previous.cid,
+      });
+      return exchangeResponse(credential, previous, project);
+    }
+  }
+
+  // One job, a bounded number of credentials: counted atomically in the store every instance shares.
+  const taken = await orUnavailable("count this job's credentials", () =>
+    deps.replay.take(`jobslots:${project.name}:${job}`, 1, project.maxCredentialsPerJob, JOB_WINDOW_MS),
+  );
+  if (taken === undefined) {
+    throw fail(
+      new BrokerError(
+        403,
+        'job_limit',
+        `This job already obtained ${project.maxCredentialsPerJob} credential(s) for ${project.name}, the project's max_credentials_per_job. Use the credential the job already has, or re-run the job (a new attempt is a new job).`,
+      ),
+      {
+        ...jobAudit,
+        reason: `job_limit: ${project.maxCredentialsPerJob} credential(s) already issued to job ${job}`,
+      },
+    );
+  }
+
   const expires = Math.min(now + deps.config.credentialTtlSeconds * 1000, now + 3600_000);
   const { credential, claims: minted } = await mintCredential(deps.keys, {
     pn: project.name,
@@ -147,22 +253,38 @@ export async function handleExchange(
     wf: claims.job_workflow_ref,
     ...(claims.environment ? { env: claims.environment } : {}),
     evt: claims.event_name,
+    job,
+    ...(claims.check_run_id ? { crid: claims.check_run_id } : {}),
+    ...(jkt ? { jkt } : {}),
     iat: now,
     exp: expires,
   });
+  if (retryRecord)
+    await orUnavailable('record this exchange', () =>
+      deps.replay.put(retryRecord, JSON.stringify(minted), expires - now),
+    );
   deps.logger.audit({
     event: 'exchange',
     decision: 'allow',
     request_id: requestId,
-    ...audit,
+    ...jobAudit,
     reason: `allow[${decision.grant.ruleIndex}]`,
     credential_id: minted.cid,
   });
+  return exchangeResponse(credential, minted, project);
+}
+
+function exchangeResponse(
+  credential: string,
+  claims: CredentialClaims,
+  project: { name: string; projectId: string; teamId: string },
+): Response {
   const body: ExchangeResponse = {
     credential,
-    expires_at: expires,
+    expires_at: claims.exp,
     project: { name: project.name, id: project.projectId, team_id: project.teamId },
-    target: input.target,
+    target: claims.tgt,
+    token_type: claims.jkt ? 'DPoP' : 'Bearer',
   };
   return new Response(JSON.stringify(body), {
     status: 200,

@@ -29,7 +29,12 @@ export interface GitHubIssuer {
   close(): Promise<void>;
 }
 
-/** A job in `acme/marketing` on main, GitHub-hosted, shaped like research/oidc.md §1.5. */
+/**
+ * A job in `acme/marketing` on main, GitHub-hosted, shaped like research/oidc.md §1.5. Its
+ * `check_run_id` (the job's identity) is added by `mint`: a fresh one per token unless the claims
+ * name it, so a test that wants two tokens of one job says `check_run_id`, and `check_run_id:
+ * undefined` plays a GHES job without one.
+ */
 export function defaultClaims(overrides: JobClaims = {}): JobClaims {
   const repository = String(overrides.repository ?? 'acme/marketing');
   const ref = String(overrides.ref ?? 'refs/heads/main');
@@ -57,7 +62,6 @@ export function defaultClaims(overrides: JobClaims = {}): JobClaims {
     run_number: '42',
     run_attempt: '1',
     runner_environment: 'github-hosted',
-    check_run_id: '91000000001',
     ...overrides,
   };
 }
@@ -72,11 +76,15 @@ export async function startGitHubIssuer(options: { port?: number } = {}): Promis
   let jwksAvailable = true;
   let jwksDelay = 0;
   let issuer = '';
+  let nextCheckRun = 91_000_000_000 + Math.floor(Math.random() * 1_000_000) * 1000;
 
   const mint: GitHubIssuer['mint'] = async (audience, claims = job, mintOptions = {}) => {
     const now = Math.floor(Date.now() / 1000);
     const lifetime = mintOptions.lifetimeSeconds ?? 300;
-    const payload = Object.fromEntries(Object.entries(claims).filter(([, v]) => v !== undefined));
+    const named = 'check_run_id' in claims ? {} : { check_run_id: String(nextCheckRun++) };
+    const payload = Object.fromEntries(
+      Object.entries({ ...named, ...claims }).filter(([, v]) => v !== undefined),
+    );
     // GitHub back-dates nbf by ten minutes and gives five minutes of life.
     return new SignJWT({ ...payload, jti: randomUUID() })
       .setProtectedHeader({ alg: 'RS256', typ: 'JWT', kid, x5t: 'local', ...mintOptions.header } as {

@@ -92,6 +92,13 @@ export interface ActionRun {
   outputs: Record<string, string>;
   exported: Record<string, string>;
   summary: string;
+  /** What the step saved for its post step (GITHUB_STATE). */
+  state: Record<string, string>;
+  /**
+   * Runs the action's `post:` step as the runner does at the end of the job, whatever the main
+   * step's outcome: the same bundle, with the saved state as STATE_* variables.
+   */
+  post(): Promise<ActionRun>;
 }
 
 /** Parses the runner's file commands (`name<<delimiter … delimiter`, as @actions/core writes them). */
@@ -120,10 +127,15 @@ export interface ActionJob {
 }
 
 export async function runActionBundle(job: ActionJob): Promise<ActionRun> {
+  return runStep(job, {});
+}
+
+async function runStep(job: ActionJob, state: Record<string, string>): Promise<ActionRun> {
   const dir = mkdtempSync(path.join(tmpdir(), 'keyhole-runner-'));
   const files = {
     output: path.join(dir, 'output'),
     env: path.join(dir, 'env'),
+    state: path.join(dir, 'state'),
     summary: path.join(dir, 'summary'),
     path: path.join(dir, 'path'),
   };
@@ -137,6 +149,7 @@ export async function runActionBundle(job: ActionJob): Promise<ActionRun> {
     GITHUB_REPOSITORY: 'acme/marketing',
     GITHUB_OUTPUT: files.output,
     GITHUB_ENV: files.env,
+    GITHUB_STATE: files.state,
     GITHUB_PATH: files.path,
     GITHUB_STEP_SUMMARY: files.summary,
     RUNNER_TEMP: dir,
@@ -151,6 +164,7 @@ export async function runActionBundle(job: ActionJob): Promise<ActionRun> {
   // The runner exposes each input as INPUT_<NAME>, upper-cased, spaces to underscores, hyphens kept.
   for (const [name, value] of Object.entries(job.inputs))
     env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] = value;
+  for (const [name, value] of Object.entries(state)) env[`STATE_${name}`] = value;
   const child = spawn(process.execPath, [ACTION_BUNDLE], {
     env,
     cwd: job.workspace,
@@ -163,6 +177,7 @@ export async function runActionBundle(job: ActionJob): Promise<ActionRun> {
   if (job.cancelAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), job.cancelAfterMs).unref();
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   try {
+    const saved = parseFileCommands(readFileSync(files.state, 'utf8'));
     return {
       code,
       stdout,
@@ -170,6 +185,8 @@ export async function runActionBundle(job: ActionJob): Promise<ActionRun> {
       outputs: parseFileCommands(readFileSync(files.output, 'utf8')),
       exported: parseFileCommands(readFileSync(files.env, 'utf8')),
       summary: readFileSync(files.summary, 'utf8'),
+      state: saved,
+      post: () => runStep({ ...job, cancelAfterMs: undefined }, saved),
     };
   } finally {
     // The runner deletes RUNNER_TEMP after each job, as GitHub's does.

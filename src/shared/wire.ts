@@ -1,6 +1,14 @@
 /** The wire contract between the action and the broker: exchange shapes, error codes, credential form. */
 
 export const EXCHANGE_PATH = '/v1/exchange';
+/** `POST` with the credential (`Authorization: Bearer khd_…` or `DPoP khd_…`): it stops working everywhere. */
+export const REVOKE_PATH = '/v1/revoke';
+/**
+ * Sent by the action on every exchange attempt of one step (RFC draft httpapi-idempotency-key-header):
+ * a retry after a lost answer gets the same credential back instead of using another of the job's slots.
+ */
+export const IDEMPOTENCY_HEADER = 'idempotency-key';
+export const IDEMPOTENCY_KEY_PATTERN = /^[A-Za-z0-9_-]{16,128}$/;
 
 /** The Vercel CLI rejects tokens containing anything but `\w`; secret scanners key on the prefix. */
 export const CREDENTIAL_PATTERN = /^khd_[A-Za-z0-9_]+$/;
@@ -28,6 +36,12 @@ export interface ExchangeResponse {
   expires_at: number;
   project: { name: string; id: string; team_id: string };
   target: string;
+  /** "DPoP" when the credential is sender-constrained (RFC 9449): every call needs a proof. */
+  token_type?: 'Bearer' | 'DPoP';
+}
+
+export interface RevokeResponse {
+  revoked: true;
 }
 
 /** Every error code either side of the wire can produce; a closed union, never matched on message text. */
@@ -36,6 +50,7 @@ export type ErrorCode =
   | 'invalid_token'
   | 'token_replayed'
   | 'policy_denied'
+  | 'job_limit'
   | 'invalid_credential'
   | 'forbidden'
   | 'not_found'

@@ -16,6 +16,8 @@ import {
 } from './forward.js';
 import { matchRoute, type MatchedRoute } from './routes.js';
 import { readLimitedText } from '../http.js';
+import type { Revocations } from '../revocation.js';
+import { ProofError, verifyProof } from '../dpop.js';
 
 /** The project fields `vercel deploy` reads; env vars, tokens, domains and links are never returned. */
 const PROJECT_FIELDS = [
@@ -54,7 +56,8 @@ export interface GatewayDeps {
   /** GitHub's web origin, for the run URL stamped into deployment metadata. */
   serverUrl: string;
   now: () => number;
-  isRevoked?: (credentialId: string) => Promise<boolean>;
+  /** Shared with other instances through the store: a revoked credential stops within a second. */
+  revocations: Revocations;
 }
 
 interface Usage {
@@ -87,23 +90,60 @@ export function createGateway(deps: GatewayDeps) {
   const names = new Map<string, { name: string; at: number }>();
 
   function usageFor(claims: CredentialClaims): Usage {
-    let entry = usage.get(claims.cid);
+    // Quotas belong to the job: a job allowed several credentials shares one budget among them.
+    const owner = claims.job ?? claims.cid;
+    let entry = usage.get(owner);
     if (!entry) {
       const now = deps.now();
-      for (const [cid, u] of usage) if (u.expires <= now) usage.delete(cid);
+      for (const [key, u] of usage) if (u.expires <= now) usage.delete(key);
       entry = { bytes: 0, files: new Set(), deployments: 0, expires: claims.exp };
-      usage.set(claims.cid, entry);
+      usage.set(owner, entry);
     }
+    entry.expires = Math.max(entry.expires, claims.exp);
     return entry;
   }
 
-  async function authenticate(request: Request): Promise<CredentialClaims> {
+  async function authenticate(request: Request, rawTarget: string): Promise<CredentialClaims> {
     const header = request.headers.get('authorization') ?? '';
-    const match = /^Bearer (\S+)$/i.exec(header);
+    const match = /^(Bearer|DPoP) (\S+)$/i.exec(header);
     if (!match) throw invalidCredential('Send the Keyhole credential as "Authorization: Bearer khd_…".');
-    const claims = await verifyCredential(match[1]!, deps.now());
-    if (deps.isRevoked && (await deps.isRevoked(claims.cid)))
-      throw invalidCredential('The credential was revoked.');
+    const [, scheme, credential] = match as unknown as [string, string, string];
+    const claims = await verifyCredential(credential, deps.now());
+    const refuse = (error: BrokerError, reason: string) =>
+      Object.assign(error, { claims, audit: { reason } });
+    await deps.revocations.check(claims);
+    if (claims.jkt) {
+      // RFC 9449 §7.1: a bound credential presented as a bearer token is refused, proof or not.
+      if (scheme.toLowerCase() !== 'dpop')
+        throw refuse(
+          new ProofError(
+            401,
+            'missing',
+            'This credential is bound to a key (DPoP): send "Authorization: DPoP khd_…" and a fresh proof in the "DPoP" header.',
+          ),
+          'dpop proof missing',
+        );
+      try {
+        await verifyProof({
+          request,
+          publicUrl: deps.config.publicUrl!,
+          path: pathOf(rawTarget),
+          store: deps.store,
+          now: deps.now,
+          credential,
+          boundTo: claims.jkt,
+          status: 401,
+        });
+      } catch (error) {
+        if (error instanceof ProofError) throw refuse(error, `dpop proof ${error.failure}`);
+        throw error;
+      }
+    } else if (scheme.toLowerCase() === 'dpop') {
+      throw refuse(
+        invalidCredential('This credential is not bound to a key; send it as "Authorization: Bearer khd_…".'),
+        'dpop scheme with an unbound credential',
+      );
+    }
     return claims;
   }
 
@@ -641,7 +681,7 @@ export function createGateway(deps: GatewayDeps) {
     rawTarget: string,
     nodeBody?: AsyncIterable<Uint8Array>,
   ): Promise<GatewayResult> {
-    const claims = await authenticate(request);
+    const claims = await authenticate(request, rawTarget);
     let route: MatchedRoute;
     try {
       route = matchRoute(request.method, rawTarget, request.headers);
@@ -662,6 +702,16 @@ export function createGateway(deps: GatewayDeps) {
       throw error;
     }
   };
+}
+
+/** The path of a request target (origin-form or absolute-form), as a DPoP proof's `htu` names it. */
+function pathOf(rawTarget: string): string {
+  if (rawTarget.startsWith('/')) return rawTarget.replace(/[?#].*$/s, '');
+  try {
+    return new URL(rawTarget).pathname;
+  } catch {
+    return rawTarget;
+  }
 }
 
 /**

@@ -49,6 +49,8 @@ export interface GitHubClaims {
   job_workflow_ref: string;
   environment?: string;
   ref_protected?: string;
+  /** The job's check run id, which is also its job id in GitHub's URLs; absent on older GHES. */
+  check_run_id?: string;
 }
 
 /** Claims an admin can paste into `policy explain`: the decision-relevant subset, no signature. */

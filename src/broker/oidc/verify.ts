@@ -82,6 +82,10 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       if (typeof value !== 'string' || !/^[0-9]{1,20}$/.test(value))
         throw new InvalidTokenError(`claim ${claim} not numeric string`);
     }
+    // GitHub added check_run_id (the job's id) in 2025; GHES versions without it omit it.
+    const checkRunId = payload.check_run_id;
+    if (checkRunId !== undefined && (typeof checkRunId !== 'string' || !/^[0-9]{1,20}$/.test(checkRunId)))
+      throw new InvalidTokenError('claim check_run_id not numeric string');
     // Claims land in audit lines and deployment metadata: control characters are refused outright.
     // eslint-disable-next-line no-control-regex
     const CONTROL = /[\u0000-\u001f\u007f]/;
@@ -114,6 +118,7 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
       job_workflow_ref: text('job_workflow_ref', 1024),
       environment: optional('environment'),
       ref_protected: optional('ref_protected'),
+      ...(checkRunId !== undefined ? { check_run_id: checkRunId } : {}),
     };
   };
 }

@@ -98,6 +98,20 @@ export const projectSchema = z.strictObject({
     .max(200)
     .refine((names) => new Set(names).size === names.length, 'lists a name twice')
     .default([]),
+  max_credentials_per_job: z
+    .number()
+    .int()
+    .min(1, 'must be at least 1; remove the project to stop its deploys')
+    .max(100)
+    .default(1),
+  require_dpop: z.boolean().default(false),
+  github_unreachable: z
+    .strictObject({
+      exchange: z.enum(['fail_closed', 'grace']).default('fail_closed'),
+      calls: z.enum(['fail_closed', 'grace']).default('grace'),
+      grace_seconds: z.number().int().min(0).max(3600).default(300),
+    })
+    .default({ exchange: 'fail_closed', calls: 'grace', grace_seconds: 300 }),
   allow: z.array(ruleSchema).min(1, 'add at least one rule; a project without rules can never be deployed'),
 });
 
@@ -131,8 +145,21 @@ const url = z
     'must use https:// (plain http is accepted only on loopback hosts)',
   );
 
+export const githubAppSchema = z.strictObject({
+  app_id: numericId('app_id'),
+  private_key_env: envName,
+  api_url: url.default('https://api.github.com'),
+  check_cache_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(30, 'at most 30: a job that ended must stop its credentials within 30 s')
+    .default(30),
+});
+
 export const configSchema = z.strictObject({
   audience: z.string().min(1).max(512),
+  public_url: url.optional(),
   issuer: url.default(GITHUB_ISSUER),
   jwks_url: url.optional(),
   vercel_api_url: url.default('https://api.vercel.com'),
@@ -143,6 +170,7 @@ export const configSchema = z.strictObject({
     .regex(/^(memory|redis:\/\/.+)$/, 'must be memory or redis://host:port')
     .default('memory'),
   limits: limitsSchema.default(() => limitsSchema.parse({})),
+  github_app: githubAppSchema.optional(),
   projects: z.record(
     z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'project names use letters, digits, . _ -'),
     projectSchema,
@@ -153,6 +181,7 @@ export type ConfigFile = z.infer<typeof configSchema>;
 export type RuleFile = z.infer<typeof ruleSchema>;
 export type ProjectFile = z.infer<typeof projectSchema>;
 export type Limits = z.infer<typeof limitsSchema>;
+export type GitHubAppFile = z.infer<typeof githubAppSchema>;
 
 /** Every key the file may hold, for "did you mean" suggestions on unknown keys. */
 export const KNOWN_KEYS = {
@@ -160,4 +189,5 @@ export const KNOWN_KEYS = {
   project: Object.keys(projectSchema.shape),
   rule: Object.keys(ruleSchema.shape),
   limits: Object.keys(limitsSchema.shape),
+  github_app: Object.keys(githubAppSchema.shape),
 };
