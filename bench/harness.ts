@@ -107,7 +107,9 @@ export async function startFakeProcess(env: NodeJS.ProcessEnv = {}) {
 function brokerConfig(issuer: GitHubIssuer, vercelUrl: string): string {
   const file = path.join(WORK, 'broker.yaml');
   const limits =
-    'limits:\n  max_upload_bytes: 4294967296\n  max_file_bytes: 2147483648\n  max_files: 20000\n  max_deployments: 1000\n';
+    'limits:\n  max_upload_bytes: 4294967296\n  max_file_bytes: 2147483648\n  max_files: 20000\n  max_deployments: 1000\n' +
+    // The exchange figures send thousands of tokens of one owner from one address, on purpose.
+    '  exchange_rate_per_owner: 1000000\n  max_connections: 2000\n  max_connections_per_client: 2000\n';
   writeFileSync(
     file,
     brokerYaml({ issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: vercelUrl }, limits),

@@ -12,6 +12,7 @@ import { EXCHANGE_PATH, REVOKE_PATH } from '../shared/wire.js';
 import { randomHex } from './bytes.js';
 import { credentialRunUrl } from './job.js';
 import { createRevocations, handleRevoke } from './revocation.js';
+import { createExchangeRateLimit } from './limits.js';
 
 export interface BrokerDeps {
   config: CompiledConfig;
@@ -23,6 +24,8 @@ export interface BrokerDeps {
   upstreamToken: (envName: string) => string | undefined;
   serverUrl?: string;
   now?: () => number;
+  /** A fetch per project with its own socket pool (Node adapter); else `fetch` serves all. */
+  fetchFor?: (project: string) => typeof fetch;
 }
 
 export interface Broker {
@@ -61,7 +64,12 @@ export function createBroker(deps: BrokerDeps): Broker {
   const now = deps.now ?? Date.now;
   const serverUrl = deps.serverUrl ?? 'https://github.com';
   const revocations = createRevocations(deps.replay, now);
-  const exchangeDeps: ExchangeDeps = { ...deps, now, serverUrl };
+  const exchangeDeps: ExchangeDeps = {
+    ...deps,
+    now,
+    serverUrl,
+    limitExchange: createExchangeRateLimit(deps.replay, now),
+  };
   const gateway = createGateway({
     config: deps.config,
     store: deps.replay,
@@ -72,6 +80,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     serverUrl,
     now,
     revocations,
+    ...(deps.fetchFor ? { fetchFor: deps.fetchFor } : {}),
   });
   const credentialFields = (claims: CredentialClaims | undefined) =>
     claims ? { ...claimFields(claims), run_url: credentialRunUrl(serverUrl, claims) } : {};

@@ -11,7 +11,7 @@ import { createGitHubKeySet, createTokenVerifier } from './oidc/verify.js';
 import { evaluatePolicy, explainDecision } from './policy/evaluate.js';
 import { MemoryReplayStore, type ReplayStore } from './replay.js';
 import { RedisReplayStore } from './replay-redis.js';
-import { nodeFetch } from './node-fetch.js';
+import { createPooledFetch, nodeFetch } from './node-fetch.js';
 import { startServer } from './server.js';
 
 const USAGE = `Usage:
@@ -80,7 +80,9 @@ async function serve(values: Record<string, string | undefined>, io: Io): Promis
     );
   }
   const replay: ReplayStore =
-    config.replayStore === 'memory' ? new MemoryReplayStore() : new RedisReplayStore(config.replayStore);
+    config.replayStore === 'memory'
+      ? new MemoryReplayStore({ maxEntries: config.limits.replay_store_max_entries })
+      : new RedisReplayStore(config.replayStore);
   const port = Number(values.port ?? io.env.PORT ?? 8787);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`--port must be 0-65535, got ${values.port ?? io.env.PORT}`);
@@ -103,9 +105,15 @@ async function serve(values: Record<string, string | undefined>, io: Io): Promis
     logger,
     upstreamToken: (name) => io.env[name],
     fetch: nodeFetch,
+    fetchFor: createPooledFetch(config.limits.upstream_sockets_per_project),
     serverUrl: io.env.KEYHOLE_GITHUB_SERVER_URL ?? 'https://github.com',
   });
-  const running = await startServer(broker, { host: values.host ?? '127.0.0.1', port });
+  const running = await startServer(broker, {
+    host: values.host ?? '127.0.0.1',
+    port,
+    limits: config.limits,
+    trustProxy: config.trustProxy,
+  });
   io.stderr(`keyhole-broker listening on ${running.url}`);
   logger.log('info', 'listening', { url: running.url, projects: [...config.projects.keys()] });
   await new Promise<void>((resolve) => {

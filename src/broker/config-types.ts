@@ -57,5 +57,7 @@ export interface CompiledConfig {
   signingKeyEnv: string;
   replayStore: string;
   limits: Limits;
+  /** Count clients by the last X-Forwarded-For entry (a reverse proxy in front). */
+  trustProxy: boolean;
   projects: ReadonlyMap<string, CompiledProject>;
 }

@@ -279,6 +279,7 @@ function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
     signingKeyEnv: file.signing_key_env,
     replayStore: file.replay_store,
     limits: Object.freeze({ ...file.limits }),
+    trustProxy: file.trust_proxy,
     projects,
   });
 }

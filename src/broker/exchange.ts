@@ -17,6 +17,7 @@ import type { CompiledConfig } from './config-types.js';
 import { evaluatePolicy } from './policy/evaluate.js';
 import type { ReplayStore } from './replay.js';
 import { readLimitedText } from './http.js';
+import { couldEverAllow } from './limits.js';
 
 const MAX_EXCHANGE_BODY = 16 * 1024;
 /** Reservations outlive the token: its 5 minutes, the verifier's clock tolerance, and a margin. */
@@ -38,6 +39,8 @@ export interface ExchangeDeps {
   now: () => number;
   /** GitHub's web origin, for the run URL in audit lines and refusals. */
   serverUrl: string;
+  /** Exchanges per minute per repository owner (limits.ts); throws 429 past the limit. */
+  limitExchange?: (config: CompiledConfig, owner: string, insider: boolean) => Promise<void>;
 }
 
 function parseRequest(text: string): { token: string; project: string; target: string } {
@@ -89,6 +92,11 @@ async function orUnavailable<T>(what: string, work: () => Promise<T>): Promise<T
   }
 }
 
+const storeUnavailable = () =>
+  new BrokerError(503, 'unavailable', 'The broker cannot record token use right now; retry shortly.', {
+    'retry-after': '5',
+  });
+
 export async function handleExchange(
   request: Request,
   deps: ExchangeDeps,
@@ -109,23 +117,29 @@ export async function handleExchange(
   }
   const audit = { ...base, ...claimFields(claims) };
 
-  // Reserved before policy and minting, whatever the outcome: one token, one attempt.
-  let first: boolean;
+  // Tokens no rule could ever allow (anyone can mint them) take no store entry: the policy below
+  // denies them, and a replay of one is denied the same way.
+  const insider = couldEverAllow(deps.config, claims);
   try {
-    first = await deps.replay.reserve(
-      `jti:${claims.iss}:${claims.jti}`,
-      claims.exp * 1000 - deps.now() + REPLAY_MARGIN_MS,
-    );
+    await deps.limitExchange?.(deps.config, claims.repository_owner_id, insider);
+  } catch (error) {
+    if (error instanceof BrokerError) throw fail(error, { ...audit, reason: 'exchange rate limit' });
+    throw fail(storeUnavailable(), { ...audit, reason: 'replay store unavailable' });
+  }
+
+  // Reserved before policy and minting, whatever the outcome: one token, one attempt.
+  let first = true;
+  try {
+    if (insider)
+      first = await deps.replay.reserve(
+        `jti:${claims.iss}:${claims.jti}`,
+        claims.exp * 1000 - deps.now() + REPLAY_MARGIN_MS,
+      );
   } catch {
-    throw fail(
-      new BrokerError(503, 'unavailable', 'The broker cannot record token use right now; retry shortly.', {
-        'retry-after': '5',
-      }),
-      {
-        ...audit,
-        reason: 'replay store unavailable',
-      },
-    );
+    throw fail(storeUnavailable(), {
+      ...audit,
+      reason: 'replay store unavailable',
+    });
   }
   if (!first) {
     throw fail(

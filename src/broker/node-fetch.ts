@@ -10,9 +10,6 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { IterableBodyFetch } from './gateway/forward.js';
 
-const httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 128 });
-const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 128 });
-
 /** Answers up to this size with a Content-Length are collected here and handed over as one buffer. */
 const BUFFER_LIMIT = 1024 * 1024;
 
@@ -61,7 +58,38 @@ function respond(
   resolve(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, init));
 }
 
-export const nodeFetch = ((input: string | URL | Request, init: RequestInit = {}) =>
+/**
+ * A fetch with its own keep-alive socket pool of `maxSockets` per origin; requests past it queue
+ * in order. The gateway gives each project one (`createPooledFetch`), so one project's traffic
+ * can fill only its own pool and never another project's.
+ */
+export function createNodeFetch(maxSockets: number): typeof fetch {
+  const httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
+  const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets });
+  const fetchImpl = ((input: string | URL | Request, init: RequestInit = {}) =>
+    send(input, init, httpAgent, httpsAgent)) as typeof fetch;
+  (fetchImpl as IterableBodyFetch).acceptsAsyncIterable = true;
+  return fetchImpl;
+}
+
+/** One `createNodeFetch` per key (a project), each with `maxSockets`. */
+export function createPooledFetch(maxSockets: number): (key: string) => typeof fetch {
+  const pools = new Map<string, typeof fetch>();
+  return (key) => {
+    let pool = pools.get(key);
+    if (!pool) pools.set(key, (pool = createNodeFetch(maxSockets)));
+    return pool;
+  };
+}
+
+export const nodeFetch = createNodeFetch(128);
+
+const send = (
+  input: string | URL | Request,
+  init: RequestInit,
+  httpAgent: HttpAgent,
+  httpsAgent: HttpsAgent,
+) =>
   new Promise<Response>((resolve, reject) => {
     const url = new URL(input instanceof Request ? input.url : input.toString());
     const method = init.method ?? 'GET';
@@ -93,6 +121,4 @@ export const nodeFetch = ((input: string | URL | Request, init: RequestInit = {}
       req.destroy();
       reject(new TypeError('nodeFetch: unsupported body type'));
     }
-  })) as typeof fetch;
-
-(nodeFetch as IterableBodyFetch).acceptsAsyncIterable = true;
+  });

@@ -24,9 +24,12 @@ export interface ReplayStore {
 /**
  * In-memory store for a single broker instance. Bounded: when full it evicts expired keys and,
  * failing that, refuses new reservations (fails closed) rather than forgetting a live one.
+ * Counters (`take`) live in their own map with their own bound, so no number of rate windows or
+ * quotas can crowd out a `jti` reservation, and no reservation can block a counter.
  */
 export class MemoryReplayStore implements ReplayStore {
   private readonly entries = new Map<string, { expiry: number; value: string }>();
+  private readonly counters = new Map<string, { expiry: number; value: string }>();
   private readonly maxEntries: number;
   private readonly now: () => number;
 
@@ -37,7 +40,7 @@ export class MemoryReplayStore implements ReplayStore {
 
   async reserve(key: string, ttlMs: number): Promise<boolean> {
     if (this.live(key) !== undefined) return false;
-    this.set(key, '1', ttlMs);
+    this.set(this.entries, key, '1', ttlMs);
     return true;
   }
 
@@ -50,19 +53,20 @@ export class MemoryReplayStore implements ReplayStore {
   }
 
   async put(key: string, value: string, ttlMs: number): Promise<void> {
-    this.set(key, value, ttlMs);
+    this.set(this.entries, key, value, ttlMs);
   }
 
   async take(key: string, amount: number, limit: number, ttlMs: number): Promise<number | undefined> {
-    const entry = this.entries.get(key);
+    const entry = this.counters.get(key);
     const live = entry && entry.expiry > this.now() ? entry : undefined;
     const next = Number(live?.value ?? 0) + amount;
     if (next > limit) return undefined;
     if (live) live.value = String(next);
-    else this.set(key, String(next), ttlMs);
+    else this.set(this.counters, key, String(next), ttlMs);
     return next;
   }
 
+  /** Reservations and records held (counters not included). */
   get size(): number {
     return this.entries.size;
   }
@@ -75,14 +79,19 @@ export class MemoryReplayStore implements ReplayStore {
     return undefined;
   }
 
-  private set(key: string, value: string, ttlMs: number): void {
+  private set(
+    map: Map<string, { expiry: number; value: string }>,
+    key: string,
+    value: string,
+    ttlMs: number,
+  ): void {
     const now = this.now();
-    if (!this.entries.has(key) && this.entries.size >= this.maxEntries) {
-      for (const [k, e] of this.entries) if (e.expiry <= now) this.entries.delete(k);
-      if (this.entries.size >= this.maxEntries) {
+    if (!map.has(key) && map.size >= this.maxEntries) {
+      for (const [k, e] of map) if (e.expiry <= now) map.delete(k);
+      if (map.size >= this.maxEntries) {
         throw new Error('replay store is full; refusing to accept what it could not remember');
       }
     }
-    this.entries.set(key, { expiry: now + ttlMs, value });
+    map.set(key, { expiry: now + ttlMs, value });
   }
 }

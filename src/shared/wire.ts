@@ -57,6 +57,7 @@ export type ErrorCode =
   | 'team_unauthorized'
   | 'payload_too_large'
   | 'quota_exceeded'
+  | 'rate_limited'
   | 'upstream_error'
   | 'unavailable'
   | 'internal_error';

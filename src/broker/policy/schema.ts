@@ -128,12 +128,34 @@ export const limitsSchema = z.strictObject({
     .default(1024 ** 3 + 1024 ** 2),
   max_files: z.number().int().positive().default(20_000),
   max_deployments: z.number().int().positive().default(5),
+  // A create body lists every file: ~100 bytes each, so a 20,000-file manifest is ~2 MB.
   max_body_bytes: z
     .number()
     .int()
     .positive()
-    .default(16 * 1024 ** 2),
+    .default(8 * 1024 ** 2),
   upstream_timeout_seconds: z.number().int().positive().max(600).default(60),
+  // Availability (docs/threat-model.md, "Availability"): no outsider and no single credential
+  // may hold what every other deploy needs.
+  replay_store_max_entries: z.number().int().positive().default(100_000),
+  exchange_rate_per_owner: z.number().int().positive().default(600),
+  max_inflight_uploads: z.number().int().positive().default(32),
+  max_inflight_creates: z.number().int().positive().default(2),
+  max_buffered_body_bytes: z
+    .number()
+    .int()
+    .positive()
+    .default(64 * 1024 ** 2),
+  upstream_sockets_per_project: z.number().int().positive().default(64),
+  header_timeout_seconds: z.number().int().positive().max(600).default(10),
+  body_timeout_seconds: z.number().int().positive().max(600).default(10),
+  min_body_bytes_per_second: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(16 * 1024),
+  max_connections: z.number().int().positive().default(512),
+  max_connections_per_client: z.number().int().positive().default(128),
 });
 
 /** https only, except on loopback hosts (tests and the demo). */
@@ -171,6 +193,8 @@ export const configSchema = z.strictObject({
     .default('memory'),
   limits: limitsSchema.default(() => limitsSchema.parse({})),
   github_app: githubAppSchema.optional(),
+  /** Behind a reverse proxy: the client address is the last X-Forwarded-For entry (what the proxy saw). */
+  trust_proxy: z.boolean().default(false),
   projects: z.record(
     z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'project names use letters, digits, . _ -'),
     projectSchema,
