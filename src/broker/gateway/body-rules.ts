@@ -57,6 +57,11 @@ const ALLOWED_FIELDS = new Set([
 ]);
 
 const FILE_KEYS = new Set(['file', 'sha', 'size', 'mode', 'data', 'encoding']);
+/**
+ * Deepest nesting a pass-through field may have. Real `vercel.json` values nest a handful of
+ * levels (routes → has → condition); thousands of levels would overflow JSON.stringify's stack.
+ */
+export const MAX_JSON_DEPTH = 32;
 const PROVENANCE_META_PREFIXES = ['github', 'gitlab', 'bitbucket', 'keyhole'];
 
 export interface CreateContext {
@@ -100,7 +105,7 @@ function checkFiles(files: unknown, maxFiles: number): number {
     for (const key of Object.keys(entry))
       if (!FILE_KEYS.has(key)) throw forbidden(`${where}.${key} is not allowed`);
     checkFilePath(entry.file, where);
-    if ('data' in entry) {
+    if (Object.hasOwn(entry, 'data')) {
       if (typeof entry.data !== 'string') throw forbidden(`${where}.data must be a string`);
       if (entry.encoding !== undefined && entry.encoding !== 'base64' && entry.encoding !== 'utf-8') {
         throw forbidden(`${where}.encoding must be base64 or utf-8`);
@@ -124,9 +129,24 @@ function checkEnv(value: unknown, where: string): void {
   if (!isObject(value)) throw forbidden(`${where} must be an object of strings`);
   for (const [key, v] of Object.entries(value)) {
     if (typeof v !== 'string') throw forbidden(`${where}.${key} must be a string`);
-    if (v.startsWith('@'))
+    // Leading whitespace, control and zero-width characters could be trimmed on Vercel's side.
+    if (v.replace(/^[\s\p{Cc}\p{Cf}]+/u, '').startsWith('@'))
       throw forbidden(`${where}.${key} starts with "@" (a secret reference); pass the value itself`);
   }
+}
+
+/** The deepest nesting of `value`, measured with an explicit stack (never recursion), stopping past `max`. */
+function depthOf(value: unknown, max: number): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (typeof node !== 'object' || node === null) continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > max) return deepest;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) stack.push([child, depth + 1]);
+  }
+  return deepest;
 }
 
 function deployTarget(body: Record<string, unknown>): string {
@@ -198,9 +218,13 @@ export function checkCreateBody(raw: unknown, ctx: CreateContext): CheckedCreate
   if (!isObject(raw)) throw badRequest('the deployment body must be a JSON object');
   const dropped: string[] = [];
   for (const key of Object.keys(raw)) {
-    if (key in REFUSED_FIELDS) throw forbidden(`field ${key} is not allowed: it ${REFUSED_FIELDS[key]}`);
+    // Own properties only: `constructor` or `__proto__` must not find Object.prototype's members.
+    if (Object.hasOwn(REFUSED_FIELDS, key))
+      throw forbidden(`field ${key} is not allowed: it ${REFUSED_FIELDS[key]}`);
     if (!ALLOWED_FIELDS.has(key))
       throw forbidden(`field ${key} is not allowed in a deployment through Keyhole`);
+    if (depthOf(raw[key], MAX_JSON_DEPTH) > MAX_JSON_DEPTH)
+      throw badRequest(`field ${key} is nested more than ${MAX_JSON_DEPTH} levels deep; flatten it`);
   }
   const target = deployTarget(raw);
   if (target !== ctx.claims.tgt) {
@@ -226,14 +250,14 @@ export function checkCreateBody(raw: unknown, ctx: CreateContext): CheckedCreate
     );
 
   const body: Record<string, unknown> = { ...raw };
-  if ('projectSettings' in body && !ctx.allowProjectSettings) {
+  if (Object.hasOwn(body, 'projectSettings') && !ctx.allowProjectSettings) {
     // The official CLI always sends projectSettings; dropping it keeps the project's saved settings.
     delete body.projectSettings;
     dropped.push('projectSettings');
   }
   // Legacy keys the official CLI deletes itself before sending.
   for (const key of ['public', 'github', 'scope']) {
-    if (key in body) {
+    if (Object.hasOwn(body, key)) {
       delete body[key];
       dropped.push(key);
     }

@@ -18,6 +18,7 @@ import { matchRoute, type MatchedRoute } from './routes.js';
 import { readLimitedText } from '../http.js';
 import type { Revocations } from '../revocation.js';
 import { ProofError, verifyProof } from '../dpop.js';
+import { ByteBudget, InflightLimit } from '../limits.js';
 
 /** The project fields `vercel deploy` reads; env vars, tokens, domains and links are never returned. */
 const PROJECT_FIELDS = [
@@ -58,12 +59,13 @@ export interface GatewayDeps {
   now: () => number;
   /** Shared with other instances through the store: a revoked credential stops within a second. */
   revocations: Revocations;
+  /** A fetch per project (its own bounded socket pool), so one project cannot take another's sockets. */
+  fetchFor?: (project: string) => typeof fetch;
 }
 
 interface Usage {
   bytes: number;
   files: Set<string>;
-  deployments: number;
   expires: number;
 }
 
@@ -88,6 +90,9 @@ export function createGateway(deps: GatewayDeps) {
   const usage = new Map<string, Usage>();
   const verifyCredential = createCredentialVerifier(deps.keys);
   const names = new Map<string, { name: string; at: number }>();
+  const inflightUploads = new InflightLimit('uploads');
+  const inflightCreates = new InflightLimit('deployment creates');
+  const buffered = new ByteBudget(() => deps.config.limits.max_buffered_body_bytes);
 
   function usageFor(claims: CredentialClaims): Usage {
     // Quotas belong to the job: a job allowed several credentials shares one budget among them.
@@ -96,7 +101,7 @@ export function createGateway(deps: GatewayDeps) {
     if (!entry) {
       const now = deps.now();
       for (const [key, u] of usage) if (u.expires <= now) usage.delete(key);
-      entry = { bytes: 0, files: new Set(), deployments: 0, expires: claims.exp };
+      entry = { bytes: 0, files: new Set(), expires: claims.exp };
       usage.set(owner, entry);
     }
     entry.expires = Math.max(entry.expires, claims.exp);
@@ -165,7 +170,7 @@ export function createGateway(deps: GatewayDeps) {
       upstream: {
         baseUrl: deps.config.vercelApiUrl,
         token,
-        fetch: deps.fetch,
+        fetch: deps.fetchFor?.(project.name) ?? deps.fetch,
         timeoutMs: deps.config.limits.upstream_timeout_seconds * 1000,
         userAgent: USER_AGENT,
       },
@@ -247,6 +252,24 @@ export function createGateway(deps: GatewayDeps) {
         'payload_too_large',
         `a file may have at most ${limits.max_file_bytes} bytes`,
       );
+    const release = await inflightUploads.acquire(claims.cid, limits.max_inflight_uploads);
+    try {
+      return await forwardUpload(request, claims, project, upstream, digest, size, nodeBody);
+    } finally {
+      release();
+    }
+  }
+
+  async function forwardUpload(
+    request: Request,
+    claims: CredentialClaims,
+    project: CompiledProject,
+    upstream: Upstream,
+    digest: string,
+    size: number,
+    nodeBody?: AsyncIterable<Uint8Array>,
+  ) {
+    const { limits } = deps.config;
     const use = usageFor(claims);
     const isNew = !use.files.has(digest);
     if (isNew && use.files.size >= limits.max_files) {
@@ -271,7 +294,8 @@ export function createGateway(deps: GatewayDeps) {
     const source = nodeBody ?? (request.body as AsyncIterable<Uint8Array> | null);
     // fetch implementations re-wrap a failing body's error; the gateway keeps its own verdict.
     let bodyError: BrokerError | undefined;
-    const counted = source ? exactly(source, size, (error) => (bodyError = error)) : undefined;
+    // The upstream request (and its pooled socket) starts only once the body does: a client that
+    // declares a size and sends nothing holds no upstream socket (the adapter's body deadline ends it).
     const headers = new Headers({
       'content-type': 'application/octet-stream',
       'x-vercel-digest': digest,
@@ -279,6 +303,8 @@ export function createGateway(deps: GatewayDeps) {
       'x-now-size': String(size),
     });
     try {
+      const started = source && size > 0 ? await startOfBody(source) : source;
+      const counted = started ? exactly(started, size, (error) => (bodyError = error)) : undefined;
       const response = await forwardToVercel(upstream, {
         method: 'POST',
         path: '/v2/files',
@@ -307,6 +333,35 @@ export function createGateway(deps: GatewayDeps) {
     project: CompiledProject,
     upstream: Upstream,
   ) {
+    const { limits } = deps.config;
+    const release = await inflightCreates.acquire(claims.cid, limits.max_inflight_creates);
+    // Bytes held while the body is parsed and forwarded: the declared length, or the cap when unknown.
+    const declared = Number(request.headers.get('content-length') ?? NaN);
+    const held =
+      Number.isSafeInteger(declared) && declared >= 0
+        ? Math.min(declared, limits.max_body_bytes)
+        : limits.max_body_bytes;
+    try {
+      buffered.take(held);
+    } catch (error) {
+      release();
+      throw error;
+    }
+    try {
+      return await createChecked(request, route, claims, project, upstream);
+    } finally {
+      buffered.release(held);
+      release();
+    }
+  }
+
+  async function createChecked(
+    request: Request,
+    route: MatchedRoute,
+    claims: CredentialClaims,
+    project: CompiledProject,
+    upstream: Upstream,
+  ) {
     const text = await readLimitedText(request, deps.config.limits.max_body_bytes);
     let raw: unknown;
     try {
@@ -321,7 +376,6 @@ export function createGateway(deps: GatewayDeps) {
       maxFiles: deps.config.limits.max_files,
       serverUrl: deps.serverUrl,
     });
-    const use = usageFor(claims);
     // Idempotency: a create repeated with the same credential and body (a client retry after a
     // timeout or reset) answers with the deployment the first attempt made, never a second one.
     const digest = toHex(
@@ -348,17 +402,24 @@ export function createGateway(deps: GatewayDeps) {
     }
     // Held until this attempt settles, whichever way it ends: a retry then finds a record or may try again.
     try {
-      if (use.deployments >= deps.config.limits.max_deployments) {
+      // An earlier attempt ended without knowing whether Vercel created it: look before creating.
+      // That attempt's quota unit is still held, so a retry of the same body takes no other.
+      const ambiguous = await deps.store.get(`ambiguous:${key}`);
+      if (ambiguous) {
+        const found = await findCreated(project, upstream, digest);
+        if (found) return await remember(key, found, ttl);
+      }
+      // The quota is taken before forwarding, atomically and in the shared store: concurrent
+      // creates (on any instance) can never pass it; a create Vercel definitively refused gives it back.
+      // Counted per job like the other quotas: several credentials of one job share one budget.
+      const quotaKey = `deployments:${claims.job ?? claims.cid}`;
+      const max = deps.config.limits.max_deployments;
+      if (!ambiguous && (await deps.store.take(quotaKey, 1, max, ttl)) === undefined) {
         throw new BrokerError(
           429,
           'quota_exceeded',
-          `this credential has created ${use.deployments} deployments, its limit`,
+          `this credential has created ${max} deployments, its limit`,
         );
-      }
-      // An earlier attempt ended without knowing whether Vercel created it: look before creating.
-      if (await deps.store.get(`ambiguous:${key}`)) {
-        const found = await findCreated(project, upstream, digest);
-        if (found) return await remember(key, found, ttl, use);
       }
       (checked.body.meta as Record<string, string>).keyholeCreateKey = digest;
       const upstreamRequest: UpstreamRequest = {
@@ -375,7 +436,7 @@ export function createGateway(deps: GatewayDeps) {
       } catch (error) {
         // Sent but unanswered: Vercel may have created it. Look before letting the client retry.
         const found = await findCreated(project, upstream, digest);
-        if (found) return await remember(key, found, ttl, use);
+        if (found) return await remember(key, found, ttl);
         await deps.store.put(`ambiguous:${key}`, '1', ttl);
         throw error;
       }
@@ -383,9 +444,10 @@ export function createGateway(deps: GatewayDeps) {
         const found = response.status >= 500 ? await findCreated(project, upstream, digest) : undefined;
         if (found) {
           await response.body?.cancel();
-          return await remember(key, found, ttl, use);
+          return await remember(key, found, ttl);
         }
         if (response.status >= 500) await deps.store.put(`ambiguous:${key}`, '1', ttl);
+        else await deps.store.take(quotaKey, -1, max, ttl);
         return await relayResponse(response);
       }
       const body = (await response.json()) as Record<string, unknown>;
@@ -396,20 +458,13 @@ export function createGateway(deps: GatewayDeps) {
           'Vercel created the deployment in an unexpected project.',
         );
       }
-      return await remember(key, body, ttl, use, copyResponseHeaders(response.headers));
+      return await remember(key, body, ttl, copyResponseHeaders(response.headers));
     } finally {
       await deps.store.release(`lock:${key}`);
     }
   }
 
-  async function remember(
-    key: string,
-    body: Record<string, unknown>,
-    ttl: number,
-    use: Usage,
-    headers?: Headers,
-  ) {
-    use.deployments += 1;
+  async function remember(key: string, body: Record<string, unknown>, ttl: number, headers?: Headers) {
     await deps.store.put(key, JSON.stringify(body), ttl);
     return json(200, body, headers);
   }
@@ -462,7 +517,7 @@ export function createGateway(deps: GatewayDeps) {
     });
     if (!response.ok) return relayResponse(response);
     const body = (await response.json()) as Record<string, unknown>;
-    const picked = Object.fromEntries(PROJECT_FIELDS.filter((f) => f in body).map((f) => [f, body[f]]));
+    const picked = Object.fromEntries(PROJECT_FIELDS.filter((f) => Object.hasOwn(body, f)).map((f) => [f, body[f]]));
     // Where production points, and the last promotion's progress: ids and a state, nothing else.
     const production = (body.targets as { production?: Record<string, unknown> } | null)?.production;
     if (production && typeof production.id === 'string') {
@@ -471,7 +526,7 @@ export function createGateway(deps: GatewayDeps) {
     const aliasRequest = body.lastAliasRequest as Record<string, unknown> | null | undefined;
     if (aliasRequest && typeof aliasRequest === 'object') {
       picked.lastAliasRequest = Object.fromEntries(
-        ALIAS_REQUEST_FIELDS.filter((f) => f in aliasRequest).map((f) => [f, aliasRequest[f]]),
+        ALIAS_REQUEST_FIELDS.filter((f) => Object.hasOwn(aliasRequest, f)).map((f) => [f, aliasRequest[f]]),
       );
     }
     return json(200, picked);
@@ -649,7 +704,7 @@ export function createGateway(deps: GatewayDeps) {
         if (!owned.body) return { response: owned.response };
         const response = await forwardToVercel(upstream, {
           method: 'GET',
-          path: `/v3/deployments/${route.param!}/events`,
+          path: `/v3/deployments/${resolvedId(owned.body)}/events`,
           query: route.query,
           teamId: project.teamId,
         });
@@ -660,7 +715,7 @@ export function createGateway(deps: GatewayDeps) {
         if (!owned.body) return { response: owned.response };
         const response = await forwardToVercel(upstream, {
           method: 'PATCH',
-          path: `/v12/deployments/${route.param!}/cancel`,
+          path: `/v12/deployments/${resolvedId(owned.body)}/cancel`,
           query: new URLSearchParams(),
           teamId: project.teamId,
         });
@@ -712,6 +767,39 @@ function pathOf(rawTarget: string): string {
   } catch {
     return rawTarget;
   }
+}
+
+/**
+ * The `dpl_` id from the ownership answer: a follow-up call must act on the deployment whose
+ * ownership was checked, never resolve the client's id (a hostname, an alias that may move) again.
+ */
+function resolvedId(body: Record<string, unknown>): string {
+  const id = body.id ?? body.uid;
+  if (typeof id !== 'string' || !/^dpl_[A-Za-z0-9]+$/.test(id))
+    throw new BrokerError(502, 'upstream_error', 'Vercel answered a deployment without its dpl_ id.');
+  return id;
+}
+
+/** Waits for the first chunk of a body, then passes it and the rest through. */
+async function startOfBody(source: AsyncIterable<Uint8Array>): Promise<AsyncIterable<Uint8Array>> {
+  const iterator = source[Symbol.asyncIterator]();
+  const first = await iterator.next().catch(() => {
+    throw badRequest('the client stopped before sending the upload body');
+  });
+  return {
+    async *[Symbol.asyncIterator]() {
+      if (first.done) return;
+      let finished = false;
+      try {
+        yield first.value;
+        for (let next = await iterator.next(); !next.done; next = await iterator.next()) yield next.value;
+        finished = true;
+      } finally {
+        // Stopped early (a body longer than declared): close the source as for-await would.
+        if (!finished) await iterator.return?.();
+      }
+    },
+  };
 }
 
 /**
