@@ -1,7 +1,7 @@
 /** Walks the deploy directory like Vercel's client: default ignores + .vercelignore, lstat modes, streamed SHA-1. */
 import { createHash } from 'node:crypto';
 import { closeSync, lstatSync, openSync, readlinkSync, readSync } from 'node:fs';
-import { lstat, readdir, readFile } from 'node:fs/promises';
+import { lstat, readdir, readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 
@@ -90,6 +90,9 @@ async function walk(root: string, ig: Ignore): Promise<string[]> {
       );
     }
     for (const entry of entries) {
+      // Never uploaded whatever .vercelignore says (`!.git`): actions/checkout keeps the job's
+      // token in .git/config when credentials persist.
+      if (entry.name === '.git') continue;
       const relative = dir ? `${dir}/${entry.name}` : entry.name;
       // Directories are tested with a trailing slash so `dir/` patterns apply; links are never followed.
       if (entry.isDirectory()) {
@@ -159,6 +162,28 @@ function describe(root: string, file: string): DeployFile {
       `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}; fix its permissions or add it to .vercelignore`,
     );
   }
+}
+
+/**
+ * The deploy directory with every symlink resolved, refused unless it stays inside the resolved
+ * workspace: `path` is checked as a string by the input parser, but a symlinked parent directory
+ * could still point anywhere on the runner.
+ */
+export async function resolveInside(root: string, workspace: string): Promise<string> {
+  let real: string;
+  let realWorkspace: string;
+  try {
+    [real, realWorkspace] = await Promise.all([realpath(root), realpath(workspace)]);
+  } catch {
+    throw new FilesError(`the directory ${root} does not exist; check the "path" input`);
+  }
+  const fromWorkspace = path.relative(realWorkspace, real);
+  if (fromWorkspace === '..' || fromWorkspace.startsWith(`..${path.sep}`) || path.isAbsolute(fromWorkspace)) {
+    throw new FilesError(
+      `the "path" input ${root} resolves to ${real}, outside the workspace ${realWorkspace}; deploy a directory inside the workspace (a symlink in the path leads out of it)`,
+    );
+  }
+  return real;
 }
 
 export async function collectFiles(root: string, options: CollectOptions): Promise<DeployFile[]> {

@@ -5,7 +5,7 @@ import type * as DeployModule from './deploy.js';
 import type { Deployment } from './deploy.js';
 import { createProofKey, withProofs } from './dpop.js';
 import { exchangeToken } from './exchange.js';
-import { collectFiles } from './files.js';
+import { collectFiles, resolveInside } from './files.js';
 import { parseInputs, type Settings } from './inputs.js';
 import { requestOIDCToken } from './oidc.js';
 import { setOutputs, summaryMarkdown, upsertComment, type CommentApi, type Report } from './report.js';
@@ -148,10 +148,12 @@ export async function run(deps: ActionDeps): Promise<void> {
     }
 
     const { checkBuildOutput, createDeployer, deploymentBody, DeployError, uploadStats } = await loadDeploy();
-    if (inputs.prebuilt) await checkBuildOutput(inputs.path, inputs.target);
+    // Symlinks resolved before anything under `path` is read: it must stay inside the workspace.
+    const root = await resolveInside(inputs.path, inputs.workspace);
+    if (inputs.prebuilt) await checkBuildOutput(root, inputs.target);
     let lastReport = 0;
     const files = await phase('hash', () =>
-      collectFiles(inputs.path, {
+      collectFiles(root, {
         prebuilt: inputs.prebuilt,
         onProgress: (done, total) => {
           if (deps.now() - lastReport > 2000 || done === total) {
