@@ -517,7 +517,9 @@ export function createGateway(deps: GatewayDeps) {
     });
     if (!response.ok) return relayResponse(response);
     const body = (await response.json()) as Record<string, unknown>;
-    const picked = Object.fromEntries(PROJECT_FIELDS.filter((f) => Object.hasOwn(body, f)).map((f) => [f, body[f]]));
+    const picked = Object.fromEntries(
+      PROJECT_FIELDS.filter((f) => Object.hasOwn(body, f)).map((f) => [f, body[f]]),
+    );
     // Where production points, and the last promotion's progress: ids and a state, nothing else.
     const production = (body.targets as { production?: Record<string, unknown> } | null)?.production;
     if (production && typeof production.id === 'string') {
