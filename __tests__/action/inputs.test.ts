@@ -46,6 +46,8 @@ test.each([
   [{ prebuilt: 'maybe' }, /Input "prebuilt": must be true or false/],
   [{ 'timeout-minutes': '0' }, /Input "timeout-minutes"/],
   [{ comment: 'true' }, /Input "github-token": is needed when comment is true/],
+  [{ 'github-deployment': 'true' }, /Input "github-token": is needed when github-deployment is true/],
+  [{ 'github-deployment': 'maybe' }, /Input "github-deployment": must be true or false/],
 ])('%j is refused with what to write', (inputs, message) => {
   expect(() => parse({ ...base, ...inputs })).toThrow(message);
 });

@@ -2,19 +2,7 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-
-export const DOCS_PROJECT = `  docs:
-    team_id: team_abc123
-    project_id: prj_docs
-    token_env: VERCEL_TOKEN_MARKETING
-    preview_aliases: ["*.preview.acme.dev"]
-    allow:
-      - repository: acme/marketing
-        repository_id: "123456789"
-        repository_owner_id: "987654"
-        targets: [preview]
-        refs: ["refs/heads/**", "refs/pull/*/merge"]
-`;
+import { DOCS_PROJECT } from '../helpers/previews.js';
 
 let world: BundledWorld;
 

@@ -23,6 +23,8 @@ export interface RunContext {
   pr?: number;
   branch?: string;
   sha?: string;
+  /** The commit the pull request's author pushed (its head), else the run's commit: what GitHub links deployments to. */
+  headSha?: string;
   /** Set for `workflow_run` events. */
   workflowRun?: TriggeringRun;
 }
@@ -54,6 +56,7 @@ export function readRunContext(env: NodeJS.ProcessEnv): RunContext {
     pr: positive(pull.number),
     branch: text(env.GITHUB_HEAD_REF) ?? text(record(pull.head).ref) ?? text(env.GITHUB_REF_NAME),
     sha: text(env.GITHUB_SHA),
+    headSha: text(record(pull.head).sha) ?? text(env.GITHUB_SHA),
   };
   if (eventName === 'workflow_run' && positive(run.id) && text(run.head_sha)) {
     const workflowRun: TriggeringRun = {
@@ -69,6 +72,7 @@ export function readRunContext(env: NodeJS.ProcessEnv): RunContext {
     context.workflowRun = workflowRun;
     context.branch = workflowRun.headBranch;
     context.sha = workflowRun.headSha;
+    context.headSha = workflowRun.headSha;
     context.pr = workflowRun.pullRequests.length === 1 ? workflowRun.pullRequests[0] : undefined;
   }
   return context;

@@ -1,6 +1,7 @@
 /** Entry point of the action bundle (dist/action/index.js): real dependencies in, `run()` called once. */
 import * as core from '@actions/core';
 import { readRunContext } from './context.js';
+import type { GitHubDeploymentApi } from './github-deployment.js';
 import { run } from './main.js';
 import { defaultRetryPolicy } from './retry.js';
 import { runPost, STATE } from './revoke.js';
@@ -54,6 +55,46 @@ function pullRequestNumber(): Promise<number | undefined> {
   })());
 }
 
+/** The repository's GitHub Deployments API (input github-deployment), through the job's token. */
+async function githubDeployments(): Promise<GitHubDeploymentApi | undefined> {
+  const github = await import('@actions/github');
+  const token = core.getInput('github-token');
+  if (!token) return undefined;
+  const octokit = github.getOctokit(token);
+  const { owner, repo } = github.context.repo;
+  return {
+    create: async (input) => {
+      const created = await octokit.rest.repos.createDeployment({
+        owner,
+        repo,
+        ref: input.ref,
+        environment: input.environment,
+        description: input.description,
+        transient_environment: input.transient,
+        production_environment: input.production,
+        payload: input.payload as unknown as Record<string, unknown>,
+        // The deploy already happened: no merge of the base branch, no waiting on other checks.
+        auto_merge: false,
+        required_contexts: [],
+      });
+      if (!('id' in created.data)) throw new Error(created.data.message ?? 'GitHub created no deployment');
+      return created.data.id;
+    },
+    status: async (id, state, urls) =>
+      void (await octokit.rest.repos.createDeploymentStatus({
+        owner,
+        repo,
+        deployment_id: id,
+        state,
+        ...(urls.environmentUrl ? { environment_url: urls.environmentUrl } : {}),
+        ...(urls.logUrl ? { log_url: urls.logUrl } : {}),
+        ...(urls.autoInactive !== undefined ? { auto_inactive: urls.autoInactive } : {}),
+      })),
+    list: async (environment) =>
+      (await octokit.rest.repos.listDeployments({ owner, repo, environment, per_page: 100 })).data,
+  };
+}
+
 if (!isPost)
   await run({
     core: {
@@ -81,6 +122,7 @@ if (!isPost)
     signal: controller.signal,
     now: Date.now,
     pullRequestNumber,
+    githubDeployments,
     pullRequest: async () => {
       // Loaded only when a comment is asked for: Octokit is heavy and most runs never need it.
       const github = await import('@actions/github');

@@ -139,6 +139,7 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
   const githubDeployment = booleanInput(getInput, 'github-deployment', false, report);
   const githubToken = getInput('github-token').trim();
   if (comment && !githubToken) report('github-token', 'is needed when comment is true');
+  if (githubDeployment && !githubToken) report('github-token', 'is needed when github-deployment is true');
 
   if (problems.length > 0 || !brokerUrl) throw new InputError(problems);
   return Object.freeze({

@@ -1,6 +1,13 @@
 /** The action's wiring: inputs → OIDC → exchange → files → deploy → wait → report, with the one try/catch. */
 import { assignAlias, renderAlias } from './alias.js';
 import { readRunContext, type TriggeringRun } from './context.js';
+import {
+  environmentName,
+  jobEnvironmentFrom,
+  startGitHubDeployment,
+  type GitHubDeploymentApi,
+  type GitHubDeploymentRun,
+} from './github-deployment.js';
 import type * as DeployModule from './deploy.js';
 import type { Deployment } from './deploy.js';
 import { createProofKey, withProofs } from './dpop.js';
@@ -8,7 +15,14 @@ import { exchangeToken } from './exchange.js';
 import { collectFiles, resolveInside } from './files.js';
 import { parseInputs, type Settings } from './inputs.js';
 import { requestOIDCToken } from './oidc.js';
-import { setOutputs, summaryMarkdown, upsertComment, type CommentApi, type Report } from './report.js';
+import {
+  deploymentUrl,
+  setOutputs,
+  summaryMarkdown,
+  upsertComment,
+  type CommentApi,
+  type Report,
+} from './report.js';
 import type { RetryPolicy } from './retry.js';
 import { revokeCredential, STATE } from './revoke.js';
 
@@ -37,6 +51,8 @@ export interface ActionDeps {
   now: () => number;
   /** The pull request a `workflow_run` deploys, when the event payload does not name it (fork pull requests). */
   pullRequestNumber?: () => Promise<number | undefined>;
+  /** The GitHub Deployments API of this repository (input github-deployment). */
+  githubDeployments?: () => Promise<GitHubDeploymentApi | undefined>;
   /** Present when the run is for a pull request: its number and a comments API. */
   pullRequest?: () => Promise<{ number: number; api: CommentApi } | undefined>;
 }
@@ -66,6 +82,10 @@ export async function run(deps: ActionDeps): Promise<void> {
   let settings: Readonly<Settings> | undefined;
   let created: Deployment | undefined;
   let credential: string | undefined;
+  let jobEnvironment: string | undefined;
+  /** Every call to the gateway goes through this (DPoP proofs added for key-bound credentials). */
+  let gatewayFetch: typeof fetch = deps.fetch;
+  let githubDeployment: GitHubDeploymentRun | undefined;
   // @vercel/sdk builds hundreds of zod schemas when it loads: that work waits until the OIDC token
   // is in hand and then overlaps the broker round trip, instead of delaying the first request.
   let deployModule: Promise<typeof DeployModule> | undefined;
@@ -119,6 +139,7 @@ export async function run(deps: ActionDeps): Promise<void> {
           ...(proofKey ? { proofKey } : {}),
           getToken: async () => {
             const token = await requestOIDCToken(inputs.audience, env, core.getIDToken);
+            jobEnvironment = jobEnvironmentFrom(token);
             if (inputs.deploy) void loadDeploy();
             return token;
           },
@@ -164,6 +185,10 @@ export async function run(deps: ActionDeps): Promise<void> {
       }),
     );
 
+    gatewayFetch =
+      exchanged.token_type === 'DPoP' && proofKey
+        ? withProofs(deps.fetch, proofKey, exchanged.credential)
+        : deps.fetch;
     deployer = createDeployer(
       {
         brokerUrl: inputs.brokerUrl,
@@ -172,10 +197,7 @@ export async function run(deps: ActionDeps): Promise<void> {
         prebuilt: inputs.prebuilt,
       },
       {
-        fetch:
-          exchanged.token_type === 'DPoP' && proofKey
-            ? withProofs(deps.fetch, proofKey, exchanged.credential)
-            : deps.fetch,
+        fetch: gatewayFetch,
         retry: deps.retry,
         log: core,
         signal: deps.signal,
@@ -210,6 +232,22 @@ export async function run(deps: ActionDeps): Promise<void> {
     }
     created = attempt.deployment!;
     report.deployment = created;
+    if (inputs.githubDeployment) {
+      const api = await deps.githubDeployments?.();
+      if (api)
+        githubDeployment = await startGitHubDeployment(
+          api,
+          {
+            ref: context.headSha ?? report.sha,
+            environment: environmentName(inputs.project, inputs.target, jobEnvironment),
+            project: inputs.project,
+            target: inputs.target,
+            pr: await pr()?.catch(() => undefined),
+            logUrl: created.inspectorUrl ?? undefined,
+          },
+          core,
+        );
+    }
     core.info(`Deployment ${created.id} created: https://${created.url}`);
     if (created.inspectorUrl) core.info(`Inspect: ${created.inspectorUrl}`);
 
@@ -224,7 +262,10 @@ export async function run(deps: ActionDeps): Promise<void> {
       core.info(`Ready: https://${created.url}`);
       if (alias) {
         report.aliasUrl = await phase('alias', () =>
-          assignAlias(inputs.brokerUrl, exchanged.credential, created!.id, alias, deps),
+          assignAlias(inputs.brokerUrl, exchanged.credential, created!.id, alias, {
+            fetch: gatewayFetch,
+            retry: deps.retry,
+          }),
         );
         core.info(`Alias: ${report.aliasUrl}`);
       }
@@ -253,6 +294,14 @@ export async function run(deps: ActionDeps): Promise<void> {
   }
   if (settings && !settings.deploy && !report.error) return;
   setOutputs(core, report);
+  // With wait: false the build outcome is unknown here; the deployment stays in progress.
+  if (githubDeployment && (report.error || settings?.wait)) {
+    await githubDeployment.finish({
+      ok: !report.error && report.deployment?.readyState === 'READY',
+      environmentUrl: report.aliasUrl ?? (deploymentUrl(report.deployment) || undefined),
+      logUrl: report.deployment?.inspectorUrl ?? undefined,
+    });
+  }
   try {
     await core.writeSummary(summaryMarkdown(report));
     const pr = settings?.comment ? await deps.pullRequest?.() : undefined;
