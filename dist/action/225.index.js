@@ -4638,7 +4638,7 @@ async function $do(client, request, options) {
 
 /***/ }),
 
-/***/ 6791:
+/***/ 9172:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
 

@@ -21,7 +21,7 @@ __webpack_require__.r(__webpack_exports__);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__webpack_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
 /* harmony import */ var _vercel_sdk_core_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(9222);
 /* harmony import */ var _vercel_sdk_funcs_deploymentsCancelDeployment_js__WEBPACK_IMPORTED_MODULE_12__ = __webpack_require__(7284);
-/* harmony import */ var _vercel_sdk_funcs_deploymentsGetDeployment_js__WEBPACK_IMPORTED_MODULE_11__ = __webpack_require__(6791);
+/* harmony import */ var _vercel_sdk_funcs_deploymentsGetDeployment_js__WEBPACK_IMPORTED_MODULE_11__ = __webpack_require__(9172);
 /* harmony import */ var _vercel_sdk_funcs_deploymentsUploadFile_js__WEBPACK_IMPORTED_MODULE_10__ = __webpack_require__(7842);
 /* harmony import */ var _vercel_sdk_lib_http_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(3157);
 /* harmony import */ var _vercel_sdk_models_responsevalidationerror_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(5070);
