@@ -222,16 +222,25 @@ test('credential-only mode exports a masked credential for the official CLI', as
 
 test('a cancelled job cancels its deployment', async () => {
   const slow = await startBundledWorld({ fake: { buildMs: 20_000 } });
+  let poll: NodeJS.Timeout | undefined;
   try {
     const workspace = mkdtempSync(path.join(slow.dir, 'ws-'));
     mkdirSync(path.join(workspace, 'site'));
     writeFileSync(path.join(workspace, 'site', 'index.html'), 'x');
-    const run = await slow.run({ path: 'site' }, { workspace, cancelAfterMs: 1500 });
+    // The job is cancelled once the action follows its building deployment (it reads it back),
+    // however long a loaded machine took to get there.
+    const following = () =>
+      slow.fake.requests.some((r) => r.method === 'GET' && /\/deployments\/dpl_/.test(r.path));
+    const building = new Promise<void>((resolve) => {
+      poll = setInterval(() => following() && resolve(), 50);
+    });
+    const run = await slow.run({ path: 'site' }, { workspace, cancelWhen: building });
     expect(run.code).not.toBe(0);
     const [deployment] = [...slow.fake.deployments.values()];
     expect(deployment?.canceled).toBe(true);
     expect(slow.fake.requests.some((r) => r.method === 'PATCH' && r.path.endsWith('/cancel'))).toBe(true);
   } finally {
+    clearInterval(poll);
     await slow.close();
   }
 });

@@ -122,8 +122,8 @@ export interface ActionJob {
   /** ACTIONS_ID_TOKEN_REQUEST_URL / _TOKEN; omit to play a job without `id-token: write`. */
   oidc?: { requestUrl: string; requestToken: string };
   env?: NodeJS.ProcessEnv;
-  /** Sent to the action as SIGINT after this many ms (a cancelled job). */
-  cancelAfterMs?: number;
+  /** The action gets SIGINT when this settles (a cancelled job): tie it to an event, not to a delay. */
+  cancelWhen?: Promise<unknown>;
 }
 
 export async function runActionBundle(job: ActionJob): Promise<ActionRun> {
@@ -174,7 +174,7 @@ async function runStep(job: ActionJob, state: Record<string, string>): Promise<A
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  if (job.cancelAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), job.cancelAfterMs).unref();
+  void job.cancelWhen?.then(() => child.exitCode === null && child.kill('SIGINT'));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   try {
     const saved = parseFileCommands(readFileSync(files.state, 'utf8'));
