@@ -122,7 +122,9 @@ export interface ActionJob {
   /** ACTIONS_ID_TOKEN_REQUEST_URL / _TOKEN; omit to play a job without `id-token: write`. */
   oidc?: { requestUrl: string; requestToken: string };
   env?: NodeJS.ProcessEnv;
-  /** The action gets SIGINT when this settles (a cancelled job): tie it to an event, not to a delay. */
+  /** Sent to the action as SIGINT after this many ms (a cancelled job). */
+  cancelAfterMs?: number;
+  /** The action gets SIGINT when this settles (a cancelled job), for a cancel tied to an event rather than a delay. */
   cancelWhen?: Promise<unknown>;
 }
 
@@ -174,6 +176,7 @@ async function runStep(job: ActionJob, state: Record<string, string>): Promise<A
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  if (job.cancelAfterMs !== undefined) setTimeout(() => child.kill('SIGINT'), job.cancelAfterMs).unref();
   void job.cancelWhen?.then(() => child.exitCode === null && child.kill('SIGINT'));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   try {
@@ -186,7 +189,7 @@ async function runStep(job: ActionJob, state: Record<string, string>): Promise<A
       exported: parseFileCommands(readFileSync(files.env, 'utf8')),
       summary: readFileSync(files.summary, 'utf8'),
       state: saved,
-      post: () => runStep({ ...job, cancelAfterMs: undefined }, saved),
+      post: () => runStep({ ...job, cancelAfterMs: undefined, cancelWhen: undefined }, saved),
     };
   } finally {
     // The runner deletes RUNNER_TEMP after each job, as GitHub's does.
