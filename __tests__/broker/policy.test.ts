@@ -1,7 +1,9 @@
-import { ConfigError, parseConfig } from '../../src/broker/config.js';
+import { parseConfig } from '../../src/broker/config.js';
+import { ConfigError } from '../../src/broker/yaml-file.js';
 import type { PolicyClaims } from '../../src/broker/oidc/claims.js';
 import { compilePattern } from '../../src/broker/policy/compile.js';
-import { evaluatePolicy, explainDecision } from '../../src/broker/policy/evaluate.js';
+import { evaluatePolicy } from '../../src/broker/policy/evaluate.js';
+import { explainDecision } from '../../src/broker/policy/explain.js';
 import { defaultClaims } from '../../src/local/github-oidc.js';
 import { brokerYaml, compiled, LOCAL_URLS } from '../helpers/config.js';
 
@@ -176,21 +178,61 @@ describe('policy decisions', () => {
     }
   });
 
-  test('explain gives the admin every rule and why it does not match', () => {
+  test('explain names rules as people count them, and says when a rule is for another repository', () => {
+    // The feature-branch production case is asserted through the bundle in e2e/broker-cli.test.ts.
+    const project = config.projects.get('billing');
     const text = explainDecision(
-      evaluatePolicy(config, claims({ ref: 'refs/heads/feature' }), 'marketing-site', 'production'),
-      'marketing-site',
-      'production',
+      evaluatePolicy(config, claims(), 'billing', 'preview'),
+      project,
+      'billing',
+      'preview',
     );
-    expect(text).toMatch(/^DENIED/);
-    expect(text).toMatch(/allow\[0\]: .*environment/);
-    expect(text).toMatch(/allow\[1\]: target production is not allowed/);
+    expect(text.split('\n').slice(0, 5)).toEqual([
+      'DENIED: no rule of project billing allows target preview',
+      '  rule 1 of billing (acme/billing → preview): not for this repository',
+      '      - repository acme/marketing is not acme/billing',
+      '      - repository_id 123456789 is not 555',
+      'caller sees (403 policy_denied): repository acme/marketing may not deploy project "billing" (no rule of the broker\'s policy allows it)',
+    ]);
     const allowed = explainDecision(
       evaluatePolicy(config, claims(production), 'marketing-site', 'production'),
+      config.projects.get('marketing-site'),
       'marketing-site',
       'production',
     );
-    expect(allowed).toMatch(/^ALLOWED: .* by allow\[0\]/);
+    expect(allowed.split('\n').slice(0, 2)).toEqual([
+      'ALLOWED: project marketing-site, target production, by rule 1 of marketing-site',
+      '  rule 1 of marketing-site (acme/marketing → production): matches',
+    ]);
+  });
+
+  test("a rule for another target never lends its reasons to the caller's denial", () => {
+    // The preview rule lists events; a production request from a feature branch by pull_request
+    // must not be told about that list: fixing it would not make the request pass.
+    const text = brokerYaml(LOCAL_URLS).replace(
+      'targets: [preview, staging]',
+      'targets: [preview, staging]\n        events: [pull_request]',
+    );
+    const decision = evaluatePolicy(
+      compiled(text),
+      claims({ ref: 'refs/heads/feature', event_name: 'push' }),
+      'marketing-site',
+      'production',
+    );
+    expect(decision.allowed).toBe(false);
+    if (!decision.allowed) {
+      expect(decision.message).toMatch(/ref refs\/heads\/feature may not deploy to production/);
+      expect(decision.message).not.toMatch(/event|preview/);
+    }
+  });
+
+  test("a target none of the repository's rules allow says which targets they do allow", () => {
+    const decision = evaluatePolicy(config, claims(), 'marketing-site', 'qa');
+    expect(decision.allowed).toBe(false);
+    if (!decision.allowed)
+      expect(decision.message).toBe(
+        'target qa is not allowed for acme/marketing (its rules allow production, preview, staging)',
+      );
   });
 });
 
@@ -236,12 +278,12 @@ describe('policy check catches what an admin gets wrong, and says what to write'
     [
       'a short ref',
       base.replace('refs: [refs/heads/main]', 'refs: [main]'),
-      /"main" is not a full ref; write refs\/heads\/main/,
+      /refs\[0\]: "main" is not a full ref; write "refs\/heads\/main"/,
     ],
     [
       'a regular expression as a pattern',
       base.replace('refs: [refs/heads/main]', 'refs: ["refs/heads/(main|dev)"]'),
-      /no \?, \[\], \{\}, ! or regular expressions/,
+      /"refs\/heads\/\(main\|dev\)" looks like a regular expression, .*write one entry each: \["refs\/heads\/main", "refs\/heads\/dev"\]/,
     ],
     [
       'plain http upstream',
@@ -277,7 +319,7 @@ describe('policy check catches what an admin gets wrong, and says what to write'
     [
       'a duplicate key',
       base.replace('credential_ttl_seconds: 600', 'credential_ttl_seconds: 600\ncredential_ttl_seconds: 60'),
-      /Map keys must be unique/,
+      /credential_ttl_seconds: duplicate key "credential_ttl_seconds" \(first at line 5:1\)/,
     ],
     ['a bad replay store', `${base}replay_store: mysql://x\n`, /replay_store: must be memory or redis/],
   ])('%s', (_name, text, expected) => {
@@ -342,5 +384,155 @@ describe('policy check catches what an admin gets wrong, and says what to write'
     const project = config.projects.get('marketing-site')!;
     expect(Object.isFrozen(config)).toBe(true);
     expect(Object.isFrozen(project.rules[0])).toBe(true);
+  });
+});
+
+describe('policy check messages: where, what and what to write', () => {
+  const base = brokerYaml(LOCAL_URLS);
+  const message = (text: string) => {
+    try {
+      parseConfig(text, 'broker.yaml');
+    } catch (error) {
+      if (error instanceof ConfigError) return error.message;
+      throw error;
+    }
+    throw new Error('expected the config to be refused');
+  };
+
+  test('a duplicate key names the key and both lines', () => {
+    const text = base.replace(
+      '    project_id: prj_billing\n',
+      '    project_id: prj_billing\n    team_id: team_x\n',
+    );
+    expect(message(text)).toBe(
+      [
+        'broker.yaml: 1 error',
+        'broker.yaml:28:5: error: projects.billing.team_id: duplicate key "team_id" (first at line 26:5); keep one, the parser would silently use the last',
+      ].join('\n'),
+    );
+  });
+
+  test('a YAML syntax error carries file:line:column, the key it follows and the fix', () => {
+    const text = base.replace('    project_id: prj_billing', '\tproject_id: prj_billing');
+    expect(message(text)).toBe(
+      [
+        'broker.yaml: 1 error',
+        'broker.yaml:27:1: error: projects.billing.team_id: YAML syntax: Tabs are not allowed as indentation; indent with spaces',
+      ].join('\n'),
+    );
+  });
+
+  test('schema errors, cross-field errors and warnings come in one pass, in file order, each with its line', () => {
+    const text = base
+      .replace(
+        'issuer: https://token.actions.githubusercontent.com',
+        'issuer: https://ghes.example.com/_services/token/',
+      )
+      .replace(/jwks_url: .*\n/, '')
+      .replace('credential_ttl_seconds: 600', 'credential_ttl_seconds: "600"')
+      .replace('        environments: [production]\n', '')
+      .replace(
+        'refs: ["refs/heads/**", "refs/pull/*/merge"]',
+        'refs: ["**"]\n        events: [pull-request, workflow_run]',
+      )
+      .replace('targets: [preview]', 'targets: [Preview]')
+      .replace(
+        '    allow:\n      - repository: acme/billing',
+        '    allow:\n      - repository: acme/billing\n        self_hosted_runners: yes',
+      );
+    expect(message(text)).toBe(
+      [
+        'broker.yaml: 8 errors, 1 warning',
+        "broker.yaml:2:1: error: jwks_url: is required when issuer is not https://token.actions.githubusercontent.com; write the issuer's JWKS URL (the broker never discovers keys from token input)",
+        'broker.yaml:2:1: error: issuer: must not end with "/": issuers are compared exactly; write https://ghes.example.com/_services/token',
+        'broker.yaml:4:1: error: credential_ttl_seconds: must be a number, not text; write 600 without quotes',
+        'broker.yaml:11:9: error: projects.marketing-site.allow[0].environments: a rule that allows production must name environments, e.g. environments: [production], so the GitHub environment protection rules (required reviewers, deployment branches) gate it',
+        'broker.yaml:22:16: error: projects.marketing-site.allow[1].refs[0]: "**" is not a full ref; write "refs/heads/**" for every branch (refs are compared in full; add "refs/tags/v*" or "refs/pull/*/merge" only if tags or pull requests may deploy)',
+        'broker.yaml:23:18: error: projects.marketing-site.allow[1].events[0]: "pull-request" is not a GitHub event; did you mean "pull_request"?',
+        'broker.yaml:30:9: error: projects.billing.allow[0].self_hosted_runners: must be true or false (got the text "yes")',
+        'broker.yaml:33:19: error: projects.billing.allow[0].targets[0]: "Preview" is not a target; did you mean "preview"?',
+        "broker.yaml:23:32: warning: projects.marketing-site.allow[1].events[1]: workflow_run runs with the base repository's identity on attacker-influenced input",
+      ].join('\n'),
+    );
+  });
+
+  test.each([
+    ['credential_ttl_seconds: 7200', 'credential_ttl_seconds: must be at most 3600 (got 7200)'],
+    ['credential_ttl_seconds: 0', 'credential_ttl_seconds: must be at least 1 (got 0)'],
+    [
+      'credential_ttl_seconds: soon',
+      'credential_ttl_seconds: must be a whole number, e.g. 60 (got the text "soon")',
+    ],
+    ['credential_ttl_seconds: 1.5', 'credential_ttl_seconds: must be a whole number (got number 1.5)'],
+    [
+      'credential_ttl_seconds: 600\nreplay_store: Memory',
+      'replay_store: must be memory or redis://host:port; did you mean "memory"?',
+    ],
+    ['credential_ttl_seconds: 600\naudience: ""', 'audience: must not be empty'],
+  ])('no library texts: %s', (line, expected) => {
+    const text = base
+      .replace('credential_ttl_seconds: 600', line)
+      .replace(/^audience: .*\n(?=[\s\S]*audience: "")/, '');
+    const all = message(text);
+    expect(all).toContain(expected);
+    expect(all).not.toMatch(/Invalid input|Too (big|small)|expected number|received/);
+  });
+
+  test.each([
+    ['targets: [Production]', 'targets[0]: "Production" is not a target; did you mean "production"?'],
+    ['targets: preview', 'targets: must be a list; write [preview]'],
+    [
+      'events: [workflow-dispatch]',
+      'events[0]: "workflow-dispatch" is not a GitHub event; did you mean "workflow_dispatch"?',
+    ],
+    ['refs: [main]', 'refs[0]: "main" is not a full ref; write "refs/heads/main"'],
+    ['refs: ["heads/release"]', 'refs[0]: "heads/release" is not a full ref; write "refs/heads/release"'],
+    [
+      'refs: ["refs/heads/.*"]',
+      'refs[0]: "refs/heads/.*" looks like a regular expression, but patterns are globs (* = one segment, ** = any number); write "refs/heads/**"',
+    ],
+    ['refs: ["^refs/heads/release-[0-9]+$"]', 'write "refs/heads/release-*"'],
+    ['refs: ["refs/tags/v\\\\d+\\\\.\\\\d+"]', 'write "refs/tags/v*.*"'],
+    [
+      'refs: ["refs/heads/(?!main)"]',
+      'write one glob per ref instead, e.g. "refs/heads/main", "refs/heads/release-*"',
+    ],
+    [
+      'workflows: ["acme/m/.github/workflows/.*"]',
+      'workflows[0]: "acme/m/.github/workflows/.*" looks like a regular expression',
+    ],
+  ])('advice that is right: %s', (line, expected) => {
+    const text = base.replace(
+      'targets: [preview]',
+      line.startsWith('targets') ? line : `targets: [preview]\n        ${line}`,
+    );
+    expect(message(text)).toContain(expected);
+  });
+
+  test('globs that read like regular expressions elsewhere are left alone', () => {
+    const text = base.replace('refs: [refs/heads/main]', 'refs: [refs/heads/main, "refs/tags/v1.*"]');
+    expect(() => parseConfig(text, 'broker.yaml')).not.toThrow();
+  });
+
+  test('"refs/**" and a near-miss target are warnings with the better spelling', () => {
+    const text = base
+      .replace('refs: ["refs/heads/**", "refs/pull/*/merge"]', 'refs: ["refs/**"]')
+      .replace('targets: [preview]', 'targets: [preview, producton]');
+    const warnings = parseConfig(text, 'broker.yaml').warnings.map(
+      (w) => `${w.line}: ${w.path}: ${w.message}`,
+    );
+    expect(warnings).toContain(
+      '24: projects.marketing-site.allow[1].refs[0]: "refs/**" allows every branch, tag and pull request ref; write "refs/heads/**" if branches are meant',
+    );
+    expect(warnings).toContain(
+      '33: projects.billing.allow[0].targets[1]: "producton" is read as a custom environment slug; did you mean "production"?',
+    );
+  });
+
+  test('with an environment, each project whose token_env is unset there is a warning by name', () => {
+    const { warnings } = parseConfig(base, 'broker.yaml', { env: { VERCEL_TOKEN_MARKETING: 'x' } });
+    expect(warnings.map((w) => `${w.path}: ${w.message}`)).toEqual([
+      'projects.billing.token_env: VERCEL_TOKEN_BILLING is not set in this environment; project billing cannot deploy until it is (its exchanges answer 503)',
+    ]);
   });
 });

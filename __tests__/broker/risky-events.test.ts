@@ -1,5 +1,6 @@
 /** workflow_run, pull_request_target and issue_comment: preview only, through a rule that pins the exact workflow. */
-import { ConfigError, parseConfig } from '../../src/broker/config.js';
+import { parseConfig } from '../../src/broker/config.js';
+import { ConfigError } from '../../src/broker/yaml-file.js';
 import type { PolicyClaims } from '../../src/broker/oidc/claims.js';
 import { evaluatePolicy } from '../../src/broker/policy/evaluate.js';
 import { defaultClaims } from '../../src/local/github-oidc.js';

@@ -1,9 +1,10 @@
 /** The committed broker bundle, driven through its CLI and HTTP contracts. */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { BROKER_BUNDLE, startBrokerProcess } from '../../src/local/runner.js';
+import { BROKER_BUNDLE, REPO_ROOT, startBrokerProcess } from '../../src/local/runner.js';
 import { AUDIENCE } from '../helpers/config.js';
 import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
 import { UPSTREAM_TOKEN } from '../helpers/world.js';
@@ -17,8 +18,19 @@ beforeAll(async () => {
 afterAll(() => world.close());
 
 async function cli(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return cliWith({}, ...args);
+}
+
+/** The bundle run with exactly `env` (plus PATH): what an admin's shell would hold. */
+async function cliWith(
+  env: Record<string, string>,
+  ...args: string[]
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await exec(process.execPath, [BROKER_BUNDLE, ...args]);
+    const { stdout, stderr } = await exec(process.execPath, [BROKER_BUNDLE, ...args], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -52,6 +64,22 @@ async function exchange(body: Record<string, unknown>) {
       error?: { code: string; message: string; request_id: string };
     },
   };
+}
+
+/** The broker's JSON log lines once one matching `until` has arrived (stdout is flushed per event-loop turn). */
+async function logLines(
+  broker: { stdout(): string },
+  until: (line: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>[]> {
+  for (;;) {
+    const lines = broker
+      .stdout()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    if (lines.some(until)) return lines;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 const token = async (claims: Record<string, string> = {}, audience: string = AUDIENCE) => {
@@ -158,10 +186,18 @@ describe('serve', () => {
         .readFileSync(world.configPath, 'utf8')
         .replace(world.fake.url, 'http://127.0.0.1:9'),
     );
-    const broker = await startBrokerProcess({ configPath, env: {} });
-    expect(broker.stderr()).toMatch(/ephemeral signing key/);
-    expect((await fetch(`${broker.url}/healthz`)).status).toBe(200);
-    expect(await broker.stop()).toBe(0);
+    const broker = await startBrokerProcess({ configPath, env: { VERCEL_TOKEN_BILLING: 'set' } });
+    try {
+      expect(broker.stderr()).toMatch(/ephemeral signing key/);
+      expect((await fetch(`${broker.url}/healthz`)).status).toBe(200);
+      // Reported at start, by name: not by the first deploy as a 503.
+      const logs = await logLines(broker, (l) => l.msg === 'listening');
+      expect(logs.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual([
+        'project marketing-site cannot deploy: environment variable VERCEL_TOKEN_MARKETING (its token_env) is not set',
+      ]);
+    } finally {
+      expect(await broker.stop()).toBe(0);
+    }
   });
 });
 
@@ -197,10 +233,22 @@ describe('policy explain', () => {
     writeFileSync(claims, JSON.stringify(defaultClaims({ ref: 'refs/heads/feature' })));
     const denied = await explain(claims, 'production');
     expect(denied.code).toBe(0);
-    expect(denied.stdout).toMatch(/^DENIED/);
-    expect(denied.stdout).toMatch(/allow\[0\]: .*environment/);
+    expect(denied.stdout).toBe(
+      [
+        'DENIED: no rule of project marketing-site allows target production',
+        '  rule 1 of marketing-site (acme/marketing → production): does not match',
+        '      - the job has no GitHub environment; deploying to production needs "environment: production" on the job',
+        '      - ref refs/heads/feature may not deploy to production',
+        '      - workflow acme/marketing/.github/workflows/deploy.yml@refs/heads/feature may not deploy to production',
+        '  rule 2 of marketing-site (acme/marketing → preview, staging): not for target production',
+        'caller sees (403 policy_denied): the job has no GitHub environment; deploying to production needs "environment: production" on the job; ref refs/heads/feature may not deploy to production; workflow acme/marketing/.github/workflows/deploy.yml@refs/heads/feature may not deploy to production',
+        '',
+      ].join('\n'),
+    );
     const allowed = await explain(claims, 'preview');
-    expect(allowed.stdout).toMatch(/^ALLOWED: .* by allow\[1\]/);
+    expect(allowed.stdout.split('\n')[0]).toBe(
+      'ALLOWED: project marketing-site, target preview, by rule 2 of marketing-site',
+    );
   });
 
   test('accepts a raw JWT, decoded without trust', async () => {
@@ -208,5 +256,260 @@ describe('policy explain', () => {
     writeFileSync(jwt, await token());
     const result = await explain(jwt, 'preview');
     expect(result.stdout).toMatch(/^ALLOWED/);
+  });
+});
+
+describe('policy check, as an admin meets it', () => {
+  const write = (name: string, text: string) => {
+    const file = path.join(world.dir, name);
+    writeFileSync(file, text);
+    return file;
+  };
+  const valid = () => readFileSync(world.configPath, 'utf8');
+
+  test('a duplicate key names the key and where both occurrences are', async () => {
+    const file = write(
+      'dup.yaml',
+      valid().replace('    project_id: prj_billing\n', '    project_id: prj_billing\n    team_id: team_x\n'),
+    );
+    const result = await cli('policy', 'check', '--config', file);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(
+      `${file}: 1 error\n${file}:28:5: error: projects.billing.team_id: duplicate key "team_id" (first at line 26:5); keep one, the parser would silently use the last\n`,
+    );
+  });
+
+  test('every error and warning in one pass, each with file:line:column and what to write', async () => {
+    const file = write(
+      'many.yaml',
+      valid()
+        .replace(/credential_ttl_seconds: .*/, 'credential_ttl_seconds: 7200')
+        .replace('        environments: [production]\n', '')
+        .replace('refs: ["refs/heads/**", "refs/pull/*/merge"]', 'refs: ["**", "^refs/heads/(main|dev)$"]')
+        .replace('events: [push, workflow_dispatch]', 'events: [push, pull-request, workflow_run]')
+        .replace('targets: [preview]\n', 'targets: [Production]\n        environments: [production]\n'),
+    );
+    const tokens = { VERCEL_TOKEN_MARKETING: 'set', VERCEL_TOKEN_BILLING: 'set' };
+    const result = await cliWith(tokens, 'policy', 'check', '--config', file);
+    expect(result.code).toBe(1);
+    expect(result.stderr.split('\n')).toEqual([
+      `${file}: 6 errors, 1 warning`,
+      `${file}:5:1: error: credential_ttl_seconds: must be at most 3600 (got 7200)`,
+      `${file}:12:9: error: projects.marketing-site.allow[0].environments: a rule that allows production must name environments, e.g. environments: [production], so the GitHub environment protection rules (required reviewers, deployment branches) gate it`,
+      `${file}:18:24: error: projects.marketing-site.allow[0].events[1]: "pull-request" is not a GitHub event; did you mean "pull_request"?`,
+      `${file}:23:16: error: projects.marketing-site.allow[1].refs[0]: "**" is not a full ref; write "refs/heads/**" for every branch (refs are compared in full; add "refs/tags/v*" or "refs/pull/*/merge" only if tags or pull requests may deploy)`,
+      `${file}:23:22: error: projects.marketing-site.allow[1].refs[1]: "^refs/heads/(main|dev)$" looks like a regular expression, but patterns are globs (* = one segment, ** = any number); write one entry each: ["refs/heads/main", "refs/heads/dev"]`,
+      `${file}:32:19: error: projects.billing.allow[0].targets[0]: "Production" is not a target; did you mean "production"?`,
+      `${file}:18:38: warning: projects.marketing-site.allow[0].events[2]: workflow_run runs with the base repository's identity on attacker-influenced input`,
+      '',
+    ]);
+  });
+
+  test('run with the environment serve will have, it warns by name about each unset token_env', async () => {
+    const result = await cliWith(
+      { VERCEL_TOKEN_MARKETING: 'set' },
+      'policy',
+      'check',
+      '--config',
+      world.configPath,
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(
+      [
+        `${world.configPath}:28:5: warning: projects.billing.token_env: VERCEL_TOKEN_BILLING is not set in this environment; project billing cannot deploy until it is (its exchanges answer 503)`,
+        `ok: ${world.configPath}: 2 project(s), 3 rule(s), 1 warning(s)`,
+        '',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('policy explain, the admin view', () => {
+  const sample = ['--config', 'examples/broker.yaml', '--claims', 'examples/policy/claims.json'];
+
+  test('the sample claims file in examples/ explains a feature-branch production request rule by rule', async () => {
+    const result = await cli(
+      'policy',
+      'explain',
+      ...sample,
+      '--project',
+      'marketing-site',
+      '--target',
+      'production',
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe(
+      [
+        'DENIED: no rule of project marketing-site allows target production',
+        '  rule 1 of marketing-site (acme/marketing → production): does not match',
+        '      - the job has no GitHub environment; deploying to production needs "environment: production" on the job',
+        '      - ref refs/heads/feature/new-pricing may not deploy to production',
+        '      - workflow acme/marketing/.github/workflows/preview.yml@refs/heads/feature/new-pricing may not deploy to production',
+        '  rule 2 of marketing-site (acme/marketing → preview): not for target production',
+        'caller sees (403 policy_denied): the job has no GitHub environment; deploying to production needs "environment: production" on the job; ref refs/heads/feature/new-pricing may not deploy to production; workflow acme/marketing/.github/workflows/preview.yml@refs/heads/feature/new-pricing may not deploy to production',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  test('--exit-code makes DENIED exit 3; ALLOWED and the default stay 0', async () => {
+    const args = [...sample, '--project', 'marketing-site'];
+    expect((await cli('policy', 'explain', ...args, '--target', 'production', '--exit-code')).code).toBe(3);
+    expect((await cli('policy', 'explain', ...args, '--target', 'production')).code).toBe(0);
+    const allowed = await cli('policy', 'explain', ...args, '--exit-code');
+    expect([allowed.code, allowed.stdout.split('\n')[0]]).toEqual([
+      0,
+      'ALLOWED: project marketing-site, target preview, by rule 2 of marketing-site',
+    ]);
+  });
+
+  test('the usage shows the target default', async () => {
+    const result = await cli('policy', 'explain', '--help');
+    expect(result.stdout).toBe(
+      'Usage: keyhole-broker policy explain --config <file> --claims <claims.json | token | -> --project <name> [--target <target>, default preview] [--exit-code: exit 3 when denied]\n',
+    );
+  });
+});
+
+describe('policy test, the policy intent under CI', () => {
+  test('the example cases hold for the example config', async () => {
+    const result = await cli(
+      'policy',
+      'test',
+      '--config',
+      'examples/broker.yaml',
+      '--cases',
+      'examples/policy/cases.yaml',
+    );
+    expect(result.code).toBe(0);
+    expect(result.stdout.trimEnd().split('\n').at(-1)).toBe('8 cases: 8 passed, 0 failed');
+  });
+
+  test('a mismatch exits 1 with expected and actual side by side', async () => {
+    const claims = path.join(world.dir, 'main.json');
+    const { defaultClaims } = await import('../../src/local/github-oidc.js');
+    writeFileSync(claims, JSON.stringify(defaultClaims()));
+    const cases = path.join(world.dir, 'cases.yaml');
+    writeFileSync(
+      cases,
+      [
+        'defaults: { project: marketing-site, claims: main.json }',
+        'cases:',
+        '  - name: main deploys production through its environment',
+        '    target: production',
+        '    claims: { environment: production }',
+        '    expect: allow',
+        '    rule: 1',
+        '  - name: main previews by the production rule (wrong on purpose)',
+        '    target: preview',
+        '    expect: allow',
+        '    rule: 1',
+        '  - name: production without the environment is allowed (wrong on purpose)',
+        '    target: production',
+        '    expect: allow',
+        '',
+      ].join('\n'),
+    );
+    const result = await cli('policy', 'test', '--config', world.configPath, '--cases', cases);
+    expect(result.code).toBe(1);
+    expect(result.stdout.split('\n')).toEqual([
+      'ok    main deploys production through its environment  [marketing-site → production: allow by rule 1 of marketing-site]',
+      `FAIL  main previews by the production rule (wrong on purpose)  [marketing-site → preview]  (${cases}:8)`,
+      '      - expected: allow by rule 1 of marketing-site',
+      '      + actual:   allow by rule 2 of marketing-site',
+      `FAIL  production without the environment is allowed (wrong on purpose)  [marketing-site → production]  (${cases}:12)`,
+      '      - expected: allow',
+      '      + actual:   deny: the job has no GitHub environment; deploying to production needs "environment: production" on the job',
+      '3 cases: 1 passed, 2 failed',
+      '',
+    ]);
+  });
+
+  test('a broken cases file is refused before any case runs, with file:line and the fix', async () => {
+    const cases = path.join(world.dir, 'bad-cases.yaml');
+    writeFileSync(
+      cases,
+      'cases:\n  - name: x\n    project: marketing-site\n    target: preview\n    expect: allowed\n    claim: { ref: refs/heads/main }\n',
+    );
+    const result = await cli('policy', 'test', '--config', world.configPath, '--cases', cases);
+    expect(result.code).toBe(1);
+    expect(result.stderr.split('\n')).toEqual([
+      `${cases}: 2 errors`,
+      `${cases}:5:5: error: cases[0].expect: must be one of allow, deny; did you mean "allow"?`,
+      `${cases}:6:5: error: cases[0].claim: unknown key; did you mean "claims"?`,
+      '',
+    ]);
+  });
+});
+
+describe('/v1/exchange, as a client and an auditor meet it', () => {
+  test('a wrong method answers 405 with Allow: POST and a JSON error', async () => {
+    const response = await fetch(`${world.broker.url}/v1/exchange`);
+    expect(response.status).toBe(405);
+    expect(response.headers.get('allow')).toBe('POST');
+    const body = (await response.json()) as { error: { code: string; message: string } };
+    expect(body.error.code).toBe('method_not_allowed');
+    expect(body.error.message).toBe('/v1/exchange accepts POST only');
+  });
+
+  test('audit reasons say what was wrong; the client still gets one indistinguishable answer', async () => {
+    const answer = await exchange({ token: 'abc.def', project: 'marketing-site', target: 'preview' });
+    expect([answer.status, answer.body.error!.code]).toEqual([401, 'invalid_token']);
+    const id = answer.body.error!.request_id;
+    const line = (await logLines(world.broker, (l) => l.request_id === id)).find((l) => l.request_id === id);
+    expect(line?.reason).toBe('not a JWT: 3 dot-separated segments expected, got 2');
+    for (const audit of world.broker.auditLines()) expect(String(audit.reason)).not.toMatch(/^\w+$/);
+  });
+
+  test('an unreachable JWKS is named in the audit reason with its cause', async () => {
+    // A port that was free a moment ago: nothing listens there, so the connection is refused.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const { port } = closed.address() as AddressInfo;
+    await new Promise((resolve) => closed.close(resolve));
+    const jwksUrl = `http://127.0.0.1:${port}/jwks`;
+    const configPath = path.join(world.dir, 'no-jwks.yaml');
+    writeFileSync(
+      configPath,
+      readFileSync(world.configPath, 'utf8').replace(/jwks_url: .*/, `jwks_url: ${jwksUrl}`),
+    );
+    const broker = await startBrokerProcess({ configPath, env: {} });
+    try {
+      const response = await fetch(`${broker.url}/v1/exchange`, {
+        method: 'POST',
+        body: JSON.stringify({ token: await token(), project: 'marketing-site', target: 'preview' }),
+      });
+      expect(response.status).toBe(503);
+      await logLines(broker, (l) => l.msg === 'audit');
+      const reasons = broker.auditLines().map((l) => l.reason);
+      expect(reasons).toEqual([`JWKS fetch failed: ${jwksUrl}: fetch failed: ECONNREFUSED`]);
+    } finally {
+      await broker.stop();
+    }
+  });
+});
+
+describe('docs/policy.md', () => {
+  const doc = readFileSync(path.join(REPO_ROOT, 'docs', 'policy.md'), 'utf8');
+  const sessions = [...doc.matchAll(/```console\n\$ keyhole-broker (.+)\n([\s\S]*?)```/g)].map(
+    (m) => [m[1]!, m[2]!] as const,
+  );
+
+  test('shows policy explain and policy test sessions', () => {
+    expect(sessions.map(([command]) => command.split(' ').slice(0, 2).join(' '))).toEqual([
+      'policy explain',
+      'policy test',
+    ]);
+  });
+
+  test.each(sessions)('prints what the bundle prints: keyhole-broker %s', async (command, output) => {
+    const result = await cli(...command.split(' '));
+    expect(result.stdout).toBe(output);
+  });
+
+  test('gives the one gh api command that prints both immutable ids', () => {
+    expect(doc).toContain(
+      "gh api repos/acme/marketing --jq '{repository_id: .id, repository_owner_id: .owner.id}'",
+    );
   });
 });

@@ -94,7 +94,8 @@ export function createBroker(deps: BrokerDeps): Broker {
 
   app.get('/healthz', (c) => c.json({ ok: true }));
 
-  app.post(EXCHANGE_PATH, (c) => handleExchange(c.req.raw, exchangeDeps, c.get('requestId')));
+  // Every method reaches the exchange, which answers 405 for all but POST (never the gateway's 401).
+  app.all(EXCHANGE_PATH, (c) => handleExchange(c.req.raw, exchangeDeps, c.get('requestId')));
 
   app.post(REVOKE_PATH, (c) =>
     handleRevoke(

@@ -1,23 +1,21 @@
-/** `keyhole-broker`: serve, policy check, policy explain. */
+/** `keyhole-broker`: serve, policy check, policy explain, policy test. */
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
-import { decodeJwt } from 'jose';
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createBroker } from './app.js';
 import { createLogger } from './audit.js';
-import { ConfigError, parseConfig, type LoadedConfig } from './config.js';
+import { parseConfig, type LoadedConfig } from './config.js';
 import { loadSigningKeys } from './credential.js';
 import type { PolicyClaims } from './oidc/claims.js';
 import { createGitHubKeySet, createTokenVerifier } from './oidc/verify.js';
-import { evaluatePolicy, explainDecision } from './policy/evaluate.js';
+import { formatCaseReport, loadCases, missingClaims, parseClaimsText, runCases } from './policy/cases.js';
+import { evaluatePolicy } from './policy/evaluate.js';
+import { explainDecision } from './policy/explain.js';
 import { MemoryReplayStore, type ReplayStore } from './replay.js';
 import { RedisReplayStore } from './replay-redis.js';
 import { createPooledFetch, nodeFetch } from './node-fetch.js';
 import { startServer } from './server.js';
-
-const USAGE = `Usage:
-  keyhole-broker serve --config <file> [--port <n>] [--host <addr>]
-  keyhole-broker policy check --config <file>
-  keyhole-broker policy explain --config <file> --claims <claims.json | token | -> --project <name> --target <target>`;
+import { ConfigError, formatIssue } from './yaml-file.js';
 
 export interface Io {
   env: NodeJS.ProcessEnv;
@@ -26,53 +24,66 @@ export interface Io {
   readStdin: () => string;
 }
 
-class UsageError extends Error {}
+type Values = Record<string, string | boolean | undefined>;
 
-function loadConfigFile(path: string | undefined): LoadedConfig {
-  if (!path) throw new UsageError('--config <file> is required');
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (error) {
-    throw new UsageError(`cannot read ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
-  }
-  return parseConfig(text, path);
+/** One subcommand: its usage line, its own options (parsed strictly), and what it does. */
+interface Command {
+  usage: string;
+  options: ParseArgsConfig['options'];
+  run: (values: Values, io: Io) => Promise<number>;
 }
 
-const EXPLAIN_CLAIMS = [
-  'repository',
-  'repository_id',
-  'repository_owner_id',
-  'ref',
-  'ref_type',
-  'event_name',
-  'runner_environment',
-  'job_workflow_ref',
-] as const;
+class UsageError extends Error {}
+
+function readInput(file: string | undefined, flag: string): string {
+  if (!file) throw new UsageError(`${flag} <file> is required`);
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+}
+
+/** `env` checks each project's token_env against the environment the broker will run with. */
+function loadConfigFile(values: Values, env?: NodeJS.ProcessEnv): LoadedConfig {
+  const file = values.config as string | undefined;
+  return parseConfig(readInput(file, '--config'), file, env ? { env } : {});
+}
 
 function readClaims(source: string, io: Io): PolicyClaims {
-  const text = (
-    source === '-'
-      ? io.readStdin()
-      : /^[\w-]+\.[\w-]+\.[\w-]*$/.test(source.trim())
-        ? source
-        : readFileSync(source, 'utf8')
-  ).trim();
-  // A raw JWT is decoded without verification: this is the admin's view, never a decision.
-  const claims = /^[\w-]+\.[\w-]+\.[\w-]*$/.test(text)
-    ? decodeJwt(text)
-    : (JSON.parse(text) as Record<string, unknown>);
-  const missing = EXPLAIN_CLAIMS.filter((k) => typeof claims[k] !== 'string');
+  const text =
+    source === '-' ? io.readStdin() : JWT.test(source.trim()) ? source : readInput(source, '--claims');
+  let claims: Record<string, unknown>;
+  try {
+    claims = parseClaimsText(text);
+  } catch (error) {
+    throw new UsageError(`--claims ${source}: ${(error as Error).message}`);
+  }
+  const missing = missingClaims(claims);
   if (missing.length > 0)
-    throw new UsageError(`the claims lack ${missing.join(', ')} (paste a decoded GitHub OIDC token)`);
+    throw new UsageError(
+      `the claims lack ${missing.join(', ')} (paste a decoded GitHub OIDC token; docs/policy.md shows how to get one)`,
+    );
   return claims as unknown as PolicyClaims;
 }
 
-async function serve(values: Record<string, string | undefined>, io: Io): Promise<number> {
-  const { config, warnings } = loadConfigFile(values.config);
+const JWT = /^[\w-]+\.[\w-]+\.[\w-]*$/;
+
+async function serve(values: Values, io: Io): Promise<number> {
+  const file = values.config as string;
+  const { config, warnings } = loadConfigFile(values);
   const write = io.stdout;
   const logger = createLogger(write);
-  for (const w of warnings) logger.log('warn', `policy: ${w.path}: ${w.message}`);
+  for (const w of warnings) logger.log('warn', `policy: ${formatIssue(file, w, 'warning')}`);
+  // Found at start, by name, rather than by the first deploy as a 503.
+  for (const project of config.projects.values()) {
+    if (io.env[project.tokenEnv]) continue;
+    logger.log(
+      'warn',
+      `project ${project.name} cannot deploy: environment variable ${project.tokenEnv} (its token_env) is not set`,
+      { project: project.name, token_env: project.tokenEnv },
+    );
+  }
   const keys = await loadSigningKeys(io.env[config.signingKeyEnv], config.signingKeyEnv);
   if (keys.ephemeral) {
     io.stderr(
@@ -83,7 +94,7 @@ async function serve(values: Record<string, string | undefined>, io: Io): Promis
     config.replayStore === 'memory'
       ? new MemoryReplayStore({ maxEntries: config.limits.replay_store_max_entries })
       : new RedisReplayStore(config.replayStore);
-  const port = Number(values.port ?? io.env.PORT ?? 8787);
+  const port = Number((values.port as string | undefined) ?? io.env.PORT ?? 8787);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new UsageError(`--port must be 0-65535, got ${values.port ?? io.env.PORT}`);
   let lastStaleLog = 0;
@@ -109,7 +120,7 @@ async function serve(values: Record<string, string | undefined>, io: Io): Promis
     serverUrl: io.env.KEYHOLE_GITHUB_SERVER_URL ?? 'https://github.com',
   });
   const running = await startServer(broker, {
-    host: values.host ?? '127.0.0.1',
+    host: (values.host as string | undefined) ?? '127.0.0.1',
     port,
     limits: config.limits,
     trustProxy: config.trustProxy,
@@ -130,46 +141,100 @@ async function serve(values: Record<string, string | undefined>, io: Io): Promis
   return 0;
 }
 
+async function policyCheck(values: Values, io: Io): Promise<number> {
+  const file = values.config as string | undefined;
+  // The same environment as serve: a project whose token is missing here is warned about.
+  const { config, warnings } = loadConfigFile(values, io.env);
+  for (const w of warnings) io.stdout(formatIssue(file!, w, 'warning'));
+  const rules = [...config.projects.values()].reduce((n, p) => n + p.rules.length, 0);
+  io.stdout(
+    `ok: ${file}: ${config.projects.size} project(s), ${rules} rule(s), ${warnings.length} warning(s)`,
+  );
+  return 0;
+}
+
+/** Exit status of `policy explain --exit-code` for a denial: distinct from 1, which is an error. */
+const EXIT_DENIED = 3;
+
+async function policyExplain(values: Values, io: Io): Promise<number> {
+  const { config } = loadConfigFile(values);
+  const claims = values.claims as string | undefined;
+  const projectName = values.project as string | undefined;
+  if (!claims || !projectName) throw new UsageError('policy explain needs --claims and --project');
+  const target = (values.target as string | undefined) ?? 'preview';
+  const decision = evaluatePolicy(config, readClaims(claims, io), projectName, target);
+  io.stdout(explainDecision(decision, config.projects.get(projectName), projectName, target));
+  return !decision.allowed && values['exit-code'] ? EXIT_DENIED : 0;
+}
+
+async function policyTest(values: Values, io: Io): Promise<number> {
+  const { config } = loadConfigFile(values);
+  const file = values.cases as string | undefined;
+  const cases = loadCases(readInput(file, '--cases'), file!, (p) =>
+    readFileSync(path.resolve(path.dirname(file!), p), 'utf8'),
+  );
+  const results = runCases(config, cases);
+  io.stdout(formatCaseReport(results, file!));
+  return results.every((r) => r.passed) ? 0 : 1;
+}
+
+const config = { config: { type: 'string' } } as const;
+
+/** The subcommands, by their words; a new one is one entry here. */
+const COMMANDS: Record<string, Command> = {
+  serve: {
+    usage: 'serve --config <file> [--port <n>] [--host <addr>]',
+    options: { ...config, port: { type: 'string' }, host: { type: 'string' } },
+    run: serve,
+  },
+  'policy check': { usage: 'policy check --config <file>', options: config, run: policyCheck },
+  'policy explain': {
+    usage:
+      'policy explain --config <file> --claims <claims.json | token | -> --project <name> [--target <target>, default preview] [--exit-code: exit 3 when denied]',
+    options: {
+      ...config,
+      claims: { type: 'string' },
+      project: { type: 'string' },
+      target: { type: 'string' },
+      'exit-code': { type: 'boolean' },
+    },
+    run: policyExplain,
+  },
+  'policy test': {
+    usage: 'policy test --config <file> --cases <cases.yaml>',
+    options: { ...config, cases: { type: 'string' } },
+    run: policyTest,
+  },
+};
+
+const USAGE = `Usage:\n${Object.values(COMMANDS)
+  .map((c) => `  keyhole-broker ${c.usage}`)
+  .join('\n')}`;
+
 export async function runCli(argv: string[], io: Io): Promise<number> {
+  let usage = USAGE;
   try {
+    const words = argv.filter((a) => !a.startsWith('-')).slice(0, 2);
+    const name = [words.join(' '), words[0] ?? ''].find((n) => n in COMMANDS);
+    const command = name ? COMMANDS[name]! : undefined;
+    if (command) usage = `Usage: keyhole-broker ${command.usage}`;
     const { values, positionals } = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: {
-        config: { type: 'string' },
-        port: { type: 'string' },
-        host: { type: 'string' },
-        claims: { type: 'string' },
-        project: { type: 'string' },
-        target: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: { ...command?.options, help: { type: 'boolean', short: 'h' } },
     });
-    const command = positionals.join(' ');
-    if (values.help || command === '') {
-      io.stdout(USAGE);
-      return values.help ? 0 : 1;
-    }
-    if (command === 'serve') return await serve(values as Record<string, string | undefined>, io);
-    if (command === 'policy check') {
-      const { config, warnings } = loadConfigFile(values.config);
-      for (const w of warnings) io.stdout(`warning: ${values.config}: ${w.path}: ${w.message}`);
-      const rules = [...config.projects.values()].reduce((n, p) => n + p.rules.length, 0);
-      io.stdout(
-        `ok: ${values.config}: ${config.projects.size} project(s), ${rules} rule(s), ${warnings.length} warning(s)`,
-      );
+    if (values.help) {
+      io.stdout(usage);
       return 0;
     }
-    if (command === 'policy explain') {
-      const { config } = loadConfigFile(values.config);
-      if (!values.claims || !values.project)
-        throw new UsageError('policy explain needs --claims, --project and --target');
-      const target = values.target ?? 'preview';
-      const decision = evaluatePolicy(config, readClaims(values.claims, io), values.project, target);
-      io.stdout(explainDecision(decision, values.project, target));
-      return 0;
+    if (!command || positionals.join(' ') !== name) {
+      if (positionals.length === 0) {
+        io.stdout(USAGE);
+        return 1;
+      }
+      throw new UsageError(`unknown command "${positionals.join(' ')}"`);
     }
-    throw new UsageError(`unknown command "${command}"`);
+    return await command.run(values, io);
   } catch (error) {
     if (error instanceof ConfigError) {
       io.stderr(error.message);
@@ -179,7 +244,7 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       error instanceof UsageError ||
       (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))
     ) {
-      io.stderr(`keyhole-broker: ${error.message}\n${USAGE}`);
+      io.stderr(`keyhole-broker: ${error.message}\n${usage}`);
       return 1;
     }
     io.stderr(`keyhole-broker: ${error instanceof Error ? error.message : String(error)}`);

@@ -103,6 +103,12 @@ export async function handleExchange(
   requestId: string,
 ): Promise<Response> {
   const fail = (error: BrokerError, audit: Partial<AuditEvent>) => Object.assign(error, { audit });
+  if (request.method !== 'POST') {
+    throw fail(
+      new BrokerError(405, 'method_not_allowed', `${EXCHANGE_PATH} accepts POST only`, { allow: 'POST' }),
+      { reason: `method ${request.method} not allowed; POST only` },
+    );
+  }
   const text = await readLimitedText(request, MAX_EXCHANGE_BODY);
   const input = parseRequest(text);
   const base: Partial<AuditEvent> = { project: input.project, target: input.target };

@@ -47,6 +47,7 @@ export interface RevokeResponse {
 /** Every error code either side of the wire can produce; a closed union, never matched on message text. */
 export type ErrorCode =
   | 'bad_request'
+  | 'method_not_allowed'
   | 'invalid_token'
   | 'token_replayed'
   | 'policy_denied'

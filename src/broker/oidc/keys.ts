@@ -22,8 +22,8 @@ export interface KeySetOptions {
 
 /** The key endpoint could not be read: the broker's outage, never the token's fault (503, not 401). */
 export class KeySetFetchError extends Error {
-  constructor(reason: string) {
-    super(`cannot fetch the issuer's keys: ${reason}`);
+  constructor(url: string, reason: string) {
+    super(`JWKS fetch failed: ${url}: ${reason}`);
     this.name = 'KeySetFetchError';
   }
 }
@@ -33,6 +33,14 @@ function isFetchFailure(error: unknown): boolean {
   if (error instanceof TypeError) return true; // network failure inside fetch
   // jose reports a non-200 answer from the JWKS endpoint as a plain JOSEError.
   return error instanceof joseErrors.JOSEError && error.code === 'ERR_JOSE_GENERIC';
+}
+
+/** fetch's own "fetch failed" hides the cause (ECONNREFUSED, a TLS error): name it. */
+function describeFetchFailure(error: unknown): string {
+  if (!(error instanceof Error)) return String(error);
+  const cause = error.cause as { code?: string; message?: string } | undefined;
+  const detail = cause?.code ?? cause?.message;
+  return detail && !error.message.includes(detail) ? `${error.message}: ${detail}` : error.message;
 }
 
 export function createGitHubKeySet(jwksUrl: string, options: KeySetOptions = {}): JWTVerifyGetKey {
@@ -53,12 +61,12 @@ export function createGitHubKeySet(jwksUrl: string, options: KeySetOptions = {})
       return key;
     } catch (error) {
       if (!isFetchFailure(error)) throw error;
-      const reason = error instanceof Error ? error.message : String(error);
+      const reason = describeFetchFailure(error);
       if (lastGood && now() - lastGood.at <= maxStaleMs) {
         options.onStale?.(now() - lastGood.at, reason);
         return lastGood.local(header, token);
       }
-      throw new KeySetFetchError(reason);
+      throw new KeySetFetchError(jwksUrl, reason);
     }
   };
 }

@@ -34,18 +34,40 @@ export class InvalidTokenError extends BrokerError {
 }
 
 export class KeySetUnavailableError extends BrokerError {
-  constructor() {
+  /** For the audit line: which URL failed and why (the caller only learns to retry). */
+  readonly detail: string;
+  constructor(detail: string) {
     super(503, 'unavailable', 'The broker cannot reach the OIDC issuer keys right now; retry shortly.', {
       'retry-after': '5',
     });
+    this.detail = detail;
   }
+}
+
+/** jose's text, plus what was expected where the claim is one the admin configured. */
+function describeVerifyError(error: unknown, options: VerifierOptions): string {
+  if (!(error instanceof Error)) return `verification failed: ${String(error)}`;
+  const claim = (error as { claim?: string }).claim;
+  const expected =
+    claim === 'iss'
+      ? ` (expected ${options.issuer})`
+      : claim === 'aud'
+        ? ` (expected ${options.audience})`
+        : '';
+  return `${error.name}: ${error.message}${expected}`;
 }
 
 export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
   return async (token) => {
-    if (typeof token !== 'string' || token.length > MAX_TOKEN_BYTES) throw new InvalidTokenError('size');
+    if (typeof token !== 'string') throw new InvalidTokenError('not a JWT: the token is not a string');
+    if (token.length > MAX_TOKEN_BYTES)
+      throw new InvalidTokenError(
+        `token too large: ${token.length} bytes, at most ${MAX_TOKEN_BYTES} accepted`,
+      );
     // JWS compact only: JWE (5 segments) and JSON serialisation are refused before any parsing.
-    if (token.split('.').length !== 3) throw new InvalidTokenError('segments');
+    const segments = token.split('.').length;
+    if (segments !== 3)
+      throw new InvalidTokenError(`not a JWT: 3 dot-separated segments expected, got ${segments}`);
     let result;
     try {
       result = await jwtVerify(token, options.keySet, {
@@ -61,26 +83,35 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     } catch (error) {
       // A key set that cannot be fetched is the broker's outage, not a bad token: answer 503 so the
       // action retries, rather than a 401 that would send a workflow author hunting a non-problem.
-      if (error instanceof KeySetFetchError) throw new KeySetUnavailableError();
-      throw new InvalidTokenError(error instanceof Error ? `${error.name}: ${error.message}` : 'verify');
+      if (error instanceof KeySetFetchError) throw new KeySetUnavailableError(error.message);
+      throw new InvalidTokenError(describeVerifyError(error, options));
     }
     const { payload, protectedHeader } = result;
     const unexpected = Object.keys(protectedHeader).filter((h) => !ALLOWED_HEADERS.has(h));
-    if (unexpected.length > 0) throw new InvalidTokenError(`header ${unexpected.join(',')}`);
+    if (unexpected.length > 0)
+      throw new InvalidTokenError(
+        `header ${unexpected.join(', ')} not accepted (GitHub sends only ${[...ALLOWED_HEADERS].join(', ')})`,
+      );
     // jose accepts an `aud` array that contains the audience; a token for several parties is refused.
-    if (typeof payload.aud !== 'string') throw new InvalidTokenError('aud not a single string');
+    if (typeof payload.aud !== 'string')
+      throw new InvalidTokenError(
+        'aud is a list: a token for several audiences is refused, GitHub sends one',
+      );
     const exp = payload.exp!;
     const iat = payload.iat!;
-    if (exp - iat > MAX_LIFETIME_SECONDS) throw new InvalidTokenError('lifetime');
+    if (exp - iat > MAX_LIFETIME_SECONDS)
+      throw new InvalidTokenError(
+        `lifetime too long: exp - iat is ${exp - iat} s, at most ${MAX_LIFETIME_SECONDS} s accepted`,
+      );
     for (const claim of REQUIRED_CLAIMS) {
       const value = payload[claim];
       if (typeof value !== 'string' && typeof value !== 'number')
-        throw new InvalidTokenError(`claim ${claim} type`);
+        throw new InvalidTokenError(`claim ${claim} is not a string or number`);
     }
     for (const claim of NUMERIC_CLAIMS) {
       const value = payload[claim];
       if (typeof value !== 'string' || !/^[0-9]{1,20}$/.test(value))
-        throw new InvalidTokenError(`claim ${claim} not numeric string`);
+        throw new InvalidTokenError(`claim ${claim} is not a numeric string (GitHub sends ids as "123")`);
     }
     // GitHub added check_run_id (the job's id) in 2025; GHES versions without it omit it.
     const checkRunId = payload.check_run_id;
@@ -92,7 +123,9 @@ export function createTokenVerifier(options: VerifierOptions): TokenVerifier {
     const text = (name: string, max = 512): string => {
       const value = payload[name];
       if (typeof value !== 'string' || value.length > max || CONTROL.test(value)) {
-        throw new InvalidTokenError(`claim ${name}`);
+        throw new InvalidTokenError(
+          `claim ${name} is missing, longer than ${max} characters, or holds control characters`,
+        );
       }
       return value;
     };

@@ -11,8 +11,11 @@ export interface Grant {
 
 export interface RuleVerdict {
   index: number;
-  /** The rule names this repository (name and ids): its other failures are the caller's to fix. */
-  identityMatched: boolean;
+  /** Why the rule does not name this repository (name and ids); empty when it does. */
+  identity: string[];
+  /** Set when the rule does not allow the requested target at all. */
+  target?: string;
+  /** The caller's other claims this rule refuses: its to fix, when identity and target match. */
   failures: string[];
 }
 
@@ -20,9 +23,18 @@ export type Decision =
   | { allowed: true; grant: Grant; rules: RuleVerdict[] }
   | { allowed: false; message: string; rules: RuleVerdict[]; projectKnown: boolean };
 
+/** How people name a rule: 1-based, with its project ("rule 2 of marketing-site"). */
+export function ruleName(projectName: string, index: number): string {
+  return `rule ${index + 1} of ${projectName}`;
+}
+
+export const ruleMatches = (rule: RuleVerdict) =>
+  rule.identity.length === 0 && rule.target === undefined && rule.failures.length === 0;
+
 function checkRule(rule: CompiledRule, claims: PolicyClaims, target: string): RuleVerdict {
   const identity: string[] = [];
   const failures: string[] = [];
+  let targetFailure: string | undefined;
   if (foldCase(claims.repository) !== rule.repository) {
     identity.push(`repository ${claims.repository} is not ${rule.repositoryDisplay}`);
   }
@@ -33,7 +45,7 @@ function checkRule(rule: CompiledRule, claims: PolicyClaims, target: string): Ru
     identity.push(`repository_owner_id ${claims.repository_owner_id} is not ${rule.repositoryOwnerId}`);
   }
   if (!rule.targets.includes(target)) {
-    failures.push(`target ${target} is not allowed (this rule allows ${rule.targets.join(', ')})`);
+    targetFailure = `target ${target} is not allowed (this rule allows ${rule.targets.join(', ')})`;
   }
   if (rule.environments) {
     const environment = claims.environment;
@@ -80,7 +92,12 @@ function checkRule(rule: CompiledRule, claims: PolicyClaims, target: string): Ru
       `runner ${claims.runner_environment} may not deploy; only GitHub-hosted runners are allowed`,
     );
   }
-  return { index: rule.index, identityMatched: identity.length === 0, failures: [...identity, ...failures] };
+  return {
+    index: rule.index,
+    identity,
+    ...(targetFailure ? { target: targetFailure } : {}),
+    failures,
+  };
 }
 
 /**
@@ -98,33 +115,22 @@ export function evaluatePolicy(
   const notAvailable = `repository ${claims.repository} may not deploy project "${projectName}" (no rule of the broker's policy allows it)`;
   if (!project) return { allowed: false, message: notAvailable, rules: [], projectKnown: false };
   const rules = project.rules.map((rule) => checkRule(rule, claims, target));
-  const match = rules.find((r) => r.failures.length === 0);
+  const match = rules.find(ruleMatches);
   if (match) return { allowed: true, grant: { project, target, ruleIndex: match.index }, rules };
-  const own = rules.filter((r) => r.identityMatched);
+  const own = rules.filter((r) => r.identity.length === 0);
   if (own.length === 0) return { allowed: false, message: notAvailable, rules, projectKnown: true };
-  const reasons = [...new Set(own.flatMap((r) => r.failures))];
-  return { allowed: false, message: `${reasons.join('; ')}`, rules, projectKnown: true };
-}
-
-/** The admin's view of a decision: which rule allows the request, or for each rule why not. */
-export function explainDecision(decision: Decision, projectName: string, target: string): string {
-  const lines: string[] = [];
-  if (decision.allowed) {
-    lines.push(`ALLOWED: project ${projectName}, target ${target}, by allow[${decision.grant.ruleIndex}]`);
-  } else if (!decision.projectKnown) {
-    lines.push(
-      `DENIED: project ${projectName} is not in the config (known projects are not shown to callers)`,
-    );
-  } else {
-    lines.push(`DENIED: no rule of project ${projectName} allows target ${target}`);
+  // Only rules for the requested target explain a denial: a preview rule's event list is not
+  // the reason a production deploy failed, and fixing it would not help the caller.
+  const forTarget = own.filter((r) => r.target === undefined);
+  if (forTarget.length === 0) {
+    const targets = new Set(own.flatMap((r) => project.rules[r.index]!.targets));
+    return {
+      allowed: false,
+      message: `target ${target} is not allowed for ${claims.repository} (its rules allow ${[...targets].join(', ')})`,
+      rules,
+      projectKnown: true,
+    };
   }
-  for (const rule of decision.rules) {
-    lines.push(
-      rule.failures.length === 0
-        ? `  allow[${rule.index}]: matches`
-        : `  allow[${rule.index}]: ${rule.failures.join('; ')}`,
-    );
-  }
-  if (!decision.allowed) lines.push(`caller sees: ${decision.message}`);
-  return lines.join('\n');
+  const reasons = [...new Set(forTarget.flatMap((r) => r.failures))];
+  return { allowed: false, message: reasons.join('; '), rules, projectKnown: true };
 }

@@ -2,7 +2,6 @@
 import { z } from 'zod';
 import { isHttpsOrLoopback } from '../../shared/wire.js';
 import { GITHUB_ISSUER } from '../oidc/claims.js';
-import { RISKY_EVENTS } from './compile.js';
 import { checkAliasPattern } from '../alias-patterns.js';
 
 const numericId = (what: string) =>
@@ -32,51 +31,23 @@ export const targetName = z
     'must be preview, production or a custom environment slug (lower-case letters, digits, -)',
   );
 
-export const ruleSchema = z
-  .strictObject({
-    repository: z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be owner/name, e.g. acme/marketing'),
-    repository_id: numericId('repository_id').optional(),
-    repository_owner_id: numericId('repository_owner_id').optional(),
-    targets: z.array(targetName).min(1, 'name at least one target, e.g. [preview]'),
-    environments: z.array(z.string().min(1).max(255)).min(1).optional(),
-    refs: z.array(pattern).min(1).optional(),
-    workflows: z.array(pattern).min(1).optional(),
-    events: z
-      .array(z.string().regex(/^[a-z_]+$/, 'must be a GitHub event name such as push'))
-      .min(1)
-      .optional(),
-    self_hosted_runners: z.boolean().default(false),
-  })
-  .superRefine((rule, ctx) => {
-    if (rule.targets.includes('production') && !rule.environments) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['environments'],
-        message:
-          'a rule that allows production must name environments, e.g. environments: [production], so the GitHub environment protection rules (required reviewers, deployment branches) gate it',
-      });
-    }
-    const risky = (rule.events ?? []).filter((e) => (RISKY_EVENTS as readonly string[]).includes(e));
-    const beyondPreview = rule.targets.filter((t) => t !== 'preview');
-    if (risky.length > 0 && beyondPreview.length > 0) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['targets'],
-        message: `${risky.join(', ')} runs on input a pull request author controls (a fork's build output, a comment), so a rule allowing it may deploy to preview only; move ${beyondPreview.join(', ')} to a rule without these events`,
-      });
-    }
-    for (const ref of rule.refs ?? []) {
-      if (!ref.startsWith('refs/')) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['refs'],
-          message: `"${ref}" is not a full ref; write refs/heads/${ref.replace(/^\*+\/?/, '') || 'main'} (refs are compared in full)`,
-        });
-      }
-    }
-  });
+/** Cross-field rules (production needs environments, full refs, risky events preview-only…) live in lint.ts. */
+export const ruleSchema = z.strictObject({
+  repository: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+\/[A-Za-z0-9_.-]+$/, 'must be owner/name, e.g. acme/marketing'),
+  repository_id: numericId('repository_id').optional(),
+  repository_owner_id: numericId('repository_owner_id').optional(),
+  targets: z.array(targetName).min(1, 'name at least one target, e.g. [preview]'),
+  environments: z.array(z.string().min(1).max(255)).min(1).optional(),
+  refs: z.array(pattern).min(1).optional(),
+  workflows: z.array(pattern).min(1).optional(),
+  events: z
+    .array(z.string().regex(/^[a-z_]+$/, 'must be a GitHub event name such as push'))
+    .min(1)
+    .optional(),
+  self_hosted_runners: z.boolean().default(false),
+});
 
 export const projectSchema = z.strictObject({
   team_id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be the Vercel team id, e.g. team_abc123'),
