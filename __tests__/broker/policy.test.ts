@@ -442,15 +442,17 @@ describe('policy check messages: where, what and what to write', () => {
       );
     expect(message(text)).toBe(
       [
-        'broker.yaml: 8 errors, 1 warning',
+        'broker.yaml: 9 errors, 2 warnings',
         "broker.yaml:2:1: error: jwks_url: is required when issuer is not https://token.actions.githubusercontent.com; write the issuer's JWKS URL (the broker never discovers keys from token input)",
         'broker.yaml:2:1: error: issuer: must not end with "/": issuers are compared exactly; write https://ghes.example.com/_services/token',
         'broker.yaml:4:1: error: credential_ttl_seconds: must be a number, not text; write 600 without quotes',
         'broker.yaml:11:9: error: projects.marketing-site.allow[0].environments: a rule that allows production must name environments, e.g. environments: [production], so the GitHub environment protection rules (required reviewers, deployment branches) gate it',
+        "broker.yaml:21:9: error: projects.marketing-site.allow[1].targets: workflow_run runs on input a pull request author controls (a fork's build output, a comment), so a rule allowing it may deploy to preview only; move staging to a rule without these events",
         'broker.yaml:22:16: error: projects.marketing-site.allow[1].refs[0]: "**" is not a full ref; write "refs/heads/**" for every branch (refs are compared in full; add "refs/tags/v*" or "refs/pull/*/merge" only if tags or pull requests may deploy)',
         'broker.yaml:23:18: error: projects.marketing-site.allow[1].events[0]: "pull-request" is not a GitHub event; did you mean "pull_request"?',
         'broker.yaml:30:9: error: projects.billing.allow[0].self_hosted_runners: must be true or false (got the text "yes")',
         'broker.yaml:33:19: error: projects.billing.allow[0].targets[0]: "Preview" is not a target; did you mean "preview"?',
+        'broker.yaml:18:9: warning: projects.marketing-site.allow[1].workflows: workflow_run is allowed only by a rule that pins the exact workflow, e.g. workflows: ["acme/marketing/.github/workflows/preview-deploy.yml@refs/heads/main"]; until then this rule refuses workflow_run',
         "broker.yaml:23:32: warning: projects.marketing-site.allow[1].events[1]: workflow_run runs with the base repository's identity on attacker-influenced input",
       ].join('\n'),
     );

@@ -285,8 +285,11 @@ describe('policy check, as an admin meets it', () => {
       valid()
         .replace(/credential_ttl_seconds: .*/, 'credential_ttl_seconds: 7200')
         .replace('        environments: [production]\n', '')
-        .replace('refs: ["refs/heads/**", "refs/pull/*/merge"]', 'refs: ["**", "^refs/heads/(main|dev)$"]')
-        .replace('events: [push, workflow_dispatch]', 'events: [push, pull-request, workflow_run]')
+        .replace(
+          'refs: ["refs/heads/**", "refs/pull/*/merge"]',
+          'refs: ["**", "^refs/heads/(main|dev)$", "refs/**"]',
+        )
+        .replace('events: [push, workflow_dispatch]', 'events: [push, pull-request]')
         .replace('targets: [preview]\n', 'targets: [Production]\n        environments: [production]\n'),
     );
     const tokens = { VERCEL_TOKEN_MARKETING: 'set', VERCEL_TOKEN_BILLING: 'set' };
@@ -300,7 +303,7 @@ describe('policy check, as an admin meets it', () => {
       `${file}:23:16: error: projects.marketing-site.allow[1].refs[0]: "**" is not a full ref; write "refs/heads/**" for every branch (refs are compared in full; add "refs/tags/v*" or "refs/pull/*/merge" only if tags or pull requests may deploy)`,
       `${file}:23:22: error: projects.marketing-site.allow[1].refs[1]: "^refs/heads/(main|dev)$" looks like a regular expression, but patterns are globs (* = one segment, ** = any number); write one entry each: ["refs/heads/main", "refs/heads/dev"]`,
       `${file}:32:19: error: projects.billing.allow[0].targets[0]: "Production" is not a target; did you mean "production"?`,
-      `${file}:18:38: warning: projects.marketing-site.allow[0].events[2]: workflow_run runs with the base repository's identity on attacker-influenced input`,
+      `${file}:23:49: warning: projects.marketing-site.allow[1].refs[2]: "refs/**" allows every branch, tag and pull request ref; write "refs/heads/**" if branches are meant`,
       '',
     ]);
   });
