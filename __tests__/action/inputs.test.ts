@@ -21,6 +21,8 @@ test('defaults follow the contract', () => {
     githubToken: '',
     alias: '',
     githubDeployment: false,
+    pull: false,
+    stage: false,
   });
 });
 
@@ -48,6 +50,15 @@ test.each([
   [{ comment: 'true' }, /Input "github-token": is needed when comment is true/],
   [{ 'github-deployment': 'true' }, /Input "github-token": is needed when github-deployment is true/],
   [{ 'github-deployment': 'maybe' }, /Input "github-deployment": must be true or false/],
+  [{ stage: 'true' }, /Input "stage": stages a production deployment; set target: production/],
+  [
+    { promote: 'dpl_abc' },
+    /Input "promote": points production at a staged deployment; set target: production/,
+  ],
+  [{ target: 'production', promote: 'dpl_abc', stage: 'true' }, /Input "promote": .* remove stage: true/],
+  [{ target: 'production', promote: 'not a url' }, /Input "promote": "not a url" is not a deployment id/],
+  [{ target: 'production', promote: 'https://x.vercel.app/a' }, /is not a deployment id/],
+  [{ pull: 'maybe' }, /Input "pull": must be true or false/],
 ])('%j is refused with what to write', (inputs, message) => {
   expect(() => parse({ ...base, ...inputs })).toThrow(message);
 });
@@ -74,4 +85,13 @@ test('every bad input is reported at once, each with what to write', () => {
       '- Input "wait": must be true or false, got "maybe"',
     ].join('\n'),
   );
+});
+
+test.each([
+  ['dpl_AbC123', 'dpl_AbC123'],
+  ['https://Marketing-Site-abc-acme.vercel.app', 'marketing-site-abc-acme.vercel.app'],
+  ['https://marketing-site-abc-acme.vercel.app/', 'marketing-site-abc-acme.vercel.app'],
+  ['marketing-site-abc-acme.vercel.app', 'marketing-site-abc-acme.vercel.app'],
+])('promote accepts the deployment id or URL %s', (value, expected) => {
+  expect(parse({ ...base, target: 'production', promote: value }).promote).toBe(expected);
 });

@@ -9,7 +9,12 @@ let world: World;
 
 beforeAll(async () => {
   world = await startWorld({
-    extraConfig: WEB_PROJECT,
+    extraConfig:
+      WEB_PROJECT +
+      WEB_PROJECT.replace('  web:', '  web-gated:').replace(
+        '    allow:',
+        '    promote_environments: [Production]\n    allow:',
+      ),
     fake: { projects: WEB_FAKE_PROJECTS, env: WEB_ENV },
   });
 });
@@ -302,6 +307,29 @@ describe('build once, then promote', () => {
     expect(response.status).toBe(status);
     expect((await errorOf(response)).message).toMatch(message);
     expect(promoteCalls()).toHaveLength(0);
+  });
+
+  test('promote_environments: only a job in a listed GitHub environment promotes', async () => {
+    const gated = (env: string) => credentialFor({ pn: 'web-gated', tgt: 'production', env });
+    const id = await stage();
+    world.fake.clearRecord();
+    const build = await world.call(
+      await gated('production-build'),
+      'POST',
+      `/v10/projects/prj_web/promote/${id}`,
+    );
+    expect(build.status).toBe(403);
+    expect((await errorOf(build)).message).toMatch(
+      /promoted only from jobs in the GitHub environment production; this job's environment is production-build/,
+    );
+    expect(world.fake.requests).toHaveLength(0);
+    const approved = await world.call(
+      await gated('production'),
+      'POST',
+      `/v10/projects/prj_web/promote/${id}`,
+    );
+    expect(approved.status).toBe(201);
+    expect(promoteCalls()).toHaveLength(1);
   });
 
   test('a rebuild of a preview for production (create with deploymentId) stays refused', async () => {

@@ -356,12 +356,14 @@ export function deploymentBody(
   project: { id: string; name: string },
   target: string,
   meta: Record<string, string> = {},
+  options: { stage?: boolean } = {},
 ): string {
   return JSON.stringify({
     name: project.name,
     project: project.id,
     ...(target === 'production'
-      ? { target: 'production' }
+      ? // Staged: built for production, domains left where they are until a promote (the CLI's --skip-domain).
+        { target: 'production', ...(options.stage ? { autoAssignCustomDomains: false } : {}) }
       : target === 'preview'
         ? {}
         : { customEnvironmentSlugOrId: target }),

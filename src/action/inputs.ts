@@ -1,6 +1,7 @@
 /** The only reader of action inputs: parses them once into a typed, read-only settings object. */
 import path from 'node:path';
 import { isHttpsOrLoopback } from '../shared/wire.js';
+import { parseDeploymentRef } from './promote.js';
 
 export interface Settings {
   brokerUrl: string;
@@ -20,6 +21,12 @@ export interface Settings {
   alias: string;
   /** Create a GitHub Deployment with statuses for this deploy. */
   githubDeployment: boolean;
+  /** Write .vercel/project.json and .vercel/.env.<target>.local (the broker's env_pull names) first. */
+  pull: boolean;
+  /** Create the production deployment staged: built, domains not assigned, for a later `promote`. */
+  stage: boolean;
+  /** A deployment id or host name to promote instead of deploying; undefined to deploy. */
+  promote?: string;
 }
 
 /** One input and what to change in it. */
@@ -140,6 +147,22 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
   const githubToken = getInput('github-token').trim();
   if (comment && !githubToken) report('github-token', 'is needed when comment is true');
   if (githubDeployment && !githubToken) report('github-token', 'is needed when github-deployment is true');
+  const stage = booleanInput(getInput, 'stage', false, report);
+  if (stage && target !== 'production')
+    report('stage', 'stages a production deployment; set target: production with it');
+  const promoteText = getInput('promote').trim();
+  const promote = promoteText ? parseDeploymentRef(promoteText) : undefined;
+  if (promoteText) {
+    if (!promote)
+      report(
+        'promote',
+        `"${promoteText}" is not a deployment id (dpl_…) or URL; pass the deployment-id output of the job that staged it`,
+      );
+    if (target !== 'production')
+      report('promote', 'points production at a staged deployment; set target: production with it');
+    if (stage) report('promote', 'promotes an existing deployment; remove stage: true from this step');
+  }
+  const pull = booleanInput(getInput, 'pull', false, report);
 
   if (problems.length > 0 || !brokerUrl) throw new InputError(problems);
   return Object.freeze({
@@ -157,5 +180,8 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
     githubToken,
     alias: getInput('alias').trim(),
     githubDeployment,
+    pull,
+    stage,
+    ...(promote ? { promote } : {}),
   });
 }

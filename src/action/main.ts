@@ -14,6 +14,8 @@ import { createProofKey, withProofs } from './dpop.js';
 import { exchangeToken } from './exchange.js';
 import { collectFiles, resolveInside } from './files.js';
 import { parseInputs, type Settings } from './inputs.js';
+import { promoteDeployment } from './promote.js';
+import { pullProject } from './pull.js';
 import { requestOIDCToken } from './oidc.js';
 import {
   deploymentUrl,
@@ -140,7 +142,7 @@ export async function run(deps: ActionDeps): Promise<void> {
           getToken: async () => {
             const token = await requestOIDCToken(inputs.audience, env, core.getIDToken);
             jobEnvironment = jobEnvironmentFrom(token);
-            if (inputs.deploy) void loadDeploy();
+            if (inputs.deploy && !inputs.promote) void loadDeploy();
             return token;
           },
         },
@@ -155,6 +157,33 @@ export async function run(deps: ActionDeps): Promise<void> {
       `Keyhole: ${exchanged.token_type === 'DPoP' ? 'key-bound (DPoP) ' : ''}deploy credential for ${exchanged.project.name} (${exchanged.project.id}) → ${exchanged.target}, valid until ${new Date(exchanged.expires_at).toISOString()}`,
     );
 
+    gatewayFetch =
+      exchanged.token_type === 'DPoP' && proofKey
+        ? withProofs(deps.fetch, proofKey, exchanged.credential)
+        : deps.fetch;
+    if (inputs.pull) {
+      // Written inside the real (symlink-resolved) directory, which must stay inside the workspace.
+      const dir = await resolveInside(inputs.path, inputs.workspace);
+      const pulled = await phase('pull', () =>
+        pullProject(
+          {
+            brokerUrl: inputs.brokerUrl,
+            credential: exchanged.credential,
+            target: inputs.target,
+            dir,
+            ...(env.GITHUB_REF?.startsWith('refs/heads/')
+              ? { branch: env.GITHUB_REF.slice('refs/heads/'.length) }
+              : {}),
+          },
+          exchanged.project,
+          { fetch: gatewayFetch, retry: deps.retry },
+        ),
+      );
+      core.info(
+        `Pulled ${pulled.names.length} variable(s) for ${inputs.target} into ${pulled.envFile}${pulled.names.length ? `: ${pulled.names.join(', ')}` : ''}; settings in ${pulled.projectFile}`,
+      );
+    }
+
     if (!inputs.deploy) {
       core.setOutput('credential', exchanged.credential);
       core.exportVariable('VERCEL_TOKEN', exchanged.credential);
@@ -168,109 +197,131 @@ export async function run(deps: ActionDeps): Promise<void> {
       return;
     }
 
-    const { checkBuildOutput, createDeployer, deploymentBody, DeployError, uploadStats } = await loadDeploy();
-    // Symlinks resolved before anything under `path` is read: it must stay inside the workspace.
-    const root = await resolveInside(inputs.path, inputs.workspace);
-    if (inputs.prebuilt) await checkBuildOutput(root, inputs.target);
-    let lastReport = 0;
-    const files = await phase('hash', () =>
-      collectFiles(root, {
-        prebuilt: inputs.prebuilt,
-        onProgress: (done, total) => {
-          if (deps.now() - lastReport > 2000 || done === total) {
-            lastReport = deps.now();
-            core.info(`Hashing ${done}/${total} files`);
-          }
-        },
-      }),
-    );
-
-    gatewayFetch =
-      exchanged.token_type === 'DPoP' && proofKey
-        ? withProofs(deps.fetch, proofKey, exchanged.credential)
-        : deps.fetch;
-    deployer = createDeployer(
-      {
-        brokerUrl: inputs.brokerUrl,
-        credential: exchanged.credential,
-        target: inputs.target,
-        prebuilt: inputs.prebuilt,
-      },
-      {
-        fetch: gatewayFetch,
-        retry: deps.retry,
-        log: core,
-        signal: deps.signal,
-        now: deps.now,
-      },
-    );
-    const body = deploymentBody(
-      files,
-      exchanged.project,
-      inputs.target,
-      context.workflowRun
-        ? reportedSource(
-            context.workflowRun,
-            await pr()?.catch((error: unknown) => {
-              core.warning(`Could not find the pull request of the triggering run: ${String(error)}`);
-              return undefined;
-            }),
-          )
-        : {},
-    );
-    let attempt = await phase('create', () => deployer!.create(body));
-    if (attempt.missing) {
-      const missing = attempt.missing;
-      report.stats = await phase('upload', () => deployer!.uploadMissing(files, missing));
-      attempt = await phase('create', () => deployer!.create(body));
-      if (attempt.missing)
-        throw new DeployError(
-          `Vercel still reports ${attempt.missing.length} missing file(s) after the upload; re-run the job`,
-        );
-    } else {
-      report.stats = uploadStats(files, []);
-    }
-    created = attempt.deployment!;
-    report.deployment = created;
-    if (inputs.githubDeployment) {
-      const api = await deps.githubDeployments?.();
-      if (api)
-        githubDeployment = await startGitHubDeployment(
-          api,
+    if (inputs.promote) {
+      const promoted = await phase('promote', () =>
+        promoteDeployment(
           {
-            ref: context.headSha ?? report.sha,
-            environment: environmentName(inputs.project, inputs.target, jobEnvironment),
-            project: inputs.project,
-            target: inputs.target,
-            pr: await pr()?.catch(() => undefined),
-            logUrl: created.inspectorUrl ?? undefined,
+            brokerUrl: inputs.brokerUrl,
+            credential: exchanged.credential,
+            projectId: exchanged.project.id,
+            deployment: inputs.promote!,
+            timeoutMs: inputs.timeoutMs,
           },
-          core,
-        );
-    }
-    core.info(`Deployment ${created.id} created: https://${created.url}`);
-    if (created.inspectorUrl) core.info(`Inspect: ${created.inspectorUrl}`);
+          { fetch: gatewayFetch, retry: deps.retry, log: core, now: deps.now, signal: deps.signal },
+        ),
+      );
+      report.deployment = promoted;
+      report.production = 'promoted';
+      core.info(`Production now serves ${promoted.id}: https://${promoted.url}`);
+    } else {
+      const { checkBuildOutput, createDeployer, deploymentBody, DeployError, uploadStats } =
+        await loadDeploy();
+      // Symlinks resolved before anything under `path` is read: it must stay inside the workspace.
+      const root = await resolveInside(inputs.path, inputs.workspace);
+      if (inputs.prebuilt) await checkBuildOutput(root, inputs.target);
+      let lastReport = 0;
+      const files = await phase('hash', () =>
+        collectFiles(root, {
+          prebuilt: inputs.prebuilt,
+          onProgress: (done, total) => {
+            if (deps.now() - lastReport > 2000 || done === total) {
+              lastReport = deps.now();
+              core.info(`Hashing ${done}/${total} files`);
+            }
+          },
+        }),
+      );
 
-    if (inputs.wait) {
-      report.deployment = created = await phase('build', () => deployer!.wait(created!, inputs.timeoutMs));
-      if (created.readyState !== 'READY') {
-        throw new DeployError(
-          `The deployment ended ${created.readyState}${created.errorMessage ? `: ${created.errorMessage}` : ''}. Open the inspector URL for the full build log.`,
-          created,
-        );
+      deployer = createDeployer(
+        {
+          brokerUrl: inputs.brokerUrl,
+          credential: exchanged.credential,
+          target: inputs.target,
+          prebuilt: inputs.prebuilt,
+        },
+        {
+          fetch: gatewayFetch,
+          retry: deps.retry,
+          log: core,
+          signal: deps.signal,
+          now: deps.now,
+        },
+      );
+      const body = deploymentBody(
+        files,
+        exchanged.project,
+        inputs.target,
+        context.workflowRun
+          ? reportedSource(
+              context.workflowRun,
+              await pr()?.catch((error: unknown) => {
+                core.warning(`Could not find the pull request of the triggering run: ${String(error)}`);
+                return undefined;
+              }),
+            )
+          : {},
+        { stage: inputs.stage },
+      );
+      let attempt = await phase('create', () => deployer!.create(body));
+      if (attempt.missing) {
+        const missing = attempt.missing;
+        report.stats = await phase('upload', () => deployer!.uploadMissing(files, missing));
+        attempt = await phase('create', () => deployer!.create(body));
+        if (attempt.missing)
+          throw new DeployError(
+            `Vercel still reports ${attempt.missing.length} missing file(s) after the upload; re-run the job`,
+          );
+      } else {
+        report.stats = uploadStats(files, []);
       }
-      core.info(`Ready: https://${created.url}`);
-      if (alias) {
-        report.aliasUrl = await phase('alias', () =>
-          assignAlias(inputs.brokerUrl, exchanged.credential, created!.id, alias, {
-            fetch: gatewayFetch,
-            retry: deps.retry,
-          }),
-        );
-        core.info(`Alias: ${report.aliasUrl}`);
+      created = attempt.deployment!;
+      report.deployment = created;
+      if (inputs.githubDeployment) {
+        const api = await deps.githubDeployments?.();
+        if (api)
+          githubDeployment = await startGitHubDeployment(
+            api,
+            {
+              ref: context.headSha ?? report.sha,
+              environment: environmentName(inputs.project, inputs.target, jobEnvironment),
+              project: inputs.project,
+              target: inputs.target,
+              pr: await pr()?.catch(() => undefined),
+              logUrl: created.inspectorUrl ?? undefined,
+            },
+            core,
+          );
       }
-    } else if (alias) {
-      core.warning('The alias is assigned once the deployment is READY; with wait: false it is skipped.');
+      core.info(`Deployment ${created.id} created: https://${created.url}`);
+      if (created.inspectorUrl) core.info(`Inspect: ${created.inspectorUrl}`);
+
+      if (inputs.wait) {
+        report.deployment = created = await phase('build', () => deployer!.wait(created!, inputs.timeoutMs));
+        if (created.readyState !== 'READY') {
+          throw new DeployError(
+            `The deployment ended ${created.readyState}${created.errorMessage ? `: ${created.errorMessage}` : ''}. Open the inspector URL for the full build log.`,
+            created,
+          );
+        }
+        core.info(`Ready: https://${created.url}`);
+        if (inputs.stage) {
+          report.production = 'staged';
+          core.info(
+            `Staged for production; production still serves the previous deployment. Promote it with promote: ${created.id}`,
+          );
+        }
+        if (alias) {
+          report.aliasUrl = await phase('alias', () =>
+            assignAlias(inputs.brokerUrl, exchanged.credential, created!.id, alias, {
+              fetch: gatewayFetch,
+              retry: deps.retry,
+            }),
+          );
+          core.info(`Alias: ${report.aliasUrl}`);
+        }
+      } else if (alias) {
+        core.warning('The alias is assigned once the deployment is READY; with wait: false it is skipped.');
+      }
     }
   } catch (error) {
     const failed = (error as { deployment?: Deployment }).deployment;

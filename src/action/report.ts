@@ -10,6 +10,8 @@ export interface Report {
   aliasUrl?: string;
   stats?: UploadStats;
   phases: Record<string, number>;
+  /** Staged (built, domains not assigned) or promoted (production now serves it). */
+  production?: 'staged' | 'promoted';
   error?: string;
 }
 
@@ -61,6 +63,10 @@ export function summaryMarkdown(report: Report): string {
     ['Inspector', report.deployment?.inspectorUrl ? `[open](${report.deployment.inspectorUrl})` : '—'],
     ['Commit', report.sha ? `\`${report.sha.slice(0, 12)}\`` : '—'],
   ];
+  if (report.production === 'staged' && report.deployment)
+    rows.push(['Production', `staged: promote it with \`promote: ${report.deployment.id}\``]);
+  if (report.production === 'promoted')
+    rows.push(['Production', 'promoted: production serves this deployment']);
   if (report.stats) {
     rows.push(['Files', `${report.stats.uploaded} uploaded, ${report.stats.reused} already on Vercel`]);
     rows.push([

@@ -39,6 +39,8 @@ export interface CompiledProject {
   requireDpop: boolean;
   /** What to do when the github_app cannot tell whether the job is still running. */
   githubUnreachable: Readonly<ProjectFile['github_unreachable']>;
+  /** Lower-case GitHub environment names whose credentials may promote; undefined: any production credential. */
+  promoteEnvironments?: readonly string[];
   rules: readonly CompiledRule[];
 }
 

@@ -2,7 +2,7 @@
 import { aliasPatternsOverlap, compileAliasPattern } from './alias-patterns.js';
 import type { CompiledConfig, CompiledProject } from './config-types.js';
 import { GITHUB_ISSUER, GITHUB_JWKS_URL } from './oidc/claims.js';
-import { compileRules } from './policy/compile.js';
+import { compileRules, foldCase } from './policy/compile.js';
 import { lintPolicy } from './policy/lint.js';
 import { configSchema, KNOWN_KEYS, type ConfigFile } from './policy/schema.js';
 import {
@@ -208,6 +208,9 @@ function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
         maxCredentialsPerJob: project.max_credentials_per_job,
         requireDpop: project.require_dpop,
         githubUnreachable: Object.freeze({ ...project.github_unreachable }),
+        ...(project.promote_environments
+          ? { promoteEnvironments: Object.freeze(project.promote_environments.map(foldCase)) }
+          : {}),
         rules: compileRules(project.allow),
       }),
     );

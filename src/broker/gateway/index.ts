@@ -613,6 +613,13 @@ export function createGateway(deps: GatewayDeps) {
     if (claims.tgt !== 'production') {
       throw refuse(`promotion needs a production credential; this one deploys to ${claims.tgt}`);
     }
+    // Compared as GitHub compares environment names: case-insensitively.
+    const environment = claims.env?.replace(/[A-Z]/g, (c) => c.toLowerCase());
+    if (project.promoteEnvironments && !(environment && project.promoteEnvironments.includes(environment))) {
+      throw refuse(
+        `project ${project.name} is promoted only from jobs in the GitHub environment ${project.promoteEnvironments.join(' or ')}; this job's environment is ${claims.env ?? 'none'}`,
+      );
+    }
     await checkPinned(projectParam, project, upstream);
     const owned = await ownedDeployment(deploymentParam, project, upstream);
     if (!owned.body) return owned.response;

@@ -83,6 +83,8 @@ export const projectSchema = z.strictObject({
       grace_seconds: z.number().int().min(0).max(3600).default(300),
     })
     .default({ exchange: 'fail_closed', calls: 'grace', grace_seconds: 300 }),
+  /** GitHub environments whose jobs may promote; unset: any production credential (docs/pull-and-promote.md). */
+  promote_environments: z.array(z.string().min(1).max(255)).min(1).optional(),
   allow: z.array(ruleSchema).min(1, 'add at least one rule; a project without rules can never be deployed'),
 });
 

@@ -1,0 +1,124 @@
+/**
+ * `pull: true`: writes what `vercel pull` writes, read through the broker: `.vercel/project.json`
+ * (the project's settings) and `.vercel/.env.<target>.local` (the names the broker's env_pull lists).
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { isErrorBody } from '../shared/wire.js';
+import { fetchRetrying, type RetryPolicy } from './retry.js';
+
+export interface PullSettings {
+  brokerUrl: string;
+  credential: string;
+  target: string;
+  /** The project directory: `.vercel/` is written inside it. */
+  dir: string;
+  /** The pushed branch, for branch-specific preview variables; the broker accepts only the job's own. */
+  branch?: string;
+}
+
+export interface PullDeps {
+  fetch: typeof fetch;
+  retry: RetryPolicy;
+}
+
+export class PullError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PullError';
+  }
+}
+
+/** The header `vercel pull` writes: a later `vercel pull` then overwrites the file without asking. */
+const CONTENTS_PREFIX = '# Created by Vercel CLI\n';
+
+/** The settings `vercel pull` keeps in project.json (CLI `util/projects/project-settings.ts`). */
+const SETTINGS = [
+  'createdAt',
+  'framework',
+  'devCommand',
+  'installCommand',
+  'buildCommand',
+  'outputDirectory',
+  'rootDirectory',
+  'directoryListing',
+  'nodeVersion',
+];
+
+/** One line per variable, escaped as the CLI does, sorted by name. */
+export function envFileContents(env: Record<string, string>): string {
+  const escape = (value: string) => value.replace(/\n/g, '\\n').replace(/\r/g, '\\r');
+  return (
+    CONTENTS_PREFIX +
+    Object.keys(env)
+      .sort()
+      .map((key) => `${key}="${escape(env[key] ?? '')}"`)
+      .join('\n') +
+    '\n'
+  );
+}
+
+async function getJson(settings: PullSettings, deps: PullDeps, what: string, url: string) {
+  const response = await fetchRetrying(deps.fetch, what, deps.retry, url, {
+    headers: { authorization: `Bearer ${settings.credential}`, accept: 'application/json' },
+  });
+  const body = (await response.json().catch(() => undefined)) as unknown;
+  if (!response.ok) {
+    const detail = isErrorBody(body)
+      ? `${body.error.code}: ${body.error.message}`
+      : `HTTP ${response.status}`;
+    throw new PullError(`${what} failed (${detail})`);
+  }
+  return body as Record<string, unknown>;
+}
+
+/** Returns the names written, for the log (values are never printed). */
+export async function pullProject(
+  settings: PullSettings,
+  project: { id: string; team_id: string },
+  deps: PullDeps,
+): Promise<{ names: string[]; envFile: string; projectFile: string }> {
+  const base = settings.brokerUrl;
+  const remote = await getJson(
+    settings,
+    deps,
+    'reading the project settings',
+    `${base}/v9/projects/${project.id}`,
+  );
+  // Branch overrides exist for previews only; names the broker would refuse to carry are left out.
+  const branch =
+    settings.target === 'preview' && settings.branch && /^[A-Za-z0-9._/-]{1,255}$/.test(settings.branch)
+      ? `/${encodeURIComponent(settings.branch)}`
+      : '';
+  const pulled = await getJson(
+    settings,
+    deps,
+    'pulling environment variables',
+    `${base}/v3/env/pull/${project.id}/${encodeURIComponent(settings.target)}${branch}?source=keyhole-action`,
+  );
+  const env = (typeof pulled.env === 'object' && pulled.env !== null ? pulled.env : {}) as Record<
+    string,
+    string
+  >;
+
+  const vercelDir = path.join(settings.dir, '.vercel');
+  await mkdir(vercelDir, { recursive: true });
+  const projectFile = path.join(vercelDir, 'project.json');
+  const envFile = path.join(vercelDir, `.env.${settings.target}.local`);
+  await writeFile(
+    projectFile,
+    `${JSON.stringify(
+      {
+        projectId: project.id,
+        orgId: project.team_id,
+        projectName: remote.name,
+        settings: Object.fromEntries(SETTINGS.map((key) => [key, remote[key]])),
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  // Owner-only: the listed values are meant to be public, but a build's inputs are nobody else's business.
+  await writeFile(envFile, envFileContents(env), { mode: 0o600 });
+  return { names: Object.keys(env).sort(), envFile, projectFile };
+}
