@@ -293,12 +293,13 @@ async function mapLimit(items, limit, fn) {
     await Promise.all(workers);
     return results;
 }
-function deploymentBody(files, project, target, meta = {}) {
+function deploymentBody(files, project, target, meta = {}, options = {}) {
     return JSON.stringify({
         name: project.name,
         project: project.id,
         ...(target === 'production'
-            ? { target: 'production' }
+            ? // Staged: built for production, domains left where they are until a promote (the CLI's --skip-domain).
+                { target: 'production', ...(options.stage ? { autoAssignCustomDomains: false } : {}) }
             : target === 'preview'
                 ? {}
                 : { customEnvironmentSlugOrId: target }),
