@@ -2,7 +2,12 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, mkdirSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startBundledWorld, withoutMaskCommands, type BundledWorld } from '../helpers/bundled.js';
+import {
+  deploymentFollowed,
+  startBundledWorld,
+  withoutMaskCommands,
+  type BundledWorld,
+} from '../helpers/bundled.js';
 import { UPSTREAM_TOKEN } from '../helpers/world.js';
 
 let world: BundledWorld;
@@ -222,25 +227,17 @@ test('credential-only mode exports a masked credential for the official CLI', as
 
 test('a cancelled job cancels its deployment', async () => {
   const slow = await startBundledWorld({ fake: { buildMs: 20_000 } });
-  let poll: NodeJS.Timeout | undefined;
   try {
     const workspace = mkdtempSync(path.join(slow.dir, 'ws-'));
     mkdirSync(path.join(workspace, 'site'));
     writeFileSync(path.join(workspace, 'site', 'index.html'), 'x');
-    // The job is cancelled once the action follows its building deployment (it reads it back),
-    // however long a loaded machine took to get there.
-    const following = () =>
-      slow.fake.requests.some((r) => r.method === 'GET' && /\/deployments\/dpl_/.test(r.path));
-    const building = new Promise<void>((resolve) => {
-      poll = setInterval(() => following() && resolve(), 50);
-    });
-    const run = await slow.run({ path: 'site' }, { workspace, cancelWhen: building });
+    // Cancelled once the deploy is under way, not after a delay a loaded machine may not meet.
+    const run = await slow.run({ path: 'site' }, { workspace, cancelWhen: deploymentFollowed(slow) });
     expect(run.code).not.toBe(0);
     const [deployment] = [...slow.fake.deployments.values()];
     expect(deployment?.canceled).toBe(true);
     expect(slow.fake.requests.some((r) => r.method === 'PATCH' && r.path.endsWith('/cancel'))).toBe(true);
   } finally {
-    clearInterval(poll);
     await slow.close();
   }
 });

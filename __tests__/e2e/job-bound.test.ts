@@ -8,7 +8,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { runActionBundle, startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
-import { auditLine, startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
+import { auditLine, deploymentFollowed, startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
 import { AUDIENCE } from '../helpers/config.js';
 import { startRedis } from '../helpers/redis.js';
 import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
@@ -189,7 +189,8 @@ test('a cancelled job leaves the revocation to the post step, which still makes 
     const dir = mkdtempSync(path.join(slow.dir, 'ws-'));
     mkdirSync(path.join(dir, 'site'));
     writeFileSync(path.join(dir, 'site', 'index.html'), 'x');
-    const run = await slow.run({ path: 'site' }, { workspace: dir, cancelAfterMs: 1500 });
+    // Cancelled once the deploy is under way, not after a delay a loaded machine may not meet.
+    const run = await slow.run({ path: 'site' }, { workspace: dir, cancelWhen: deploymentFollowed(slow) });
     expect(run.code).not.toBe(0);
     const credential = /::add-mask::(khd_\S+)/.exec(run.stdout)![1]!;
     expect(slow.broker.auditLines().some((l) => l.event === 'revoke')).toBe(false);

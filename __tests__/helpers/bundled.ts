@@ -93,3 +93,23 @@ export async function auditLine(
   }
   return undefined;
 }
+
+/**
+ * Settles once the action follows a deployment it created (the fake sees it read back): the moment
+ * to cancel a job mid-deploy, however long a loaded machine took to get there.
+ */
+export function deploymentFollowed(world: BundledWorld): Promise<void> {
+  return new Promise((resolve) => {
+    const started = Date.now();
+    const poll = setInterval(() => {
+      const following = world.fake.requests.some(
+        (r) => r.method === 'GET' && /\/deployments\/dpl_/.test(r.path),
+      );
+      if (following || Date.now() - started > 120_000) {
+        clearInterval(poll);
+        resolve();
+      }
+    }, 50);
+    poll.unref();
+  });
+}
