@@ -1,6 +1,12 @@
-/** A real redis-server on a free loopback port, for the suites that run several broker instances on one store. */
-import { spawn, type ChildProcess } from 'node:child_process';
+/**
+ * A real redis-server for tests: plain or TLS (a CA and a server certificate for 127.0.0.1 and
+ * localhost, made here with openssl), with `requirepass` and/or a least-privilege ACL user.
+ */
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { REDIS_INSTALL_COMMAND } from './global-setup.js';
 
 export async function freePort(): Promise<number> {
@@ -11,25 +17,143 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts redis-server without persistence; global-setup.ts has installed it, or says here why not. */
-export async function startRedis(): Promise<{ port: number; url: string; process: ChildProcess }> {
-  if (process.env.KEYHOLE_REDIS_MISSING) throw new Error(process.env.KEYHOLE_REDIS_MISSING);
-  const port = await freePort();
-  const child = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+/** The commands the broker sends, and nothing else (docs/operations.md shows the same ACL line). */
+export const BROKER_ACL =
+  '~keyhole:* resetchannels -@all +get +set +del +exists +eval +evalsha +ping +hello +select';
+
+export interface RedisOptions {
+  tls?: boolean;
+  /** `requirepass`: the default user's password. */
+  password?: string;
+  /** An ACL user with only the broker's commands on `keyhole:*` keys. */
+  user?: { name: string; password: string };
+}
+
+export interface TestRedis {
+  port: number;
+  /** The URL a broker uses: `rediss://` with TLS, user and password when set, and `db`. */
+  url(db?: number): string;
+  /** PEM file of the CA that signed the server certificate (for NODE_EXTRA_CA_CERTS). */
+  caFile?: string;
+  stop(): Promise<void>;
+  /** Starts redis-server again on the same port (a Redis that went away and came back). */
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
+  const file = (name: string) => path.join(dir, name);
+  const openssl = (...args: string[]) => execFileSync('openssl', args, { stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  openssl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    file('ca.key'),
+    '-out',
+    file('ca.crt'),
+    '-days',
+    '2',
+    '-subj',
+    '/CN=keyhole-test-ca',
   );
-  await new Promise<void>((resolve, reject) => {
-    child.once('error', (error) =>
-      reject(new Error(`redis-server could not start (${error.message}). Run: ${REDIS_INSTALL_COMMAND}`)),
-    );
-    child.once('exit', (code) => reject(new Error(`redis-server exited ${code} before it was ready`)));
-    let output = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      output += d.toString();
-      if (output.includes('Ready to accept connections')) resolve();
+  openssl('req', ...ec, '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=localhost');
+  writeFileSync(file('san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    file('server.csr'),
+    '-CA',
+    file('ca.crt'),
+    '-CAkey',
+    file('ca.key'),
+    '-CAcreateserial',
+    '-out',
+    file('server.crt'),
+    '-days',
+    '2',
+    '-extfile',
+    file('san.ext'),
+  );
+  return { ca: file('ca.crt'), cert: file('server.crt'), key: file('server.key') };
+}
+
+/** Starts redis-server without persistence; global-setup.ts has installed it, or says here why not. */
+export async function startRedis(options: RedisOptions = {}): Promise<TestRedis> {
+  if (process.env.KEYHOLE_REDIS_MISSING) throw new Error(process.env.KEYHOLE_REDIS_MISSING);
+  const dir = mkdtempSync(path.join(tmpdir(), 'keyhole-redis-'));
+  const port = await freePort();
+  const certs = options.tls ? makeCertificates(dir) : undefined;
+  const args = [
+    ...(certs
+      ? [
+          '--port',
+          '0',
+          '--tls-port',
+          String(port),
+          '--tls-cert-file',
+          certs.cert,
+          '--tls-key-file',
+          certs.key,
+        ]
+      : ['--port', String(port)]),
+    ...(certs ? ['--tls-ca-cert-file', certs.ca, '--tls-auth-clients', 'no'] : []),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    '--appendonly',
+    'no',
+    '--dir',
+    dir,
+    ...(options.password ? ['--requirepass', options.password] : []),
+    ...(options.user
+      ? ['--user', options.user.name, 'on', `>${options.user.password}`, ...BROKER_ACL.split(' ')]
+      : []),
+  ];
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    const started = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    await new Promise<void>((resolve, reject) => {
+      let output = '';
+      started.once('error', (error) =>
+        reject(new Error(`redis-server could not start (${error.message}). Run: ${REDIS_INSTALL_COMMAND}`)),
+      );
+      started.once('exit', (code) => reject(new Error(`redis-server exited with ${code}: ${output}`)));
+      started.stdout!.on('data', (d: Buffer) => {
+        output += d.toString();
+        if (output.includes('Ready to accept connections')) resolve();
+      });
     });
-  });
-  return { port, url: `redis://127.0.0.1:${port}`, process: child };
+    child = started;
+  };
+  const stop = async () => {
+    const running = child;
+    child = undefined;
+    if (!running || running.exitCode !== null) return;
+    const exited = new Promise((resolve) => running.once('exit', resolve));
+    running.kill();
+    await exited;
+  };
+  await start();
+  return {
+    port,
+    url: (db = 0) => {
+      const auth = options.user
+        ? `${options.user.name}:${encodeURIComponent(options.user.password)}@`
+        : options.password
+          ? `:${encodeURIComponent(options.password)}@`
+          : '';
+      return `${certs ? 'rediss' : 'redis'}://${auth}127.0.0.1:${port}/${db}`;
+    },
+    ...(certs ? { caFile: certs.ca } : {}),
+    stop,
+    restart: start,
+    close: async () => {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }

@@ -145,6 +145,7 @@ export function createBroker(deps: BrokerDeps): Broker {
       event: isExchange ? 'exchange' : 'gateway',
       decision: known && error.status < 500 ? 'deny' : 'error',
       reason: known ? ((extra.audit?.reason as string | undefined) ?? error.message) : 'internal error',
+      code: known ? error.code : 'internal_error',
       request_id: requestId,
       status: response.status,
       ...(isExchange

@@ -6,6 +6,8 @@ export interface AuditEvent {
   event: 'exchange' | 'gateway' | 'revoke';
   decision: 'allow' | 'deny' | 'error';
   reason?: string;
+  /** The error code answered (`invalid_token`, `policy_denied`, …) when the decision is not allow. */
+  code?: string;
   request_id: string;
   repository?: string;
   repository_id?: string;

@@ -2,18 +2,13 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { createBroker } from './app.js';
 import { createLogger } from './audit.js';
 import { parseConfig, type LoadedConfig } from './config.js';
-import { loadSigningKeys } from './credential.js';
 import type { PolicyClaims } from './oidc/claims.js';
-import { createGitHubKeySet, createTokenVerifier } from './oidc/verify.js';
 import { formatCaseReport, loadCases, missingClaims, parseClaimsText, runCases } from './policy/cases.js';
 import { evaluatePolicy } from './policy/evaluate.js';
 import { explainDecision } from './policy/explain.js';
-import { MemoryReplayStore, type ReplayStore } from './replay.js';
-import { RedisReplayStore } from './replay-redis.js';
-import { createPooledFetch, nodeFetch } from './node-fetch.js';
+import { startRuntime } from './runtime.js';
 import { startServer } from './server.js';
 import { ConfigError, formatIssue } from './yaml-file.js';
 
@@ -72,54 +67,32 @@ const JWT = /^[\w-]+\.[\w-]+\.[\w-]*$/;
 async function serve(values: Values, io: Io): Promise<number> {
   const file = values.config as string;
   const { config, warnings } = loadConfigFile(values);
-  const write = io.stdout;
-  const logger = createLogger(write);
+  const logger = createLogger(io.stdout);
   for (const w of warnings) logger.log('warn', `policy: ${formatIssue(file, w, 'warning')}`);
+  const port = Number((values.port as string | undefined) ?? io.env.PORT ?? 8787);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port must be 0-65535, got ${values.port ?? io.env.PORT}`);
+  const envFile = values['env-file'] as string | undefined;
+  const runtime = await startRuntime({
+    configPath: file,
+    config,
+    env: io.env,
+    ...(envFile ? { envFile } : {}),
+    logger,
+    stderr: io.stderr,
+    serverUrl: io.env.KEYHOLE_GITHUB_SERVER_URL ?? 'https://github.com',
+  });
   // Found at start, by name, rather than by the first deploy as a 503.
   for (const project of config.projects.values()) {
-    if (io.env[project.tokenEnv]) continue;
+    if (runtime.readEnv(project.tokenEnv)) continue;
     logger.log(
       'warn',
       `project ${project.name} cannot deploy: environment variable ${project.tokenEnv} (its token_env) is not set`,
       { project: project.name, token_env: project.tokenEnv },
     );
   }
-  const keys = await loadSigningKeys(io.env[config.signingKeyEnv], config.signingKeyEnv);
-  if (keys.ephemeral) {
-    io.stderr(
-      `WARNING: ${config.signingKeyEnv} is not set; using an ephemeral signing key. Credentials stop working when this process restarts, and several instances cannot share them.`,
-    );
-  }
-  const replay: ReplayStore =
-    config.replayStore === 'memory'
-      ? new MemoryReplayStore({ maxEntries: config.limits.replay_store_max_entries })
-      : new RedisReplayStore(config.replayStore);
-  const port = Number((values.port as string | undefined) ?? io.env.PORT ?? 8787);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new UsageError(`--port must be 0-65535, got ${values.port ?? io.env.PORT}`);
-  let lastStaleLog = 0;
-  const keySet = createGitHubKeySet(config.jwksUrl, {
-    onStale: (ageMs, reason) => {
-      if (Date.now() - lastStaleLog < 60_000) return;
-      lastStaleLog = Date.now();
-      logger.log('warn', 'issuer keys unreachable; verifying with the last good set', {
-        age_seconds: Math.round(ageMs / 1000),
-        reason,
-      });
-    },
-  });
-  const broker = createBroker({
-    config,
-    keys,
-    verifyToken: createTokenVerifier({ issuer: config.issuer, audience: config.audience, keySet }),
-    replay,
-    logger,
-    upstreamToken: (name) => io.env[name],
-    fetch: nodeFetch,
-    fetchFor: createPooledFetch(config.limits.upstream_sockets_per_project),
-    serverUrl: io.env.KEYHOLE_GITHUB_SERVER_URL ?? 'https://github.com',
-  });
-  const running = await startServer(broker, {
+  // The HTTP server's own limits and trust_proxy are read once: changing them needs a restart.
+  const running = await startServer(runtime.broker, {
     host: (values.host as string | undefined) ?? '127.0.0.1',
     port,
     limits: config.limits,
@@ -127,11 +100,14 @@ async function serve(values: Values, io: Io): Promise<number> {
   });
   io.stderr(`keyhole-broker listening on ${running.url}`);
   logger.log('info', 'listening', { url: running.url, projects: [...config.projects.keys()] });
+  const reload = () => void runtime.reload();
+  process.on('SIGHUP', reload);
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       logger.log('info', 'stopping', { signal });
+      process.off('SIGHUP', reload);
       void running.close().then(async () => {
-        await replay.close?.();
+        await runtime.close();
         resolve();
       });
     };
@@ -183,8 +159,13 @@ const config = { config: { type: 'string' } } as const;
 /** The subcommands, by their words; a new one is one entry here. */
 const COMMANDS: Record<string, Command> = {
   serve: {
-    usage: 'serve --config <file> [--port <n>] [--host <addr>]',
-    options: { ...config, port: { type: 'string' }, host: { type: 'string' } },
+    usage: 'serve --config <file> [--port <n>] [--host <addr>] [--env-file <file>]  (SIGHUP reloads)',
+    options: {
+      ...config,
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'env-file': { type: 'string' },
+    },
     run: serve,
   },
   'policy check': { usage: 'policy check --config <file>', options: config, run: policyCheck },

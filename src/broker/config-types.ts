@@ -58,6 +58,10 @@ export interface CompiledConfig {
   credentialTtlSeconds: number;
   signingKeyEnv: string;
   replayStore: string;
+  /** The env var holding the Redis URL (`replay_store_env`); when set, it wins over `replayStore`. */
+  replayStoreEnv?: string;
+  /** The env var holding the bearer token of `GET /metrics`; unset, there is no /metrics. */
+  metricsTokenEnv?: string;
   limits: Limits;
   /** Count clients by the last X-Forwarded-For entry (a reverse proxy in front). */
   trustProxy: boolean;

@@ -64,6 +64,25 @@ function lintTopLevel(raw: unknown, env: ParseOptions['env']): { errors: Finding
       message: 'must be memory or redis://host:port; did you mean "memory"?',
     });
   }
+  if (
+    typeof file.replay_store_env === 'string' &&
+    file.replay_store !== undefined &&
+    file.replay_store !== 'memory'
+  ) {
+    errors.push({
+      path: ['replay_store_env'],
+      near: ['replay_store'],
+      message:
+        'set either replay_store or replay_store_env, not both (replay_store_env names the variable holding the Redis URL)',
+    });
+  }
+  if (typeof file.replay_store === 'string' && /^rediss?:\/\/[^/@]*:[^/@]+@/.test(file.replay_store)) {
+    warnings.push({
+      path: ['replay_store'],
+      message:
+        'the Redis password is in the config file; put the URL in an environment variable and name it in replay_store_env',
+    });
+  }
   const projects = file.projects;
   if (projects && typeof projects === 'object' && !Array.isArray(projects)) {
     if (Object.keys(projects).length === 0) {
@@ -226,6 +245,8 @@ function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
     credentialTtlSeconds: file.credential_ttl_seconds,
     signingKeyEnv: file.signing_key_env,
     replayStore: file.replay_store,
+    ...(file.replay_store_env ? { replayStoreEnv: file.replay_store_env } : {}),
+    ...(file.metrics_token_env ? { metricsTokenEnv: file.metrics_token_env } : {}),
     limits: Object.freeze({ ...file.limits }),
     trustProxy: file.trust_proxy,
     projects,

@@ -1,140 +1,140 @@
 /**
- * The shared store on Redis, for several broker instances: `SET key 1 NX PX ttl` is the atomic
- * reservation; records are plain `SET … PX` / `GET`. A minimal RESP client for these four commands,
- * so the bundle carries no Redis library. Any connection or protocol failure rejects, and the
- * caller fails closed (503).
+ * The shared store on Redis (or Valkey, which speaks the same protocol), for several broker
+ * instances, through node-redis (`@redis/client`): `SET key 1 NX PX ttl` is the atomic reservation,
+ * records are plain `SET … PX` / `GET`, `take` is one Lua script. While Redis is unreachable every
+ * command rejects at once (no offline queue) and the caller fails closed (503); the client
+ * reconnects with backoff in the background and the broker recovers by itself.
  */
-import { createConnection, type Socket } from 'node:net';
+import { createClient, defineScript, type RedisClientType } from '@redis/client';
 import type { ReplayStore } from './replay.js';
 
-type Reply = string | null;
-
-/** `take` as one Lua script: Redis runs it atomically, so two instances can never both pass a limit. */
+/**
+ * `take` as one Lua script: Redis runs it atomically, so two instances can never both pass a limit.
+ * It reads and writes KEYS[1] only, so on a Redis Cluster it stays within one hash slot.
+ */
 export const TAKE_SCRIPT = `local next = (tonumber(redis.call('GET', KEYS[1])) or 0) + tonumber(ARGV[1])
 if next > tonumber(ARGV[2]) then return false end
 if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SET', KEYS[1], next, 'KEEPTTL')
 else redis.call('SET', KEYS[1], next, 'PX', ARGV[3]) end
 return next`;
 
-export class RedisReplayStore implements ReplayStore {
-  private readonly host: string;
-  private readonly port: number;
-  private readonly timeoutMs: number;
-  private socket: Socket | undefined;
-  private pending: { resolve: (reply: Reply) => void; reject: (e: Error) => void }[] = [];
-  private buffer: Buffer = Buffer.alloc(0);
+/** EVALSHA with the script's digest, falling back to EVAL once per connection (node-redis does it). */
+const take = defineScript({
+  SCRIPT: TAKE_SCRIPT,
+  NUMBER_OF_KEYS: 1,
+  parseCommand(parser, key: string, amount: number, limit: number, ttlMs: number) {
+    parser.pushKey(key);
+    parser.push(String(amount), String(limit), String(ttlMs));
+  },
+  transformReply: (reply: unknown) => reply as string | number | null,
+});
 
-  constructor(url: string, options: { timeoutMs?: number } = {}) {
+export interface RedisStoreOptions {
+  /** How long one command may take before it fails (and the request answers 503). */
+  commandTimeoutMs?: number;
+  /** How long a connection attempt may take. */
+  connectTimeoutMs?: number;
+  /** Called on connection errors and state changes; the message never carries the URL's password. */
+  onEvent?: (event: 'error' | 'ready' | 'reconnecting', detail?: string) => void;
+}
+
+/** The URL with its password replaced, for log lines and error messages. */
+export function redactRedisUrl(url: string): string {
+  try {
     const parsed = new URL(url);
-    this.host = parsed.hostname || '127.0.0.1';
-    this.port = Number(parsed.port || 6379);
-    this.timeoutMs = options.timeoutMs ?? 2_000;
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return 'an unparseable Redis URL';
+  }
+}
+
+/** Exponential backoff from 50 ms to 2 s, with jitter so a fleet of brokers does not reconnect in step. */
+export function reconnectDelay(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(50 * 2 ** attempt, 2_000);
+  return Math.round(base / 2 + (random() * base) / 2);
+}
+
+const ttl = (ms: number) => Math.max(1, Math.ceil(ms));
+
+export class RedisReplayStore implements ReplayStore {
+  private readonly client: RedisClientType<
+    Record<string, never>,
+    Record<string, never>,
+    { take: typeof take }
+  >;
+  private readonly connecting: Promise<unknown>;
+
+  /**
+   * `url`: `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS. TLS verifies the
+   * server against Node's CA store, which includes the file named by `NODE_EXTRA_CA_CERTS` (read by
+   * Node at process start).
+   */
+  constructor(url: string, options: RedisStoreOptions = {}) {
+    const parsed = new URL(url);
+    if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+      throw new Error(`the replay store URL must start with redis:// or rediss://, got ${parsed.protocol}//`);
+    }
+    const onEvent = options.onEvent ?? (() => undefined);
+    this.client = createClient({
+      url,
+      scripts: { take },
+      // Fail closed fast: a command sent while disconnected is refused now, not queued until Redis
+      // returns (a queued reservation could land long after the caller was told 503).
+      disableOfflineQueue: true,
+      commandOptions: { timeout: options.commandTimeoutMs ?? 2_000 },
+      socket: {
+        connectTimeout: options.connectTimeoutMs ?? 2_000,
+        reconnectStrategy: (attempt) => reconnectDelay(attempt),
+      },
+    });
+    // Without a listener node-redis would throw connection errors as uncaught exceptions.
+    this.client.on('error', (error: Error) => onEvent('error', error.message));
+    this.client.on('ready', () => onEvent('ready'));
+    this.client.on('reconnecting', () => onEvent('reconnecting'));
+    // The broker starts even when Redis is down: the client keeps trying, commands fail until it is up.
+    this.connecting = this.client.connect().catch(() => undefined);
   }
 
   async reserve(key: string, ttlMs: number): Promise<boolean> {
-    const reply = await this.command([
-      'SET',
-      `keyhole:${key}`,
-      '1',
-      'NX',
-      'PX',
-      String(Math.max(1, Math.ceil(ttlMs))),
-    ]);
+    const reply = await this.client.set(`keyhole:${key}`, '1', {
+      condition: 'NX',
+      expiration: { type: 'PX', value: ttl(ttlMs) },
+    });
     return reply === 'OK';
   }
 
   async release(key: string): Promise<void> {
-    await this.command(['DEL', `keyhole:${key}`]);
+    await this.client.del(`keyhole:${key}`);
   }
 
   async get(key: string): Promise<string | undefined> {
-    return (await this.command(['GET', `keyhole:${key}`])) ?? undefined;
+    return (await this.client.get(`keyhole:${key}`)) ?? undefined;
   }
 
   async put(key: string, value: string, ttlMs: number): Promise<void> {
-    await this.command(['SET', `keyhole:${key}`, value, 'PX', String(Math.max(1, Math.ceil(ttlMs)))]);
+    await this.client.set(`keyhole:${key}`, value, { expiration: { type: 'PX', value: ttl(ttlMs) } });
   }
 
   async take(key: string, amount: number, limit: number, ttlMs: number): Promise<number | undefined> {
-    const reply = await this.command([
-      'EVAL',
-      TAKE_SCRIPT,
-      '1',
+    const reply = await this.client.take(
       `keyhole:${key}`,
-      String(amount),
-      String(Math.min(limit, Number.MAX_SAFE_INTEGER)),
-      String(Math.max(1, Math.ceil(ttlMs))),
-    ]);
+      amount,
+      Math.min(limit, Number.MAX_SAFE_INTEGER),
+      ttl(ttlMs),
+    );
     return reply === null ? undefined : Number(reply);
   }
 
+  /** Readiness: Redis answers a PING within the command timeout. */
+  async ping(): Promise<void> {
+    await this.client.ping();
+  }
+
   async close(): Promise<void> {
-    this.socket?.end();
-    this.socket = undefined;
-  }
-
-  /** Parses one complete reply from the buffer, or returns undefined if more bytes are needed. */
-  private parseReply(): { reply: Reply | Error } | undefined {
-    const end = this.buffer.indexOf('\r\n');
-    if (end === -1) return undefined;
-    const type = String.fromCharCode(this.buffer[0]!);
-    const line = this.buffer.subarray(1, end).toString('utf8');
-    if (type === '$') {
-      const length = Number(line);
-      if (length === -1) {
-        this.buffer = this.buffer.subarray(end + 2);
-        return { reply: null };
-      }
-      if (this.buffer.length < end + 2 + length + 2) return undefined;
-      const data = this.buffer.subarray(end + 2, end + 2 + length).toString('utf8');
-      this.buffer = this.buffer.subarray(end + 2 + length + 2);
-      return { reply: data };
-    }
-    this.buffer = this.buffer.subarray(end + 2);
-    if (type === '-') return { reply: new Error(`Redis error: ${line}`) };
-    if (type === '_') return { reply: null };
-    return { reply: line };
-  }
-
-  private connect(): Socket {
-    if (this.socket && !this.socket.destroyed) return this.socket;
-    const socket = createConnection({ host: this.host, port: this.port });
-    socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => {
-      this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
-      for (let parsed = this.parseReply(); parsed; parsed = this.parseReply()) {
-        const waiter = this.pending.shift();
-        if (!waiter) continue;
-        if (parsed.reply instanceof Error) waiter.reject(parsed.reply);
-        else waiter.resolve(parsed.reply);
-      }
-    });
-    const failAll = (error: Error) => {
-      for (const waiter of this.pending.splice(0)) waiter.reject(error);
-      this.buffer = Buffer.alloc(0);
-      socket.destroy();
-      if (this.socket === socket) this.socket = undefined;
-    };
-    socket.on('error', failAll);
-    socket.on('close', () => failAll(new Error('Redis connection closed')));
-    this.socket = socket;
-    return socket;
-  }
-
-  private command(args: string[]): Promise<Reply> {
-    const payload = `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
-    return new Promise<Reply>((resolve, reject) => {
-      const socket = this.connect();
-      // On a timeout the connection is dropped: a late reply must never answer the next command.
-      const timer = setTimeout(
-        () => socket.destroy(new Error('Redis did not answer in time')),
-        this.timeoutMs,
-      );
-      this.pending.push({
-        resolve: (reply) => (clearTimeout(timer), resolve(reply)),
-        reject: (error) => (clearTimeout(timer), reject(error)),
-      });
-      socket.write(payload);
-    });
+    // A client still trying to connect (Redis down, a wrong password) is dropped, not waited for.
+    if (this.client.isReady) await this.client.close();
+    else if (this.client.isOpen) this.client.destroy();
+    await this.connecting;
   }
 }

@@ -18,6 +18,8 @@ export interface ReplayStore {
    * store gives the same guarantee across instances.
    */
   take(key: string, amount: number, limit: number, ttlMs: number): Promise<number | undefined>;
+  /** Readiness: resolves when the store answers (a Redis PING); absent for stores that always do. */
+  ping?(): Promise<void>;
   close?(): Promise<void>;
 }
 

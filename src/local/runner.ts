@@ -30,6 +30,8 @@ export async function startBrokerProcess(options: {
   port?: number;
   /** Node flags before the script; the production setting unless given (`[]` for Node's defaults). */
   nodeFlags?: string[];
+  /** More `serve` arguments, e.g. `['--env-file', path]`. */
+  args?: string[];
 }): Promise<RunningBroker> {
   const child = spawn(
     process.execPath,
@@ -41,6 +43,7 @@ export async function startBrokerProcess(options: {
       options.configPath,
       '--port',
       String(options.port ?? 0),
+      ...(options.args ?? []),
     ],
     {
       env: { PATH: process.env.PATH, ...options.env },

@@ -162,8 +162,15 @@ export const configSchema = z.strictObject({
   signing_key_env: envName.default('KEYHOLE_SIGNING_KEY'),
   replay_store: z
     .string()
-    .regex(/^(memory|redis:\/\/.+)$/, 'must be memory or redis://host:port')
+    .regex(
+      /^(memory|rediss?:\/\/.+)$/,
+      'must be memory or redis://host:port (rediss:// for TLS); a URL with a password belongs in replay_store_env',
+    )
     .default('memory'),
+  /** Names the env var holding the Redis URL, so its password stays out of the file. */
+  replay_store_env: envName.optional(),
+  /** Names the env var holding the bearer token `GET /metrics` requires; unset: no /metrics (404). */
+  metrics_token_env: envName.optional(),
   limits: limitsSchema.default(() => limitsSchema.parse({})),
   github_app: githubAppSchema.optional(),
   /** Behind a reverse proxy: the client address is the last X-Forwarded-For entry (what the proxy saw). */

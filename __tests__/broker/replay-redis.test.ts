@@ -1,0 +1,93 @@
+// The Redis store on a real redis-server with a password and a db: same semantics as the memory
+// store, atomic across clients, fails fast while Redis is away and recovers when it returns.
+import { RedisReplayStore, reconnectDelay, redactRedisUrl } from '../../src/broker/replay-redis.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
+
+const PASSWORD = 'pw-7f3a9c1e';
+let redis: TestRedis;
+const stores: RedisReplayStore[] = [];
+const open = (url: string) => {
+  const store = new RedisReplayStore(url, { commandTimeoutMs: 1_000, connectTimeoutMs: 500 });
+  stores.push(store);
+  return store;
+};
+/** Retries until the (re)connecting client answers: connection is asynchronous by design. */
+async function eventually<T>(call: () => Promise<T>, attempts = 100): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (i >= attempts) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}
+
+beforeAll(async () => {
+  redis = await startRedis({ password: PASSWORD });
+});
+afterAll(async () => {
+  for (const store of stores) await store.close();
+  await redis.close();
+});
+
+test('reserve, records and take behave like the memory store, in the db the URL names', async () => {
+  const store = open(redis.url(3));
+  await eventually(() => store.ping());
+  expect(await store.reserve('jti:a', 60_000)).toBe(true);
+  expect(await store.reserve('jti:a', 60_000)).toBe(false);
+  await store.release('jti:a');
+  expect(await store.reserve('jti:a', 60_000)).toBe(true);
+  await store.put('record', 'value', 60_000);
+  expect(await store.get('record')).toBe('value');
+  expect(await store.get('absent')).toBeUndefined();
+  expect(await store.take('q', 2, 5, 60_000)).toBe(2);
+  expect(await store.take('q', 3, 5, 60_000)).toBe(5);
+  expect(await store.take('q', 1, 5, 60_000)).toBeUndefined();
+  expect(await store.take('q', -2, 5, 60_000)).toBe(3);
+
+  const otherDb = open(redis.url(0));
+  await eventually(() => otherDb.ping());
+  expect(await otherDb.get('record')).toBeUndefined();
+});
+
+test('takes from two clients never pass the limit together', async () => {
+  const [a, b] = [open(redis.url(4)), open(redis.url(4))];
+  await eventually(() => Promise.all([a.ping(), b.ping()]));
+  const results = await Promise.all(
+    Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).take('shared', 1, 7, 60_000)),
+  );
+  expect(results.filter((r) => r !== undefined)).toHaveLength(7);
+});
+
+test('a wrong password fails every command, and neither errors nor events carry the password', async () => {
+  const events: string[] = [];
+  const store = new RedisReplayStore(redis.url(0).replace(PASSWORD, 'wrong-secret-x'), {
+    onEvent: (event, detail) => events.push(`${event} ${detail}`),
+  });
+  stores.push(store);
+  await eventually(async () => {
+    if (!events.some((e) => /WRONGPASS|invalid username-password/i.test(e)))
+      throw new Error('no auth error yet');
+  });
+  const error = (await store.reserve('k', 1000).catch((e: unknown) => e)) as Error;
+  expect(error).toBeInstanceOf(Error);
+  expect(`${error.message} ${error.stack} ${events.join(' ')}`).not.toContain('wrong-secret-x');
+});
+
+test('while Redis is away commands fail at once; when it returns the same store works again', async () => {
+  const store = open(redis.url(5));
+  await eventually(() => store.ping());
+  await redis.stop();
+  await expect(store.reserve('during-outage', 60_000)).rejects.toThrow();
+  await redis.restart();
+  expect(await eventually(() => store.reserve('after-outage', 60_000))).toBe(true);
+});
+
+test('log lines show the URL without its password; reconnects back off up to 2 s with jitter', () => {
+  expect(redactRedisUrl(`rediss://keyhole:${PASSWORD}@redis.internal:6380/2`)).toBe(
+    'rediss://keyhole:***@redis.internal:6380/2',
+  );
+  expect([0, 1, 5, 30].map((n) => reconnectDelay(n, () => 1))).toEqual([50, 100, 1600, 2000]);
+  expect(reconnectDelay(30, () => 0)).toBe(1000);
+});

@@ -1,0 +1,110 @@
+/**
+ * The operator's endpoints in front of the broker: `GET /readyz` (the store answers, the issuer's
+ * keys are loaded or loadable) and `GET /metrics` (Prometheus text, only with its bearer token).
+ * Both are answered before the gateway, which would otherwise ask for a credential.
+ */
+import type { Broker } from './app.js';
+
+export interface ReadinessCheck {
+  name: string;
+  /** Resolves when healthy; rejects with the reason otherwise. */
+  check(): Promise<void>;
+}
+
+export interface MetricsEndpoint {
+  contentType: string;
+  render(): Promise<string>;
+  uploadStarted(): () => void;
+}
+
+export interface OperationsOptions {
+  readiness: readonly ReadinessCheck[];
+  metrics?: MetricsEndpoint;
+  /** The bearer token `/metrics` requires (from `metrics_token_env`), read per request so a reload applies. */
+  metricsToken: () => string | undefined;
+  /** How long a readiness check may take before it counts as failed. */
+  checkTimeoutMs?: number;
+}
+
+const text = (status: number, body: string, contentType = 'text/plain; charset=utf-8') =>
+  new Response(body, { status, headers: { 'content-type': contentType, 'cache-control': 'no-store' } });
+
+const notFound = () =>
+  new Response(JSON.stringify({ error: { code: 'not_found', message: 'Not found.' } }), {
+    status: 404,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+  });
+
+/** Compares the SHA-256 digests in constant time: neither the token's length nor its prefix leaks. */
+export async function tokensEqual(given: string, expected: string): Promise<boolean> {
+  const encode = (value: string) => crypto.subtle.digest('SHA-256', new TextEncoder().encode(value));
+  const [a, b] = (await Promise.all([encode(given), encode(expected)])).map((d) => new Uint8Array(d));
+  let difference = 0;
+  for (let i = 0; i < a!.length; i++) difference |= a![i]! ^ b![i]!;
+  return difference === 0;
+}
+
+function withTimeout(check: ReadinessCheck, ms: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    check.check().then(
+      () => (clearTimeout(timer), resolve()),
+      (error: unknown) => (clearTimeout(timer), reject(error)),
+    );
+  });
+}
+
+/** Wraps `current()` (the broker of the config in force) with the operator's endpoints. */
+export function withOperations(current: () => Broker, options: OperationsOptions): Broker {
+  const timeoutMs = options.checkTimeoutMs ?? 3_000;
+
+  async function readiness(): Promise<Response> {
+    const results = await Promise.all(
+      options.readiness.map(async (check) => {
+        try {
+          await withTimeout(check, timeoutMs);
+          return { name: check.name, ok: true as const };
+        } catch (error) {
+          return {
+            name: check.name,
+            ok: false as const,
+            reason: (error instanceof Error ? error.message : String(error)).slice(0, 300),
+          };
+        }
+      }),
+    );
+    const failed = results.filter((r) => !r.ok);
+    const body = { ready: failed.length === 0, checks: results };
+    return new Response(JSON.stringify(body), {
+      status: failed.length === 0 ? 200 : 503,
+      headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+    });
+  }
+
+  async function metrics(request: Request): Promise<Response> {
+    const token = options.metricsToken();
+    // Off unless configured: without a token the endpoint does not exist (404).
+    if (!options.metrics || !token) return notFound();
+    const match = /^Bearer (\S+)$/i.exec(request.headers.get('authorization') ?? '');
+    // A wrong token answers like no endpoint at all: the contract's 404, nothing to probe.
+    if (!match || !(await tokensEqual(match[1]!, token))) return notFound();
+    return text(200, await options.metrics.render(), options.metrics.contentType);
+  }
+
+  return {
+    fetch: async (request, rawTarget, nodeBody) => {
+      const path = (rawTarget ?? new URL(request.url).pathname).split('?')[0];
+      if (request.method === 'GET' && path === '/readyz') return readiness();
+      if (request.method === 'GET' && path === '/metrics') return metrics(request);
+      if (options.metrics && request.method === 'POST' && path === '/v2/files') {
+        const done = options.metrics.uploadStarted();
+        try {
+          return await current().fetch(request, rawTarget, nodeBody);
+        } finally {
+          done();
+        }
+      }
+      return current().fetch(request, rawTarget, nodeBody);
+    },
+  };
+}

@@ -1,0 +1,280 @@
+/**
+ * `serve`'s moving parts: the store, the issuer's key set, metrics and the broker built from the
+ * config in force, plus SIGHUP reload. A reload reads the config file and the secrets again and
+ * swaps in a new broker for new requests; if anything is wrong the old one keeps serving.
+ */
+import { readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { createBroker, type Broker } from './app.js';
+import type { Logger } from './audit.js';
+import { parseConfig } from './config.js';
+import { ConfigError, formatIssue } from './yaml-file.js';
+import { loadSigningKeys, type SigningKeys } from './credential.js';
+import { createMetrics, type BrokerMetrics } from './metrics.js';
+import { createPooledFetch, nodeFetch } from './node-fetch.js';
+import { createGitHubKeySet, createTokenVerifier } from './oidc/verify.js';
+import { withOperations } from './ops.js';
+import type { CompiledConfig } from './config-types.js';
+import { MemoryReplayStore, type ReplayStore } from './replay.js';
+import { redactRedisUrl, RedisReplayStore } from './replay-redis.js';
+
+/** How long the last good key set keeps verifying while the issuer is unreachable (keys.ts default). */
+const MAX_KEY_SET_STALE_MS = 6 * 3600_000;
+/** A store replaced by a reload is closed after requests that hold it have had time to finish. */
+const OLD_STORE_GRACE_MS = 30_000;
+const STORE_URL = /^(memory|rediss?:\/\/.+)$/;
+
+export interface RuntimeOptions {
+  configPath: string;
+  /** The config as `serve` already loaded and reported it. */
+  config: CompiledConfig;
+  env: NodeJS.ProcessEnv;
+  /** A dotenv file read at start and at every reload; its values win over the process environment. */
+  envFile?: string;
+  logger: Logger;
+  stderr: (line: string) => void;
+  serverUrl: string;
+}
+
+export interface Runtime {
+  /** The broker to serve: always the one of the config in force, with /readyz and /metrics. */
+  broker: Broker;
+  /** A secret by name, as the config in force reads it (env file, environment, `<NAME>_FILE`). */
+  readEnv(name: string): string | undefined;
+  /** Re-reads the config file and secrets; true when the new config is in force. */
+  reload(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+interface Generation {
+  config: CompiledConfig;
+  keys: SigningKeys;
+  storeUrl: string;
+  store: ReplayStore;
+  jwksUrl: string;
+  keySet: ReturnType<typeof createGitHubKeySet>;
+  readEnv: (name: string) => string | undefined;
+  /** Upstream connection pools, one per project (`limits.upstream_sockets_per_project` sockets each). */
+  pools: { size: number; fetchFor: (project: string) => typeof fetch };
+  broker: Broker;
+}
+
+/**
+ * Secrets by name: the env file, then the process environment, then `<NAME>_FILE` (a path whose
+ * content is the value: Kubernetes Secret volumes, Docker and systemd credentials). Read once per
+ * generation, so a rotated file applies at the next reload and never half-way through one.
+ */
+function createEnvReader(env: NodeJS.ProcessEnv, envFile: string | undefined) {
+  const fromFile = envFile ? parseEnv(readFileSync(envFile, 'utf8')) : {};
+  const cache = new Map<string, string | undefined>();
+  return (name: string): string | undefined => {
+    if (cache.has(name)) return cache.get(name);
+    let value = fromFile[name] ?? env[name];
+    const path = fromFile[`${name}_FILE`] ?? env[`${name}_FILE`];
+    if ((value === undefined || value === '') && path) {
+      try {
+        value = readFileSync(path, 'utf8').trim();
+      } catch (error) {
+        throw new Error(
+          `${name}_FILE names ${path}, which cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`,
+        );
+      }
+    }
+    cache.set(name, value);
+    return value;
+  };
+}
+
+function openStore(url: string, config: CompiledConfig, logger: Logger): ReplayStore {
+  if (url === 'memory') return new MemoryReplayStore({ maxEntries: config.limits.replay_store_max_entries });
+  const shown = redactRedisUrl(url);
+  let lastErrorLog = 0;
+  let down = false;
+  return new RedisReplayStore(url, {
+    onEvent: (event, detail) => {
+      if (event === 'ready') {
+        if (down) logger.log('info', 'replay store reachable again', { store: shown });
+        down = false;
+        return;
+      }
+      if (event !== 'error') return;
+      down = true;
+      // The client retries every ≤ 2 s while Redis is down: one line a minute is enough to see it.
+      if (Date.now() - lastErrorLog < 60_000) return;
+      lastErrorLog = Date.now();
+      logger.log('error', 'replay store unreachable; exchanges and creates answer 503 until it returns', {
+        store: shown,
+        reason: detail,
+      });
+    },
+  });
+}
+
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { logger } = options;
+  const metrics: BrokerMetrics = createMetrics();
+  const auditLogger = metrics.instrumentLogger(logger);
+  const upstreamFetch = metrics.instrumentFetch(nodeFetch);
+  const keySetFetch = metrics.instrumentKeySetFetch((input, init) => fetch(input, init));
+  const retired: ReplayStore[] = [];
+  const instrumentedPools = (size: number) => {
+    const pooled = createPooledFetch(size);
+    const timed = new Map<string, typeof fetch>();
+    return (project: string) => {
+      let fetcher = timed.get(project);
+      if (!fetcher) timed.set(project, (fetcher = metrics.instrumentFetch(pooled(project))));
+      return fetcher;
+    };
+  };
+  let lastStaleLog = 0;
+
+  async function build(config: CompiledConfig, previous?: Generation): Promise<Generation> {
+    const readEnv = createEnvReader(options.env, options.envFile);
+
+    const keyValue = readEnv(config.signingKeyEnv);
+    let keys: SigningKeys;
+    if (keyValue) keys = await loadSigningKeys(keyValue, config.signingKeyEnv);
+    else if (previous && !previous.keys.ephemeral) {
+      throw new Error(
+        `${config.signingKeyEnv} is empty; a reload must not drop the signing keys (every credential in flight would fail)`,
+      );
+    } else if (previous) keys = previous.keys;
+    else {
+      keys = await loadSigningKeys(undefined, config.signingKeyEnv);
+      options.stderr(
+        `WARNING: ${config.signingKeyEnv} is not set; using an ephemeral signing key. Credentials stop working when this process restarts, and several instances cannot share them.`,
+      );
+    }
+
+    const storeUrl = config.replayStoreEnv ? readEnv(config.replayStoreEnv) : config.replayStore;
+    if (!storeUrl || !STORE_URL.test(storeUrl)) {
+      throw new Error(
+        `${config.replayStoreEnv} (replay_store_env) must hold redis://… or rediss://… (user, password and db in the URL), but it is ${storeUrl ? 'something else' : 'empty'}`,
+      );
+    }
+    const store =
+      previous && previous.storeUrl === storeUrl
+        ? previous.store
+        : metrics.instrumentStore(openStore(storeUrl, config, logger));
+
+    const keySet =
+      previous && previous.jwksUrl === config.jwksUrl
+        ? previous.keySet
+        : createGitHubKeySet(config.jwksUrl, {
+            fetch: keySetFetch,
+            onStale: (ageMs, reason) => {
+              metrics.staleKeySetUsed();
+              if (Date.now() - lastStaleLog < 60_000) return;
+              lastStaleLog = Date.now();
+              logger.log('warn', 'issuer keys unreachable; verifying with the last good set', {
+                age_seconds: Math.round(ageMs / 1000),
+                reason,
+              });
+            },
+          });
+
+    const size = config.limits.upstream_sockets_per_project;
+    const pools =
+      previous && previous.pools.size === size ? previous.pools : { size, fetchFor: instrumentedPools(size) };
+
+    const broker = createBroker({
+      config,
+      keys,
+      verifyToken: createTokenVerifier({ issuer: config.issuer, audience: config.audience, keySet }),
+      replay: store,
+      logger: auditLogger,
+      upstreamToken: readEnv,
+      fetch: upstreamFetch,
+      fetchFor: pools.fetchFor,
+      serverUrl: options.serverUrl,
+    });
+    return { config, keys, storeUrl, store, jwksUrl: config.jwksUrl, keySet, readEnv, pools, broker };
+  }
+
+  let current = await build(options.config);
+  logStore(current);
+
+  function logStore(generation: Generation) {
+    logger.log('info', 'replay store', {
+      store: generation.storeUrl === 'memory' ? 'memory' : redactRedisUrl(generation.storeUrl),
+      signing_keys: generation.keys.keys.map((k) => k.kid),
+    });
+  }
+
+  /** The issuer's keys were fetched within the stale bound, or can be fetched now. */
+  async function checkKeySet(): Promise<void> {
+    const at = metrics.keySetLoadedAt();
+    if (at !== undefined && Date.now() - at <= MAX_KEY_SET_STALE_MS) return;
+    const response = await keySetFetch(current.jwksUrl, { signal: AbortSignal.timeout(2_500) }).catch(
+      (error: unknown) => {
+        throw new Error(`cannot fetch ${current.jwksUrl}: ${(error as Error).message}`);
+      },
+    );
+    const body = (await response.json().catch(() => undefined)) as { keys?: unknown } | undefined;
+    if (!response.ok || !Array.isArray(body?.keys)) {
+      throw new Error(`${current.jwksUrl} answered ${response.status} without a key set`);
+    }
+  }
+
+  const broker = withOperations(() => current.broker, {
+    metrics,
+    metricsToken: () =>
+      current.config.metricsTokenEnv ? current.readEnv(current.config.metricsTokenEnv) : undefined,
+    readiness: [
+      {
+        name: 'replay_store',
+        check: async () => {
+          await current.store.ping?.();
+        },
+      },
+      { name: 'issuer_keys', check: checkKeySet },
+    ],
+  });
+
+  let reloading: Promise<boolean> = Promise.resolve(true);
+  async function reload(): Promise<boolean> {
+    let config: CompiledConfig;
+    try {
+      const text = readFileSync(options.configPath, 'utf8');
+      const loaded = parseConfig(text, options.configPath);
+      for (const w of loaded.warnings)
+        logger.log('warn', `policy: ${formatIssue(options.configPath, w, 'warning')}`);
+      config = loaded.config;
+      const next = await build(config, current);
+      const replaced = current;
+      current = next;
+      if (replaced.store !== next.store) {
+        retired.push(replaced.store);
+        setTimeout(() => void replaced.store.close?.(), OLD_STORE_GRACE_MS).unref();
+      }
+      metrics.configReloaded('ok');
+      logger.log('info', 'config reloaded', {
+        file: options.configPath,
+        projects: [...config.projects.keys()],
+        signing_keys: next.keys.keys.map((k) => k.kid),
+      });
+      return true;
+    } catch (error) {
+      metrics.configReloaded('refused');
+      logger.log('error', 'config reload refused; the running config stays in force', {
+        file: options.configPath,
+        errors:
+          error instanceof ConfigError
+            ? error.issues.map((i) => formatIssue(options.configPath, i, 'error'))
+            : [error instanceof Error ? error.message : String(error)],
+      });
+      return false;
+    }
+  }
+
+  return {
+    broker,
+    readEnv: (name) => current.readEnv(name),
+    // Reloads run one at a time: two SIGHUPs in a row apply in order.
+    reload: () => (reloading = reloading.then(reload)),
+    close: async () => {
+      await reloading;
+      await Promise.all([current.store, ...retired].map((s) => s.close?.()));
+    },
+  };
+}
