@@ -2,7 +2,6 @@
  * Credentials that die with their job, through the bundles: the action's post step revokes, another
  * broker instance on the same Redis refuses the credential, and one job gets one credential.
  */
-import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,11 +9,11 @@ import path from 'node:path';
 import { runActionBundle, startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
 import { auditLine, deploymentFollowed, startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
 import { AUDIENCE } from '../helpers/config.js';
-import { startRedis } from '../helpers/redis.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
 
 let world: BundledWorld;
-let redis: ChildProcess;
+let redis: TestRedis;
 let a: RunningBroker;
 let b: RunningBroker;
 let workspace: string;
@@ -27,10 +26,9 @@ const brokerEnv = {
 
 beforeAll(async () => {
   world = await startBundledWorld();
-  const started = await startRedis();
-  redis = started.process;
+  redis = await startRedis();
   const config = path.join(world.dir, 'redis.yaml');
-  writeFileSync(config, `${readFileSync(world.configPath, 'utf8')}replay_store: ${started.url}\n`);
+  writeFileSync(config, `${readFileSync(world.configPath, 'utf8')}replay_store: ${redis.url()}\n`);
   [a, b] = await Promise.all([
     startBrokerProcess({ configPath: config, env: brokerEnv }),
     startBrokerProcess({ configPath: config, env: brokerEnv }),
@@ -42,7 +40,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await a?.stop();
   await b?.stop();
-  redis?.kill();
+  await redis?.close();
   await world.close();
 });
 

@@ -86,6 +86,20 @@ test('a token exchanged at one instance is refused at the other; a credential mi
   expect(project.status).toBe(200);
 });
 
+test('a credential revoked at one instance is refused at the other', async () => {
+  const [a, b] = brokers;
+  world.issuer.setJob({ ref: 'refs/heads/revoke' });
+  const { credential } = (await (await exchange(a!, await world.issuer.mint(AUDIENCE))).json()) as {
+    credential: string;
+  };
+  const auth = { authorization: `Bearer ${credential}` };
+  const revoked = await fetch(`${a!.url}/v1/revoke`, { method: 'POST', headers: auth });
+  expect(revoked.status).toBe(200);
+  const refused = await fetch(`${b!.url}/v9/projects/prj_marketing`, { headers: auth });
+  expect(refused.status).toBe(401);
+  expect(((await refused.json()) as { error: { code: string } }).error.code).toBe('invalid_credential');
+});
+
 test('a create repeated at the other instance returns the same deployment', async () => {
   const [a, b] = brokers;
   world.issuer.setJob({ ref: 'refs/heads/idempotent' });

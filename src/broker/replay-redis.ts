@@ -64,6 +64,7 @@ export class RedisReplayStore implements ReplayStore {
     { take: typeof take }
   >;
   private readonly connecting: Promise<unknown>;
+  private firstConnection: Promise<void> | undefined;
 
   /**
    * `url`: `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS. TLS verifies the
@@ -94,9 +95,24 @@ export class RedisReplayStore implements ReplayStore {
     this.client.on('reconnecting', () => onEvent('reconnecting'));
     // The broker starts even when Redis is down: the client keeps trying, commands fail until it is up.
     this.connecting = this.client.connect().catch(() => undefined);
+    // Requests that arrive while the first connection is still being made wait for it (bounded);
+    // after that, a disconnected store fails at once.
+    this.firstConnection = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, options.connectTimeoutMs ?? 2_000);
+      timer.unref();
+      this.client.once('ready', () => (clearTimeout(timer), resolve()));
+    });
+  }
+
+  private async connected(): Promise<void> {
+    if (this.firstConnection) {
+      await this.firstConnection;
+      this.firstConnection = undefined;
+    }
   }
 
   async reserve(key: string, ttlMs: number): Promise<boolean> {
+    await this.connected();
     const reply = await this.client.set(`keyhole:${key}`, '1', {
       condition: 'NX',
       expiration: { type: 'PX', value: ttl(ttlMs) },
@@ -105,18 +121,22 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   async release(key: string): Promise<void> {
+    await this.connected();
     await this.client.del(`keyhole:${key}`);
   }
 
   async get(key: string): Promise<string | undefined> {
+    await this.connected();
     return (await this.client.get(`keyhole:${key}`)) ?? undefined;
   }
 
   async put(key: string, value: string, ttlMs: number): Promise<void> {
+    await this.connected();
     await this.client.set(`keyhole:${key}`, value, { expiration: { type: 'PX', value: ttl(ttlMs) } });
   }
 
   async take(key: string, amount: number, limit: number, ttlMs: number): Promise<number | undefined> {
+    await this.connected();
     const reply = await this.client.take(
       `keyhole:${key}`,
       amount,
@@ -128,6 +148,7 @@ export class RedisReplayStore implements ReplayStore {
 
   /** Readiness: Redis answers a PING within the command timeout. */
   async ping(): Promise<void> {
+    await this.connected();
     await this.client.ping();
   }
 
