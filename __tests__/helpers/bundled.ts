@@ -29,7 +29,7 @@ export interface BundledWorld {
 }
 
 export async function startBundledWorld(
-  options: { fake?: VercelFakeOptions; extraConfig?: string } = {},
+  options: { fake?: VercelFakeOptions; extraConfig?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<BundledWorld> {
   const issuer = await startGitHubIssuer();
   const fake = await startVercelFake({ tokens: [UPSTREAM_TOKEN], ...options.fake });
@@ -48,6 +48,7 @@ export async function startBundledWorld(
       VERCEL_TOKEN_MARKETING: UPSTREAM_TOKEN,
       VERCEL_TOKEN_BILLING: UPSTREAM_TOKEN,
       KEYHOLE_SIGNING_KEY: SIGNING_KEY,
+      ...options.env,
     },
   });
   return {

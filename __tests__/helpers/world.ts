@@ -2,6 +2,7 @@
 import { createBroker, type Broker } from '../../src/broker/app.js';
 import { createLogger } from '../../src/broker/audit.js';
 import { parseConfig } from '../../src/broker/config.js';
+import type { GitHubApp } from '../../src/broker/github-app.js';
 import { loadSigningKeys, type SigningKeys } from '../../src/broker/credential.js';
 import { createGitHubKeySet, createTokenVerifier } from '../../src/broker/oidc/verify.js';
 import type { CompiledConfig } from '../../src/broker/config-types.js';
@@ -48,6 +49,7 @@ export async function startWorld(
     projectConfig?: string;
     replay?: ReplayStore;
     now?: () => number;
+    githubApp?: GitHubApp;
   } = {},
 ): Promise<World> {
   const issuer = await startGitHubIssuer();
@@ -78,6 +80,7 @@ export async function startWorld(
     upstreamToken: (name) =>
       name === 'VERCEL_TOKEN_MARKETING' || name === 'VERCEL_TOKEN_BILLING' ? UPSTREAM_TOKEN : undefined,
     ...(options.now ? { now: options.now } : {}),
+    ...(options.githubApp ? { githubApp: options.githubApp } : {}),
   });
   const server = await startServer(broker, { host: '127.0.0.1', port: 0 });
   const url = server.url;

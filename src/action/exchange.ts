@@ -18,6 +18,8 @@ const HINTS: Record<string, string> = {
     'The broker refused the OIDC token. Check that the "audience" input matches the broker\'s configured audience (default: the origin of broker-url).',
   token_replayed: 'This OIDC token was already used. Each run step requests a fresh token; re-run the job.',
   bad_request: 'The request to the broker was malformed; check the project and target inputs.',
+  job_not_running:
+    "The broker asked GitHub and this job's check run is not in progress. Credentials are issued only to running jobs; re-run the job.",
   job_limit:
     'Each job may obtain a limited number of credentials for this project (max_credentials_per_job). Deploy once per job, or split the deploys into separate jobs.',
 };

@@ -13,6 +13,8 @@ import { randomHex } from './bytes.js';
 import { credentialRunUrl } from './job.js';
 import { createRevocations, handleRevoke } from './revocation.js';
 import { createExchangeRateLimit } from './limits.js';
+import type { GitHubApp } from './github-app.js';
+import { createJobStatusChecker } from './job-status.js';
 
 export interface BrokerDeps {
   config: CompiledConfig;
@@ -26,6 +28,8 @@ export interface BrokerDeps {
   now?: () => number;
   /** A fetch per project with its own socket pool (Node adapter); else `fetch` serves all. */
   fetchFor?: (project: string) => typeof fetch;
+  /** Required when the config has `github_app`: asks GitHub whether a job is still running. */
+  githubApp?: GitHubApp;
 }
 
 export interface Broker {
@@ -64,11 +68,23 @@ export function createBroker(deps: BrokerDeps): Broker {
   const now = deps.now ?? Date.now;
   const serverUrl = deps.serverUrl ?? 'https://github.com';
   const revocations = createRevocations(deps.replay, now);
+  if (deps.config.githubApp && !deps.githubApp)
+    throw new Error('the config has github_app, but no GitHub App client was given to the broker');
+  const jobStatus =
+    deps.config.githubApp && deps.githubApp
+      ? createJobStatusChecker({
+          github: deps.githubApp,
+          cacheMs: deps.config.githubApp.check_cache_seconds * 1000,
+          logger: deps.logger,
+          now,
+        })
+      : undefined;
   const exchangeDeps: ExchangeDeps = {
     ...deps,
     now,
     serverUrl,
     limitExchange: createExchangeRateLimit(deps.replay, now),
+    ...(jobStatus ? { jobStatus } : {}),
   };
   const gateway = createGateway({
     config: deps.config,
@@ -81,6 +97,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     now,
     revocations,
     ...(deps.fetchFor ? { fetchFor: deps.fetchFor } : {}),
+    ...(jobStatus ? { jobStatus } : {}),
   });
   const credentialFields = (claims: CredentialClaims | undefined) =>
     claims ? { ...claimFields(claims), run_url: credentialRunUrl(serverUrl, claims) } : {};

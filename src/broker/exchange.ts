@@ -11,6 +11,7 @@ import { mintCredential, signCredential, type CredentialClaims, type SigningKeys
 import { ProofError, verifyProof } from './dpop.js';
 import { badRequest, BrokerError } from './errors.js';
 import { jobKey, runUrl } from './job.js';
+import type { JobStatusChecker } from './job-status.js';
 import type { GitHubClaims } from './oidc/claims.js';
 import type { TokenVerifier } from './oidc/verify.js';
 import type { CompiledConfig } from './config-types.js';
@@ -41,6 +42,8 @@ export interface ExchangeDeps {
   serverUrl: string;
   /** Exchanges per minute per repository owner (limits.ts); throws 429 past the limit. */
   limitExchange?: (config: CompiledConfig, owner: string, insider: boolean) => Promise<void>;
+  /** With a github_app: is the job that asks still running? */
+  jobStatus?: JobStatusChecker;
 }
 
 function parseRequest(text: string): { token: string; project: string; target: string } {
@@ -167,6 +170,33 @@ export async function handleExchange(
   const { project } = decision.grant;
   const job = await jobKey(claims);
   const jobAudit = { ...audit, run_url: runUrl(deps.serverUrl, claims) };
+
+  // A token lifted from a job that has ended (its request token lives on) gets nothing.
+  if (deps.jobStatus) {
+    if (claims.check_run_id) {
+      try {
+        await deps.jobStatus.atExchange(
+          { repository: claims.repository, checkRunId: claims.check_run_id },
+          project,
+        );
+      } catch (error) {
+        if (error instanceof BrokerError) {
+          const reason = (error as { audit?: { reason?: string } }).audit?.reason ?? error.message;
+          throw fail(error, { ...jobAudit, reason });
+        }
+        throw error;
+      }
+    } else {
+      deps.logger.log(
+        'warn',
+        'the token has no check_run_id (an older GHES?): the job-running check is skipped',
+        {
+          repository: claims.repository,
+          run_id: claims.run_id,
+        },
+      );
+    }
+  }
 
   // Sender-constrained projects bind the credential to the key that signed the exchange's proof.
   let jkt: string | undefined;

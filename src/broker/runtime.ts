@@ -12,6 +12,7 @@ import { ConfigError, formatIssue } from './yaml-file.js';
 import { loadSigningKeys, type SigningKeys } from './credential.js';
 import { createMetrics, type BrokerMetrics } from './metrics.js';
 import { createPooledFetch, nodeFetch } from './node-fetch.js';
+import { githubAppFromConfig } from './github-app.js';
 import { createGitHubKeySet, createTokenVerifier } from './oidc/verify.js';
 import { withOperations } from './ops.js';
 import type { CompiledConfig } from './config-types.js';
@@ -177,6 +178,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const pools =
       previous && previous.pools.size === size ? previous.pools : { size, fetchFor: instrumentedPools(size) };
 
+    // Its key is a secret like the others: read here, so a missing one stops the start or the reload.
+    const githubApp = githubAppFromConfig(config, readEnv, fetch);
     const broker = createBroker({
       config,
       keys,
@@ -187,6 +190,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       fetch: upstreamFetch,
       fetchFor: pools.fetchFor,
       serverUrl: options.serverUrl,
+      ...(githubApp ? { githubApp } : {}),
     });
     return { config, keys, storeUrl, store, jwksUrl: config.jwksUrl, keySet, readEnv, pools, broker };
   }

@@ -5,6 +5,7 @@
  */
 import { createBroker, type Broker } from './app.js';
 import { createLogger } from './audit.js';
+import { githubAppFromConfig } from './github-app.js';
 import { parseConfig } from './config.js';
 import { loadSigningKeys } from './credential.js';
 import { createGitHubKeySet, createTokenVerifier } from './oidc/verify.js';
@@ -32,6 +33,7 @@ export async function createBrokerFromEnv(env: ServerlessEnv, options: Serverles
       `${config.signingKeyEnv} must be set: serverless instances cannot share an ephemeral key`,
     );
   }
+  const githubApp = githubAppFromConfig(config, (name) => env[name], options.fetch ?? fetch);
   return createBroker({
     config,
     keys,
@@ -44,5 +46,6 @@ export async function createBrokerFromEnv(env: ServerlessEnv, options: Serverles
     logger: createLogger(options.log ?? ((line) => console.log(line))),
     upstreamToken: (name) => env[name],
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(githubApp ? { githubApp } : {}),
   });
 }

@@ -52,6 +52,7 @@ export type ErrorCode =
   | 'token_replayed'
   | 'policy_denied'
   | 'job_limit'
+  | 'job_not_running'
   | 'invalid_credential'
   | 'forbidden'
   | 'not_found'

@@ -19,6 +19,7 @@ import { readLimitedText } from '../http.js';
 import type { Revocations } from '../revocation.js';
 import { ProofError, verifyProof } from '../dpop.js';
 import { ByteBudget, InflightLimit } from '../limits.js';
+import type { JobStatusChecker } from '../job-status.js';
 
 /** The project fields `vercel deploy` reads; env vars, tokens, domains and links are never returned. */
 const PROJECT_FIELDS = [
@@ -61,6 +62,8 @@ export interface GatewayDeps {
   revocations: Revocations;
   /** A fetch per project (its own bounded socket pool), so one project cannot take another's sockets. */
   fetchFor?: (project: string) => typeof fetch;
+  /** With a github_app: a credential of a job that ended stops within `check_cache_seconds`. */
+  jobStatus?: JobStatusChecker;
 }
 
 interface Usage {
@@ -149,6 +152,7 @@ export function createGateway(deps: GatewayDeps) {
         'dpop scheme with an unbound credential',
       );
     }
+    await deps.jobStatus?.onCall(claims, deps.config.projects.get(claims.pn));
     return claims;
   }
 
