@@ -1,9 +1,10 @@
-/** `keyhole-broker`: serve, policy check, policy explain, policy test. */
+/** `keyhole-broker`: serve, policy check, policy explain, policy test, doctor. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { createLogger } from './audit.js';
 import { parseConfig, type LoadedConfig } from './config.js';
+import { runDoctorCommand } from './doctor.js';
 import type { PolicyClaims } from './oidc/claims.js';
 import { formatCaseReport, loadCases, missingClaims, parseClaimsText, runCases } from './policy/cases.js';
 import { evaluatePolicy } from './policy/evaluate.js';
@@ -185,6 +186,11 @@ const COMMANDS: Record<string, Command> = {
     usage: 'policy test --config <file> --cases <cases.yaml>',
     options: { ...config, cases: { type: 'string' } },
     run: policyTest,
+  },
+  doctor: {
+    usage: 'doctor --config <file> [--json]: check the GitHub-side controls production rules rely on',
+    options: { ...config, json: { type: 'boolean' } },
+    run: (values, io) => runDoctorCommand(loadConfigFile(values).config, io, { json: values.json === true }),
   },
 };
 
