@@ -1,4 +1,5 @@
 /** Credentials that die with their job: one per job (retries included), revocation shared by every instance. */
+import { createHash } from 'node:crypto';
 import { MemoryReplayStore, type ReplayStore } from '../../src/broker/replay.js';
 import type { JobClaims } from '../../src/local/github-oidc.js';
 import { startWorld, type World } from '../helpers/world.js';
@@ -125,4 +126,44 @@ test('revocations are refused closed when the store cannot answer', async () => 
   const response = await call(credential);
   expect(response.status).toBe(503);
   expect(await codeOf(response)).toBe('unavailable');
+});
+
+test('upload and deployment quotas count per job, across credentials and instances', async () => {
+  const store = new MemoryReplayStore();
+  const project = '    max_credentials_per_job: 2\n';
+  const limits = 'limits:\n  max_upload_bytes: 10\n  max_deployments: 1\n';
+  const [a, b] = [
+    await startWorld({ replay: store, projectConfig: project, extraConfig: limits }),
+    await startWorld({ replay: store, projectConfig: project, extraConfig: limits }),
+  ];
+  worlds.push(a, b);
+  const job = { check_run_id: '555000999' };
+  const first = await a.credential(job);
+  const second = await b.credential(job);
+  const upload = (w: World, credential: string, content: string) =>
+    w.call(credential, 'POST', '/v2/files', {
+      body: content,
+      headers: { 'x-now-digest': createHash('sha1').update(content).digest('hex') },
+    });
+  expect((await upload(a, first, 'sixsix')).status).toBe(200);
+  const over = await upload(b, second, 'fives');
+  expect(over.status).toBe(429);
+  expect(((await over.json()) as { error: { message: string } }).error.message).toMatch(
+    /this job may upload at most 10 bytes/,
+  );
+  expect((await upload(b, second, 'four')).status).toBe(200);
+  // Each instance here has its own Vercel fake: each creates from the file it received.
+  const create = (w: World, credential: string, content: string) =>
+    w.call(credential, 'POST', '/v13/deployments', {
+      body: JSON.stringify({
+        name: 'x',
+        files: [
+          { file: 'index.html', sha: createHash('sha1').update(content).digest('hex'), size: content.length },
+        ],
+      }),
+    });
+  expect((await create(a, first, 'sixsix')).status).toBe(200);
+  const second429 = await create(b, second, 'four');
+  expect(second429.status).toBe(429);
+  expect(((await second429.json()) as { error: { code: string } }).error.code).toBe('quota_exceeded');
 });

@@ -10,7 +10,7 @@ import { toHex } from './bytes.js';
 import { mintCredential, signCredential, type CredentialClaims, type SigningKeys } from './credential.js';
 import { ProofError, verifyProof } from './dpop.js';
 import { badRequest, BrokerError } from './errors.js';
-import { jobKey, runUrl } from './job.js';
+import { JOB_WINDOW_MS, jobKey, runUrl } from './job.js';
 import type { JobStatusChecker } from './job-status.js';
 import type { GitHubClaims } from './oidc/claims.js';
 import type { TokenVerifier } from './oidc/verify.js';
@@ -23,12 +23,6 @@ import { couldEverAllow } from './limits.js';
 const MAX_EXCHANGE_BODY = 16 * 1024;
 /** Reservations outlive the token: its 5 minutes, the verifier's clock tolerance, and a margin. */
 const REPLAY_MARGIN_MS = 120_000;
-/**
- * How long a job's credential count is kept: longer than any GitHub-hosted job (6 h). A self-hosted
- * job running longer than this could obtain credentials again; the github_app check (the job must
- * still be running) does not depend on it.
- */
-export const JOB_WINDOW_MS = 24 * 3600_000;
 
 export interface ExchangeDeps {
   config: CompiledConfig;

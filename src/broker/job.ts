@@ -4,6 +4,13 @@ import type { CredentialClaims } from './credential.js';
 import type { GitHubClaims } from './oidc/claims.js';
 
 /**
+ * How long a job's counts (credentials, uploaded bytes and files) are kept: longer than any
+ * GitHub-hosted job (6 h). A self-hosted job running longer could start counting again; the
+ * github_app check (the job must still be running) does not depend on it.
+ */
+export const JOB_WINDOW_MS = 24 * 3600_000;
+
+/**
  * A job is its repository id, run id, run attempt and check run id (GitHub's job id, in OIDC tokens
  * since 2025). GHES versions without `check_run_id` fall back to the job's workflow file
  * (`job_workflow_ref`): jobs of one workflow file in one run attempt (a matrix, two jobs calling the

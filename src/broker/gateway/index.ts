@@ -20,6 +20,7 @@ import type { Revocations } from '../revocation.js';
 import { ProofError, verifyProof } from '../dpop.js';
 import { ByteBudget, InflightLimit } from '../limits.js';
 import type { JobStatusChecker } from '../job-status.js';
+import { JOB_WINDOW_MS } from '../job.js';
 
 /** The project fields `vercel deploy` reads; env vars, tokens, domains and links are never returned. */
 const PROJECT_FIELDS = [
@@ -66,8 +67,8 @@ export interface GatewayDeps {
   jobStatus?: JobStatusChecker;
 }
 
+/** The digests this instance has counted for a job (the counts themselves are in the store). */
 interface Usage {
-  bytes: number;
   files: Set<string>;
   expires: number;
 }
@@ -104,7 +105,7 @@ export function createGateway(deps: GatewayDeps) {
     if (!entry) {
       const now = deps.now();
       for (const [key, u] of usage) if (u.expires <= now) usage.delete(key);
-      entry = { bytes: 0, files: new Set(), expires: claims.exp };
+      entry = { files: new Set(), expires: claims.exp };
       usage.set(owner, entry);
     }
     entry.expires = Math.max(entry.expires, claims.exp);
@@ -275,23 +276,52 @@ export function createGateway(deps: GatewayDeps) {
   ) {
     const { limits } = deps.config;
     const use = usageFor(claims);
+    // Byte and file budgets belong to the job and are counted in the shared store, so several
+    // credentials of one job, on any instances, share one budget. A digest is counted once per
+    // instance; on several instances it may count twice, which only errs on the strict side.
+    const owner = claims.job ?? claims.cid;
+    const budget = async (what: 'bytes' | 'files', amount: number, max: number) => {
+      try {
+        return await deps.store.take(`upload-${what}:${owner}`, amount, max, JOB_WINDOW_MS);
+      } catch {
+        throw new BrokerError(
+          503,
+          'unavailable',
+          'The broker cannot count uploads right now; retry shortly.',
+          {
+            'retry-after': '2',
+          },
+        );
+      }
+    };
     const isNew = !use.files.has(digest);
-    if (isNew && use.files.size >= limits.max_files) {
-      throw new BrokerError(
-        429,
-        'quota_exceeded',
-        `this credential has uploaded ${limits.max_files} files, its limit`,
-      );
-    }
-    if (use.bytes + size > limits.max_upload_bytes) {
-      throw new BrokerError(
-        429,
-        'quota_exceeded',
-        `this credential may upload at most ${limits.max_upload_bytes} bytes`,
-      );
-    }
-    use.bytes += size;
     if (isNew) use.files.add(digest);
+    if (isNew && (await budget('files', 1, limits.max_files)) === undefined) {
+      use.files.delete(digest);
+      throw new BrokerError(
+        429,
+        'quota_exceeded',
+        `this job has uploaded ${limits.max_files} files, its limit`,
+      );
+    }
+    if ((await budget('bytes', size, limits.max_upload_bytes)) === undefined) {
+      if (isNew) {
+        use.files.delete(digest);
+        await budget('files', -1, limits.max_files);
+      }
+      throw new BrokerError(
+        429,
+        'quota_exceeded',
+        `this job may upload at most ${limits.max_upload_bytes} bytes`,
+      );
+    }
+    const refund = async () => {
+      await budget('bytes', -size, limits.max_upload_bytes);
+      if (isNew) {
+        use.files.delete(digest);
+        await budget('files', -1, limits.max_files);
+      }
+    };
     // Streamed straight through (the Node adapter hands over its own stream, skipping two web
     // stream conversions): memory stays flat whatever the size; a body longer or shorter than
     // declared aborts the upstream request instead of storing a truncated file.
@@ -318,14 +348,10 @@ export function createGateway(deps: GatewayDeps) {
         body: size === 0 ? new Uint8Array() : (counted ?? new Uint8Array()),
         contentLength: size,
       });
-      if (!response.ok) {
-        use.bytes -= size;
-        if (isNew) use.files.delete(digest);
-      }
+      if (!response.ok) await refund();
       return { response: await relayResponse(response), bytes: size };
     } catch (error) {
-      use.bytes -= size;
-      if (isNew) use.files.delete(digest);
+      await refund().catch(() => undefined);
       throw bodyError ?? error;
     }
   }
