@@ -10,6 +10,7 @@ export const FIGURES: readonly Figure[] = (
     import('./figures/hashing.js'),
     import('./figures/cli.js'),
     import('./figures/exchanges.js'),
+    import('./figures/job-bound.js'),
     import('./figures/memory.js'),
     import('./figures/redeploy.js'),
     import('./figures/load.js'),

@@ -104,7 +104,7 @@ export async function startFakeProcess(env: NodeJS.ProcessEnv = {}) {
   return { url, command, stop: () => child.kill() };
 }
 
-function brokerConfig(issuer: GitHubIssuer, vercelUrl: string): string {
+function brokerConfig(issuer: GitHubIssuer, vercelUrl: string, configure = (yaml: string) => yaml): string {
   const file = path.join(WORK, 'broker.yaml');
   const limits =
     'limits:\n  max_upload_bytes: 4294967296\n  max_file_bytes: 2147483648\n  max_files: 20000\n  max_deployments: 1000\n' +
@@ -112,17 +112,26 @@ function brokerConfig(issuer: GitHubIssuer, vercelUrl: string): string {
     '  exchange_rate_per_owner: 1000000\n  max_connections: 2000\n  max_connections_per_client: 2000\n';
   writeFileSync(
     file,
-    brokerYaml({ issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: vercelUrl }, limits),
+    configure(
+      brokerYaml({ issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: vercelUrl }, limits),
+    ),
   );
   return file;
 }
 
 /** The bundled broker in its own process, pointed at `vercelUrl`. */
-export const startBroker = (issuer: GitHubIssuer, vercelUrl: string, nodeFlags?: string[]) =>
+export const startBroker = (
+  issuer: GitHubIssuer,
+  vercelUrl: string,
+  nodeFlags?: string[],
+  /** A variant of the config (`configure` edits its text), extra environment, a fixed port. */
+  variant: { configure?: (yaml: string) => string; env?: NodeJS.ProcessEnv; port?: number } = {},
+) =>
   startBrokerProcess({
-    configPath: brokerConfig(issuer, vercelUrl),
-    env: { VERCEL_TOKEN_MARKETING: TOKEN, KEYHOLE_SIGNING_KEY: SIGNING },
+    configPath: brokerConfig(issuer, vercelUrl, variant.configure),
+    env: { VERCEL_TOKEN_MARKETING: TOKEN, KEYHOLE_SIGNING_KEY: SIGNING, ...variant.env },
     ...(nodeFlags ? { nodeFlags } : {}),
+    ...(variant.port !== undefined ? { port: variant.port } : {}),
   });
 
 export async function credentialFor(issuer: GitHubIssuer, broker: RunningBroker): Promise<string> {
