@@ -158,4 +158,44 @@ describe.each([
     ].join('\n');
     for (const secret of FORBIDDEN) expect(outputs).not.toContain(secret);
   }, 240_000);
+
+  test('production: pull → build --prod → deploy --prebuilt --prod --skip-domain stages it; the action promotes it', async () => {
+    const cli = await obtain();
+    const cwd = site();
+    const home = tempDir('keyhole-pull-home-');
+    const credential = await credentialFor({ environment: 'production' }, 'production');
+    const before = world.fake.productionOf('prj_web');
+
+    const pull = await vercel(cli, cwd, home, credential, 'pull', '--environment=production');
+    expect(pull.code).toBe(0);
+    expect(readFileSync(path.join(cwd, '.vercel', '.env.production.local'), 'utf8')).toBe(
+      '# Created by Vercel CLI\nNEXT_PUBLIC_API_URL="https://api.acme.example"\n',
+    );
+    expect((await vercel(cli, cwd, home, credential, 'build', '--prod')).code).toBe(0);
+    const deploy = await vercel(
+      cli,
+      cwd,
+      home,
+      credential,
+      'deploy',
+      '--prebuilt',
+      '--prod',
+      '--skip-domain',
+    );
+    expect(deploy.code).toBe(0);
+    const [staged] = [...world.fake.deployments.values()].slice(-1);
+    expect(staged).toMatchObject({ projectId: 'prj_web', target: 'production', staged: true });
+    expect((staged!.body.meta as Record<string, string>).keyholeStaged).toBe('1');
+    expect(world.fake.productionOf('prj_web')).toBe(before);
+
+    const promoted = await world.run(
+      { project: 'web', target: 'production', promote: staged!.id },
+      { claims: { environment: 'production' } },
+    );
+    expect(promoted.code).toBe(0);
+    expect(world.fake.productionOf('prj_web')).toBe(staged!.id);
+    expect(
+      [deploy.output, promoted.stdout, ...filesUnder(cwd).map((f) => readFileSync(f, 'utf8'))].join('\n'),
+    ).not.toContain(WEB_SECRETS[0]!);
+  }, 240_000);
 });
