@@ -371,6 +371,19 @@ describe('policy check catches what an admin gets wrong, and says what to write'
     );
   });
 
+  test('promote_environments that no production rule admits warn', () => {
+    const text = base.replace(
+      'VERCEL_TOKEN_MARKETING\n',
+      'VERCEL_TOKEN_MARKETING\n    promote_environments: [Production, prod-approve]\n',
+    );
+    const warned = parseConfig(text, 'broker.yaml').warnings.filter((w) =>
+      w.path.includes('promote_environments'),
+    );
+    expect(warned.map((w) => w.message)).toEqual([
+      "no production rule of marketing-site names the environment prod-approve, so no job can promote; add it to a production rule's environments",
+    ]);
+  });
+
   test('env_pull on production needs a rule that names environments', () => {
     const text = base
       .replace('VERCEL_TOKEN_BILLING\n', 'VERCEL_TOKEN_BILLING\n    env_pull: [NEXT_PUBLIC_API_URL]\n')

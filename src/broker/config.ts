@@ -160,6 +160,18 @@ function checkParsed(file: ConfigFile): { errors: Finding[]; warnings: Finding[]
   const warnings: Finding[] = [];
   for (const [name, project] of Object.entries(file.projects)) {
     checkEnvPull(name, project, warnings);
+    // A promote environment no production rule admits can never promote: most likely a typo.
+    const productionEnvironments = project.allow
+      .filter((rule) => rule.targets.includes('production'))
+      .flatMap((rule) => (rule.environments ?? []).map(foldCase));
+    project.promote_environments?.forEach((environment, i) => {
+      if (!productionEnvironments.includes(foldCase(environment))) {
+        warnings.push({
+          path: ['projects', name, 'promote_environments', i],
+          message: `no production rule of ${name} names the environment ${environment}, so no job can promote; add it to a production rule's environments`,
+        });
+      }
+    });
     if (project.require_dpop) {
       if (!file.public_url && !/^https?:\/\//.test(file.audience)) {
         errors.push({
