@@ -62,6 +62,8 @@ export interface FakeDeployment {
   createdAt: number;
   canceled: boolean;
   fails: boolean;
+  /** Why the build fails, when it is not the generic build error (a Root Directory with nothing in it). */
+  failure?: string;
   prebuilt: boolean;
   /** A production deployment created with `autoAssignCustomDomains: false`: built, but not serving production. */
   staged: boolean;
@@ -140,6 +142,30 @@ export function mulberry32(seed: number) {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/**
+ * A project with a Root Directory builds from that folder of the upload (and a prebuilt deploy
+ * reads its `.vercel/output` there); `projectSettings.rootDirectory` in the body overrides it.
+ */
+function rootDirectoryProblem(
+  project: FakeProject,
+  body: Record<string, unknown>,
+  files: FakeDeployment['files'],
+  prebuilt: boolean,
+): string | undefined {
+  const settings = body.projectSettings as Record<string, unknown> | undefined;
+  const root = settings && 'rootDirectory' in settings ? settings.rootDirectory : project.rootDirectory;
+  if (typeof root !== 'string' || root === '' || root === '.') return undefined;
+  const folder = `${root.replace(/\/+$/, '')}/`;
+  if (prebuilt) {
+    return files.some((f) => f.file.startsWith(`${folder}.vercel/output/`))
+      ? undefined
+      : `No prebuilt output found in "${folder}.vercel/output". Run "vercel build" in the Root Directory.`;
+  }
+  return files.some((f) => f.file.startsWith(folder))
+    ? undefined
+    : `The specified Root Directory "${root}" does not exist. Please update your Project Settings.`;
 }
 
 export async function startVercelFake(options: VercelFakeOptions = {}): Promise<VercelFake> {
@@ -261,7 +287,7 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
       readyState: state,
       status: state,
       ...(state === 'ERROR'
-        ? { errorCode: 'BUILD_FAILED', errorMessage: 'Command "npm run build" exited with 1' }
+        ? { errorCode: 'BUILD_FAILED', errorMessage: d.failure ?? 'Command "npm run build" exited with 1' }
         : {}),
       type: 'LAMBDAS',
       target: d.target,
@@ -299,7 +325,11 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
       { type: 'stdout', text: `Cloning deployment files: ${d.files.length} files` },
       { type: 'stdout', text: d.prebuilt ? 'Using prebuilt build artifacts...' : 'Running "npm run build"' },
       d.fails
-        ? { type: 'stderr', text: 'Error: Command "npm run build" exited with 1', level: 'error' }
+        ? {
+            type: 'stderr',
+            text: `Error: ${d.failure ?? 'Command "npm run build" exited with 1'}`,
+            level: 'error',
+          }
         : { type: 'stdout', text: 'Build Completed in /vercel/output [80ms]' },
     ];
     return lines.map((line, i) => ({
@@ -483,6 +513,8 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
       ];
       if (missing.length > 0) return error(res, 400, 'missing_files', 'Missing files', { missing });
       const id = `dpl_${randomBytes(12).toString('hex')}`;
+      const prebuilt = query.get('prebuilt') === '1';
+      const failure = rootDirectoryProblem(project, body, files, prebuilt);
       const d: FakeDeployment = {
         id,
         url: `${project.name}-${id.slice(4, 13)}-acme.vercel.app`,
@@ -495,8 +527,9 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
           : {}),
         createdAt: Date.now(),
         canceled: false,
-        fails: files.some((f) => /(^|\/)FAIL_BUILD$/.test(f.file)),
-        prebuilt: query.get('prebuilt') === '1',
+        fails: failure !== undefined || files.some((f) => /(^|\/)FAIL_BUILD$/.test(f.file)),
+        ...(failure ? { failure } : {}),
+        prebuilt,
         staged: body.target === 'production' && body.autoAssignCustomDomains === false,
         body,
         files,

@@ -1,5 +1,6 @@
 /** The action's wiring: inputs → OIDC → exchange → files → deploy → wait → report, with the one try/catch. */
 import { assignAlias, renderAlias } from './alias.js';
+import { fetchRootDirectory, uploadPrefix, withPrefix } from './root-directory.js';
 import { readRunContext, type TriggeringRun } from './context.js';
 import {
   environmentName,
@@ -214,13 +215,24 @@ export async function run(deps: ActionDeps): Promise<void> {
       report.production = 'promoted';
       core.info(`Production now serves ${promoted.id}: https://${promoted.url}`);
     } else {
+      // A monorepo project (Root Directory set): the files go where Vercel will look for them. Asked
+      // while the files are hashed; it decides only where they sit in the upload.
+      const rootDirectory = fetchRootDirectory(inputs.brokerUrl, exchanged.credential, exchanged.project.id, {
+        fetch: gatewayFetch,
+        retry: deps.retry,
+      }).catch((error: unknown) => {
+        core.warning(
+          `Could not read the project's Root Directory (${error instanceof Error ? error.message : String(error)}); uploading paths as they are.`,
+        );
+        return undefined;
+      });
       const { checkBuildOutput, createDeployer, deploymentBody, DeployError, uploadStats } =
         await loadDeploy();
       // Symlinks resolved before anything under `path` is read: it must stay inside the workspace.
       const root = await resolveInside(inputs.path, inputs.workspace);
       if (inputs.prebuilt) await checkBuildOutput(root, inputs.target);
       let lastReport = 0;
-      const files = await phase('hash', () =>
+      let files = await phase('hash', () =>
         collectFiles(root, {
           prebuilt: inputs.prebuilt,
           onProgress: (done, total) => {
@@ -231,6 +243,12 @@ export async function run(deps: ActionDeps): Promise<void> {
           },
         }),
       );
+      const prefix = await uploadPrefix(root, await rootDirectory, inputs.prebuilt);
+      if (prefix)
+        core.info(
+          `The project's Root Directory is ${prefix.slice(0, -1)}: uploading the files under ${prefix}`,
+        );
+      files = withPrefix(files, prefix);
 
       deployer = createDeployer(
         {
