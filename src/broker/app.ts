@@ -45,11 +45,15 @@ type Env = {
   Variables: { requestId: string };
 };
 
-/** A random per-process prefix and a counter: unique across instances, without a CSPRNG call per request. */
-const REQUEST_ID_PREFIX = `req_${randomHex(6)}`;
+/**
+ * A random per-process prefix and a counter: unique across instances, without a CSPRNG call per
+ * request. Drawn on first use: workerd refuses random values at module scope (outside a handler).
+ */
+let requestIdPrefix: string | undefined;
 let requestCounter = 0;
 function newRequestId(): string {
-  return `${REQUEST_ID_PREFIX}${(requestCounter++).toString(36).padStart(6, '0')}`;
+  requestIdPrefix ??= `req_${randomHex(6)}`;
+  return `${requestIdPrefix}${(requestCounter++).toString(36).padStart(6, '0')}`;
 }
 
 function errorResponse(error: BrokerError, requestId: string): Response {
@@ -91,7 +95,8 @@ export function createBroker(deps: BrokerDeps): Broker {
     store: deps.replay,
     keys: deps.keys,
     logger: deps.logger,
-    fetch: deps.fetch ?? fetch,
+    // Bound: workerd throws "Illegal invocation" when fetch is called as another object's method.
+    fetch: deps.fetch ?? fetch.bind(globalThis),
     upstreamToken: deps.upstreamToken,
     serverUrl,
     now,
