@@ -1,7 +1,7 @@
 /**
  * Generates what the docs derive from code, so they cannot drift (CI checks they equal a fresh run):
- * docs/keyhole-broker.schema.json from the config schema, and the README's inputs/outputs table
- * from action.yml.
+ * docs/keyhole-broker.schema.json from the config schema, the README's inputs/outputs table from
+ * action.yml, and the audit log's field reference in docs/operations.md from src/broker/audit.ts.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -10,6 +10,7 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { configSchema } from '../src/broker/policy/schema.js';
 import { REPO_ROOT } from '../src/local/runner.js';
+import { auditFieldsTable } from './audit-fields.js';
 
 const schema = {
   title: 'Keyhole broker configuration',
@@ -39,16 +40,26 @@ const table = [
   ...Object.entries(action.outputs).map(([name, output]) => `| \`${name}\` | ${cell(output.description)} |`),
 ].join('\n');
 
-const readmePath = path.join(REPO_ROOT, 'README.md');
-const readme = readFileSync(readmePath, 'utf8');
-const begin = '<!-- inputs:begin (generated from action.yml by npm run docs) -->';
-const end = '<!-- inputs:end -->';
-const start = readme.indexOf(begin);
-const stop = readme.indexOf(end);
-if (start === -1 || stop === -1) throw new Error(`README.md lacks the ${begin} … ${end} markers`);
-const updated = `${readme.slice(0, start + begin.length)}\n${table}\n${readme.slice(stop)}`;
-// Formatted as `prettier --check` expects, so the committed README and a fresh run are identical.
-writeFileSync(
-  readmePath,
-  await format(updated, { ...(await resolveConfig(readmePath)), filepath: readmePath }),
+/** Replaces what stands between two markers of a Markdown file, formatted as `prettier --check` expects. */
+async function writeBetween(file: string, begin: string, end: string, content: string): Promise<void> {
+  const text = readFileSync(file, 'utf8');
+  const start = text.indexOf(begin);
+  const stop = text.indexOf(end);
+  if (start === -1 || stop === -1) throw new Error(`${file} lacks the ${begin} … ${end} markers`);
+  const updated = `${text.slice(0, start + begin.length)}\n${content}\n${text.slice(stop)}`;
+  // Formatted, so the committed file and a fresh run are identical.
+  writeFileSync(file, await format(updated, { ...(await resolveConfig(file)), filepath: file }));
+}
+
+await writeBetween(
+  path.join(REPO_ROOT, 'README.md'),
+  '<!-- inputs:begin (generated from action.yml by npm run docs) -->',
+  '<!-- inputs:end -->',
+  table,
+);
+await writeBetween(
+  path.join(REPO_ROOT, 'docs', 'operations.md'),
+  '<!-- audit-fields:begin (generated from src/broker/audit.ts by npm run docs) -->',
+  '<!-- audit-fields:end -->',
+  auditFieldsTable(),
 );
