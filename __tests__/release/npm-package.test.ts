@@ -21,6 +21,8 @@ const run = (command: 'npm' | 'npx', args: string[], cwd: string) =>
     cwd,
     env: {
       ...process.env,
+      // The bin's `#!/usr/bin/env node` finds this test's Node 24 first, whatever else is installed.
+      PATH: `${path.dirname(process.execPath)}${path.delimiter}${process.env.PATH}`,
       npm_config_cache: path.join(dir, 'cache'),
       npm_config_offline: 'true',
       npm_config_audit: 'false',
