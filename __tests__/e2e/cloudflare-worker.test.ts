@@ -72,13 +72,13 @@ beforeAll(async () => {
   };
   // Two Workers are two isolates; the second binds the first one's Durable Object class, as every
   // isolate of one deployed Worker shares its namespace.
-  const worker = (name: string, owner?: string) => ({
+  const worker = (name: string, owner?: string, vars: Record<string, string> = bindings) => ({
     name,
     modules: true,
     modulesRoot: dir,
     scriptPath: path.join(dir, 'worker.js'),
     compatibilityDate: wrangler.compatibility_date,
-    bindings,
+    bindings: vars,
     durableObjects: {
       [binding!.name]: {
         className: binding!.class_name,
@@ -88,7 +88,11 @@ beforeAll(async () => {
     },
   });
   mf = new Miniflare({
-    workers: [worker('broker-a'), worker('broker-b', 'broker-a')],
+    workers: [
+      worker('broker-a'),
+      worker('broker-b', 'broker-a'),
+      worker('no-signing-key', 'broker-a', { ...bindings, KEYHOLE_SIGNING_KEY: '' }),
+    ],
     durableObjectsPersist: path.join(dir, 'durable-objects'),
     handleRuntimeStdio: (stdout: Readable, stderr: Readable) => {
       stdout.on('data', (chunk: Buffer) => (logs += chunk.toString()));
@@ -215,4 +219,11 @@ test('every store operation is atomic in the Durable Object, seen from outside w
   expect(await store.take('short-counter', 1, 1, 1)).toBe(1);
   await new Promise((resolve) => setTimeout(resolve, 20));
   expect(await store.take('short-counter', 1, 1, 60_000)).toBe(1);
+});
+
+test('a Worker without its signing key refuses to serve, and its log names the secret to set', async () => {
+  const token = await issuer.mint(AUDIENCE);
+  const answer = await exchangeAt('no-signing-key', token);
+  expect(answer).toMatchObject({ status: 500, body: { error: { code: 'internal_error' } } });
+  expect(logs).toMatch(/broker failed to start.*KEYHOLE_SIGNING_KEY must be set/);
 });

@@ -25,11 +25,11 @@ let broker: Promise<Broker> | undefined;
 function brokerFor(env: WorkerEnv): Promise<Broker> {
   if (!env.KEYHOLE_REPLAY)
     throw new Error('The KEYHOLE_REPLAY Durable Object binding is missing: add it to wrangler.toml');
-  // Variables and secrets are strings; bindings (the namespace) are not and stay out of the config.
-  const strings = Object.fromEntries(
-    Object.entries(env).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
-  ) as ServerlessEnv;
   if (!broker) {
+    // Variables and secrets are strings; bindings (the namespace) are not and stay out of the config.
+    const strings = Object.fromEntries(
+      Object.entries(env).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
+    ) as ServerlessEnv;
     const starting = createBrokerFromEnv(strings, {
       replay: new DurableObjectReplayStore(env.KEYHOLE_REPLAY),
     });
