@@ -1,7 +1,9 @@
+import { parse, stringify } from 'yaml';
 import { parseConfig } from '../../src/broker/config.js';
 import { ConfigError } from '../../src/broker/yaml-file.js';
 import type { PolicyClaims } from '../../src/broker/oidc/claims.js';
 import { compilePattern } from '../../src/broker/policy/compile.js';
+import { KNOWN_KEYS } from '../../src/broker/policy/schema.js';
 import { evaluatePolicy } from '../../src/broker/policy/evaluate.js';
 import { explainDecision } from '../../src/broker/policy/explain.js';
 import { defaultClaims } from '../../src/local/github-oidc.js';
@@ -549,5 +551,43 @@ describe('policy check messages: where, what and what to write', () => {
     expect(warnings.map((w) => `${w.path}: ${w.message}`)).toEqual([
       'projects.billing.token_env: VERCEL_TOKEN_BILLING is not set in this environment; project billing cannot deploy until it is (its exchanges answer 503)',
     ]);
+  });
+});
+
+describe('no library texts for any key, including keys added later', () => {
+  const raw = parse(brokerYaml(LOCAL_URLS)) as Record<string, unknown>;
+  const at = (prefix: string[], keys: string[]) => keys.map((k) => [...prefix, k]);
+  const paths = [
+    ...at([], KNOWN_KEYS.top),
+    ...at(['limits'], KNOWN_KEYS.limits),
+    ...at(['github_app'], KNOWN_KEYS.github_app),
+    ...at(['projects', 'billing'], KNOWN_KEYS.project),
+    ...at(['projects', 'billing', 'allow', '0'], KNOWN_KEYS.rule),
+  ].map((p) => p.join('.'));
+  const wrongValues: unknown[] = [1.5, -1, 'text', true, ['x'], { x: 1 }, '', 10 ** 12];
+
+  test.each(paths)('%s', (dotted) => {
+    const seen: string[] = [];
+    for (const value of wrongValues) {
+      const doc = structuredClone(raw);
+      const keys = dotted.split('.');
+      let node = doc as Record<string, unknown>;
+      for (const key of keys.slice(0, -1)) {
+        node[key] ??= {};
+        node = node[key] as Record<string, unknown>;
+      }
+      node[keys.at(-1)!] = value;
+      try {
+        parseConfig(stringify(doc), 'broker.yaml');
+      } catch (error) {
+        if (!(error instanceof ConfigError)) throw error;
+        seen.push(...error.issues.map((i) => `${i.path}: ${i.message}`));
+      }
+    }
+    expect(
+      seen.filter((m) =>
+        /Invalid (input|option|string|key)|Too (big|small)|expected \w+, received|Unrecognized/.test(m),
+      ),
+    ).toEqual([]);
   });
 });

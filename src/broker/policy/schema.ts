@@ -134,9 +134,10 @@ export const limitsSchema = z.strictObject({
 /** https only, except on loopback hosts (tests and the demo). */
 const url = z
   .string()
-  .url('must be an absolute URL')
+  .url('must be an absolute URL, e.g. https://keyhole.example.com')
   .refine(
-    (value) => isHttpsOrLoopback(new URL(value)),
+    // zod runs this check even when .url() failed: a value that is no URL is already reported.
+    (value) => !URL.canParse(value) || isHttpsOrLoopback(new URL(value)),
     'must use https:// (plain http is accepted only on loopback hosts)',
   );
 
