@@ -445,6 +445,40 @@ describe('policy test, the policy intent under CI', () => {
   });
 });
 
+describe('claims an admin pastes', () => {
+  test('explain and test name the claims that are missing and those that must be quoted', async () => {
+    const claims = path.join(world.dir, 'partial.json');
+    writeFileSync(
+      claims,
+      JSON.stringify({ repository: 'acme/marketing', repository_id: 123456789, ref: 'refs/heads/main' }),
+    );
+    const explained = await cli(
+      'policy',
+      'explain',
+      '--config',
+      world.configPath,
+      '--claims',
+      claims,
+      '--project',
+      'marketing-site',
+    );
+    expect(explained.code).toBe(1);
+    expect(explained.stderr.split('\n')[0]).toBe(
+      `keyhole-broker: --claims ${claims}: the claims lack repository_owner_id, ref_type, event_name, runner_environment, job_workflow_ref; repository_id must be quoted text, as GitHub sends them (e.g. "123456789") (paste a decoded GitHub OIDC token; docs/policy.md shows how to get one)`,
+    );
+    const cases = path.join(world.dir, 'partial-cases.yaml');
+    writeFileSync(
+      cases,
+      'cases:\n  - name: partial\n    project: marketing-site\n    target: preview\n    claims: partial.json\n    expect: allow\n',
+    );
+    const tested = await cli('policy', 'test', '--config', world.configPath, '--cases', cases);
+    expect(tested.code).toBe(1);
+    expect(tested.stderr).toBe(
+      `${cases}: 1 error\n${cases}:5:5: error: cases[0].claims: the claims lack repository_owner_id, ref_type, event_name, runner_environment, job_workflow_ref; repository_id must be quoted text, as GitHub sends them (e.g. "123456789"); write them here or under defaults.claims (a decoded GitHub OIDC token has them all)\n`,
+    );
+  });
+});
+
 describe('/v1/exchange, as a client and an auditor meet it', () => {
   test('a wrong method answers 405 with Allow: POST and a JSON error', async () => {
     const response = await fetch(`${world.broker.url}/v1/exchange`);

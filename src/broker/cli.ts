@@ -56,9 +56,9 @@ function readClaims(source: string, io: Io): PolicyClaims {
     throw new UsageError(`--claims ${source}: ${(error as Error).message}`);
   }
   const missing = missingClaims(claims);
-  if (missing.length > 0)
+  if (missing)
     throw new UsageError(
-      `the claims lack ${missing.join(', ')} (paste a decoded GitHub OIDC token; docs/policy.md shows how to get one)`,
+      `--claims ${source}: ${missing} (paste a decoded GitHub OIDC token; docs/policy.md shows how to get one)`,
     );
   return claims as unknown as PolicyClaims;
 }

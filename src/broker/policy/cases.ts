@@ -42,9 +42,18 @@ export function parseClaimsText(text: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** The names of the decision's claims that are missing or not strings. */
-export function missingClaims(claims: Record<string, unknown>): string[] {
-  return POLICY_CLAIMS.filter((k) => typeof claims[k] !== 'string');
+/** The decision's claims that are missing or not text, as a phrase ("" when none). */
+export function missingClaims(claims: Record<string, unknown>): string {
+  const absent = POLICY_CLAIMS.filter((k) => claims[k] === undefined);
+  const notText = POLICY_CLAIMS.filter((k) => claims[k] !== undefined && typeof claims[k] !== 'string');
+  return [
+    absent.length > 0 ? `the claims lack ${absent.join(', ')}` : '',
+    notText.length > 0
+      ? `${notText.join(', ')} must be quoted text, as GitHub sends them (e.g. "123456789")`
+      : '',
+  ]
+    .filter(Boolean)
+    .join('; ');
 }
 
 const claimsSource = z.union([z.string().min(1), z.record(z.string(), z.unknown())], {
@@ -126,11 +135,11 @@ export function loadCases(text: string, file: string, readFile: (path: string) =
     const at = ['cases', i];
     const claims = { ...base, ...load(c.claims, [...at, 'claims']) };
     const missing = missingClaims(claims);
-    if (missing.length > 0 && !errors.some((e) => formatPath(e.path).startsWith(formatPath(at)))) {
+    if (missing && !errors.some((e) => formatPath(e.path).startsWith(formatPath(at)))) {
       errors.push({
         path: [...at, 'claims'],
         near: at,
-        message: `the claims lack ${missing.join(', ')}; add them here or under defaults.claims (a decoded GitHub OIDC token has them all)`,
+        message: `${missing}; write them here or under defaults.claims (a decoded GitHub OIDC token has them all)`,
       });
     }
     const project = c.project ?? defaults.project;
