@@ -325,6 +325,24 @@ describe('policy check, as an admin meets it', () => {
       ].join('\n'),
     );
   });
+
+  test('a token given as <NAME>_FILE or in --env-file counts as set, as serve reads it', async () => {
+    const envFile = path.join(world.dir, 'broker.env');
+    writeFileSync(envFile, 'VERCEL_TOKEN_BILLING=from-the-env-file\n');
+    const withFile = await cliWith(
+      { VERCEL_TOKEN_MARKETING_FILE: '/run/secrets/marketing' },
+      'policy',
+      'check',
+      '--config',
+      world.configPath,
+      '--env-file',
+      envFile,
+    );
+    expect([withFile.code, withFile.stdout]).toEqual([
+      0,
+      `ok: ${world.configPath}: 2 project(s), 3 rule(s), 0 warning(s)\n`,
+    ]);
+  });
 });
 
 describe('policy explain, the admin view', () => {

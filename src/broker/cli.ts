@@ -1,7 +1,7 @@
 /** `keyhole-broker`: serve, policy check, policy explain, policy test, doctor. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs, parseEnv, type ParseArgsConfig } from 'node:util';
 import { createLogger } from './audit.js';
 import { parseConfig, type LoadedConfig } from './config.js';
 import { runDoctorCommand } from './doctor.js';
@@ -41,7 +41,7 @@ function readInput(file: string | undefined, flag: string): string {
 }
 
 /** `env` checks each project's token_env against the environment the broker will run with. */
-function loadConfigFile(values: Values, env?: NodeJS.ProcessEnv): LoadedConfig {
+function loadConfigFile(values: Values, env?: Record<string, string | undefined>): LoadedConfig {
   const file = values.config as string | undefined;
   return parseConfig(readInput(file, '--config'), file, env ? { env } : {});
 }
@@ -118,10 +118,25 @@ async function serve(values: Values, io: Io): Promise<number> {
   return 0;
 }
 
+/**
+ * The names serve would find set: the environment, an --env-file, and `<NAME>_FILE` standing for
+ * NAME (serve reads the file's content then); only presence matters here, no secret is read.
+ */
+function namesServeWouldSee(io: Io, envFile: string | undefined): Record<string, string | undefined> {
+  const names: Record<string, string | undefined> = {
+    ...io.env,
+    ...(envFile ? parseEnv(readInput(envFile, '--env-file')) : {}),
+  };
+  for (const [name, value] of Object.entries(names))
+    if (name.endsWith('_FILE') && value) names[name.slice(0, -'_FILE'.length)] ||= value;
+  return names;
+}
+
 async function policyCheck(values: Values, io: Io): Promise<number> {
   const file = values.config as string | undefined;
-  // The same environment as serve: a project whose token is missing here is warned about.
-  const { config, warnings } = loadConfigFile(values, io.env);
+  // The same environment as serve: a project whose token is missing there is warned about.
+  const env = namesServeWouldSee(io, values['env-file'] as string | undefined);
+  const { config, warnings } = loadConfigFile(values, env);
   for (const w of warnings) io.stdout(formatIssue(file!, w, 'warning'));
   const rules = [...config.projects.values()].reduce((n, p) => n + p.rules.length, 0);
   io.stdout(
@@ -169,7 +184,11 @@ const COMMANDS: Record<string, Command> = {
     },
     run: serve,
   },
-  'policy check': { usage: 'policy check --config <file>', options: config, run: policyCheck },
+  'policy check': {
+    usage: 'policy check --config <file> [--env-file <file>]',
+    options: { ...config, 'env-file': { type: 'string' } },
+    run: policyCheck,
+  },
   'policy explain': {
     usage:
       'policy explain --config <file> --claims <claims.json | token | -> --project <name> [--target <target>, default preview] [--exit-code: exit 3 when denied]',
