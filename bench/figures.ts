@@ -15,5 +15,6 @@ export const FIGURES: readonly Figure[] = (
     import('./figures/redeploy.js'),
     import('./figures/load.js'),
     import('./figures/startup.js'),
+    import('./figures/hostile-load.js'),
   ])
 ).map((module) => module.default);

@@ -148,12 +148,17 @@ export async function credentialFor(issuer: GitHubIssuer, broker: RunningBroker)
 }
 
 /** One deploy with the action's own client: create → missing → upload → create → wait. */
-export async function deployWith(apiUrl: string, token: string, files: DeployFile[]): Promise<number> {
+export async function deployWith(
+  apiUrl: string,
+  token: string,
+  files: DeployFile[],
+  fetchImpl: typeof fetch = fetch,
+): Promise<number> {
   const started = performance.now();
   const deployer = createDeployer(
     { brokerUrl: apiUrl, credential: token, target: 'preview', prebuilt: false },
     {
-      fetch,
+      fetch: fetchImpl,
       retry: defaultRetryPolicy(),
       log: silent,
       signal: new AbortController().signal,
