@@ -3,7 +3,6 @@
  * official CLI's 50 parallel uploads), and the quota and the exchange rate hold across two bundled
  * instances sharing one Redis (issue 13, findings 1 and 4).
  */
-import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,22 +10,21 @@ import { defaultClaims } from '../../src/local/github-oidc.js';
 import { startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
 import { AUDIENCE } from '../helpers/config.js';
 import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { startRedis } from '../helpers/redis.js';
+import { startRedis, type TestRedis } from '../helpers/redis.js';
 import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
 
 let world: BundledWorld;
-let redis: ChildProcess;
+let redis: TestRedis;
 const instances: RunningBroker[] = [];
 
 beforeAll(async () => {
   world = await startBundledWorld();
-  const started = await startRedis();
-  redis = started.process;
+  redis = await startRedis();
   // Two instances on one Redis, with a small quota and rate so the race fits in a test.
   const configPath = path.join(world.dir, 'shared.yaml');
   writeFileSync(
     configPath,
-    `${readFileSync(world.configPath, 'utf8')}replay_store: ${started.url}\nlimits:\n  max_deployments: 5\n  max_inflight_creates: 25\n  exchange_rate_per_owner: 10\n`,
+    `${readFileSync(world.configPath, 'utf8')}replay_store: ${redis.url()}\nlimits:\n  max_deployments: 5\n  max_inflight_creates: 25\n  exchange_rate_per_owner: 10\n`,
   );
   for (let i = 0; i < 2; i++) {
     instances.push(
@@ -43,7 +41,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const instance of instances) await instance.stop();
-  redis?.kill();
+  await redis?.close();
   await world.close();
 });
 beforeEach(() => world.fake.clearRecord());
