@@ -1,21 +1,13 @@
 /** Stable preview aliases end to end: the bundled action renders the template, the bundled broker enforces the patterns. */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { DOCS_PROJECT } from '../helpers/previews.js';
+import type { BundledWorld } from '../helpers/bundled.js';
+import { startPreviewWorld } from '../helpers/previews.js';
 
 let world: BundledWorld;
 
 beforeAll(async () => {
-  world = await startBundledWorld({
-    extraConfig: DOCS_PROJECT,
-    fake: {
-      projects: [
-        { id: 'prj_marketing', name: 'marketing-site', teamId: 'team_abc123' },
-        { id: 'prj_docs', name: 'docs', teamId: 'team_abc123', domains: ['www.preview.acme.dev'] },
-      ],
-    },
-  });
+  world = await startPreviewWorld();
 });
 afterAll(() => world.close());
 

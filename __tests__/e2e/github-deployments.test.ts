@@ -2,23 +2,15 @@
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startGitHubApi, type GitHubApi } from '../fakes/github-api.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { DOCS_PROJECT } from '../helpers/previews.js';
+import type { BundledWorld } from '../helpers/bundled.js';
+import { startPreviewWorld } from '../helpers/previews.js';
 
 const GITHUB_TOKEN = 'ghs_local_job_token';
 let world: BundledWorld;
 let github: GitHubApi;
 
 beforeAll(async () => {
-  world = await startBundledWorld({
-    extraConfig: DOCS_PROJECT,
-    fake: {
-      projects: [
-        { id: 'prj_marketing', name: 'marketing-site', teamId: 'team_abc123' },
-        { id: 'prj_docs', name: 'docs', teamId: 'team_abc123' },
-      ],
-    },
-  });
+  world = await startPreviewWorld();
   github = await startGitHubApi({ token: GITHUB_TOKEN });
 });
 afterAll(async () => {

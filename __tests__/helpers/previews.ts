@@ -1,4 +1,6 @@
-/** Broker config for preview tests: a `docs` project whose previews may take names under *.preview.acme.dev. */
+/** The world of preview tests: a `docs` project whose previews may take names under *.preview.acme.dev. */
+import { startBundledWorld, type BundledWorld } from './bundled.js';
+
 export const DOCS_PROJECT = `  docs:
     team_id: team_abc123
     project_id: prj_docs
@@ -11,3 +13,15 @@ export const DOCS_PROJECT = `  docs:
         targets: [preview]
         refs: ["refs/heads/**", "refs/pull/*/merge"]
 `;
+
+/** The bundled world with `docs` beside `marketing-site`; docs' production domain sits under its pattern. */
+export const startPreviewWorld = (): Promise<BundledWorld> =>
+  startBundledWorld({
+    extraConfig: DOCS_PROJECT,
+    fake: {
+      projects: [
+        { id: 'prj_marketing', name: 'marketing-site', teamId: 'team_abc123' },
+        { id: 'prj_docs', name: 'docs', teamId: 'team_abc123', domains: ['www.preview.acme.dev'] },
+      ],
+    },
+  });
