@@ -61,6 +61,11 @@ describe('gated env pull', () => {
     });
     for (const hidden of [...WEB_SECRETS, 'DATABASE_URL', 'STRIPE_SECRET_KEY', 'VERCEL_OIDC_TOKEN'])
       expect(text).not.toContain(hidden);
+    // The audit line says which names left the broker (never a value).
+    const audit = world.logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .findLast((l) => l.route === 'env-pull');
+    expect(audit).toMatchObject({ decision: 'allow', env_names: ['NEXT_PUBLIC_API_URL'] });
     const [call] = upstreamCalls(/^\/v3\/env\/pull\//);
     expect(call).toMatchObject({
       path: '/v3/env/pull/prj_web/preview',
@@ -206,6 +211,9 @@ describe('build once, then promote', () => {
       body: '{}',
     });
     expect(response.status).toBe(201);
+    expect(
+      world.logs.map((l) => JSON.parse(l) as Record<string, unknown>).findLast((l) => l.route === 'promote'),
+    ).toMatchObject({ decision: 'allow', promoted_deployment: id, promoted_sha: SHA, upstream_status: 201 });
     expect(promoteCalls()).toEqual([
       expect.objectContaining({ method: 'POST', path: `/v10/projects/prj_web/promote/${id}` }),
     ]);

@@ -140,6 +140,7 @@ export function createBroker(deps: BrokerDeps): Broker {
       status: result.response.status,
       upstream_status: result.upstreamStatus,
       bytes: result.bytes,
+      ...result.audit,
       duration_ms: now() - started,
       ...credentialFields(claims),
     });

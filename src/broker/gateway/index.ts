@@ -79,6 +79,8 @@ export interface GatewayResult {
   claims?: CredentialClaims;
   upstreamStatus?: number;
   bytes?: number;
+  /** Extra audit fields: which variable names an env pull handed out, which deployment was promoted. */
+  audit?: Record<string, string | string[]>;
 }
 
 const json = (status: number, body: unknown, headers?: HeadersInit) =>
@@ -612,7 +614,7 @@ export function createGateway(deps: GatewayDeps) {
       query,
       teamId: project.teamId,
     });
-    if (!response.ok) return relayResponse(response);
+    if (!response.ok) return { response: await relayResponse(response), upstreamStatus: response.status };
     const body = (await response.json()) as { env?: unknown; buildEnv?: unknown };
     const pick = (record: unknown): Record<string, string> => {
       if (typeof record !== 'object' || record === null) return {};
@@ -623,7 +625,13 @@ export function createGateway(deps: GatewayDeps) {
           .map((name) => [name, values[name] as string]),
       );
     };
-    return json(200, { env: pick(body.env), buildEnv: pick(body.buildEnv) });
+    const env = pick(body.env);
+    const buildEnv = pick(body.buildEnv);
+    return {
+      response: json(200, { env, buildEnv }),
+      upstreamStatus: response.status,
+      audit: { env_names: [...new Set([...Object.keys(env), ...Object.keys(buildEnv)])].sort() },
+    };
   }
 
   /**
@@ -652,7 +660,7 @@ export function createGateway(deps: GatewayDeps) {
     }
     await checkPinned(projectParam, project, upstream);
     const owned = await ownedDeployment(deploymentParam, project, upstream);
-    if (!owned.body) return owned.response;
+    if (!owned.body) return { response: owned.response };
     const deployment = owned.body;
     const id = String(deployment.id);
     const meta = (deployment.meta ?? {}) as Record<string, unknown>;
@@ -682,7 +690,11 @@ export function createGateway(deps: GatewayDeps) {
       headers: new Headers({ 'content-type': 'application/json' }),
       body: '{}',
     });
-    return relayResponse(response);
+    return {
+      response: await relayResponse(response),
+      upstreamStatus: response.status,
+      audit: { promoted_deployment: id, promoted_sha: claims.sha },
+    };
   }
 
   async function dispatch(
@@ -763,9 +775,9 @@ export function createGateway(deps: GatewayDeps) {
       case 'get-project':
         return { response: await getProject(route.param!, project, upstream) };
       case 'env-pull':
-        return { response: await pullEnv(route, claims, project, upstream) };
+        return pullEnv(route, claims, project, upstream);
       case 'promote':
-        return { response: await promote(route, claims, project, upstream) };
+        return promote(route, claims, project, upstream);
     }
   }
 
