@@ -77,8 +77,8 @@ describe('gated env pull', () => {
     const credential = await credentialFor({ tgt: 'production', env: 'production' });
     const response = await world.call(credential, 'GET', '/v3/env/pull/web/production');
     expect(await response.json()).toEqual({
-      env: { NEXT_PUBLIC_API_URL: 'https://api.acme.example' },
-      buildEnv: { NEXT_PUBLIC_API_URL: 'https://api.acme.example' },
+      env: { NEXT_PUBLIC_API_URL: 'https://api.acme.example', NEXT_PUBLIC_FEATURE_SEED: '' },
+      buildEnv: { NEXT_PUBLIC_API_URL: 'https://api.acme.example', NEXT_PUBLIC_FEATURE_SEED: '' },
     });
   });
 

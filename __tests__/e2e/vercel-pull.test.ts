@@ -165,12 +165,21 @@ describe.each([
     const home = tempDir('keyhole-pull-home-');
     const credential = await credentialFor({ environment: 'production' }, 'production');
     const before = world.fake.productionOf('prj_web');
+    world.fake.clearRecord();
 
     const pull = await vercel(cli, cwd, home, credential, 'pull', '--environment=production');
     expect(pull.code).toBe(0);
     expect(readFileSync(path.join(cwd, '.vercel', '.env.production.local'), 'utf8')).toBe(
-      '# Created by Vercel CLI\nNEXT_PUBLIC_API_URL="https://api.acme.example"\n',
+      '# Created by Vercel CLI\nNEXT_PUBLIC_API_URL="https://api.acme.example"\nNEXT_PUBLIC_FEATURE_SEED=""\n',
     );
+    // A listed sensitive variable arrives empty; the CLI's lookup of its type (GET /v10/projects/:id/env,
+    // which lists every variable) is refused, and the CLI writes the empty value.
+    expect(world.fake.requests.filter((r) => /^\/v10\/projects\/[^/]+\/env$/.test(r.path))).toEqual([]);
+    expect(
+      world.broker
+        .auditLines()
+        .some((l) => l.decision === 'deny' && String(l.route).startsWith('GET /v10/projects/prj_web/env')),
+    ).toBe(true);
     expect((await vercel(cli, cwd, home, credential, 'build', '--prod')).code).toBe(0);
     const deploy = await vercel(
       cli,

@@ -5,7 +5,7 @@ export const WEB_PROJECT = `  web:
     team_id: team_abc123
     project_id: prj_web
     token_env: VERCEL_TOKEN_MARKETING
-    env_pull: [NEXT_PUBLIC_API_URL, NEXT_PUBLIC_BRANCH_FLAG]
+    env_pull: [NEXT_PUBLIC_API_URL, NEXT_PUBLIC_BRANCH_FLAG, NEXT_PUBLIC_FEATURE_SEED]
     allow:
       - repository: acme/marketing
         repository_id: "123456789"
@@ -58,6 +58,14 @@ export const WEB_ENV: FakeEnvVar[] = [
     value: WEB_SECRETS[2]!,
     type: 'encrypted',
     target: ['production', 'preview'],
+  },
+  {
+    // Listed, but sensitive: Vercel answers it empty, so it reaches the workspace as "".
+    projectId: 'prj_web',
+    key: 'NEXT_PUBLIC_FEATURE_SEED',
+    value: 'seed-sensitive-value',
+    type: 'sensitive',
+    target: ['production'],
   },
   {
     projectId: 'prj_web',
