@@ -1,17 +1,10 @@
 /** The official Vercel CLI (pinned) deploys through the broker with only a Keyhole credential. */
-import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
+import { PINNED_VERCEL_CLI, runVercel } from '../helpers/vercel-cli.js';
 import { startWorld, UPSTREAM_TOKEN, type World } from '../helpers/world.js';
 
-const VERCEL_CLI = path.join(
-  path.dirname(createRequire(import.meta.url).resolve('vercel/package.json')),
-  'dist',
-  'vc.js',
-);
 let world: World;
 const dirs: string[] = [];
 const tempDir = (prefix: string) => {
@@ -37,31 +30,18 @@ function prebuiltProject(target: string): string {
   return dir;
 }
 
-async function vercel(cwd: string, credential: string, ...args: string[]) {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      [VERCEL_CLI, ...args, '--yes', '--api', world.url, '--token', credential],
-      {
-        cwd,
-        timeout: 90_000,
-        env: {
-          PATH: process.env.PATH,
-          HOME: tempDir('keyhole-home-'),
-          VERCEL_ORG_ID: 'team_abc123',
-          VERCEL_PROJECT_ID: 'prj_marketing',
-          VERCEL_TELEMETRY_DISABLED: '1',
-          NO_UPDATE_NOTIFIER: '1',
-          CI: '1',
-        },
-      },
-    );
-    return { code: 0, output: stdout + stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, output: e.stdout + e.stderr };
-  }
-}
+const vercel = (cwd: string, credential: string, ...args: string[]) =>
+  runVercel(
+    {
+      cli: PINNED_VERCEL_CLI,
+      cwd,
+      home: tempDir('keyhole-home-'),
+      api: world.url,
+      credential,
+      projectId: 'prj_marketing',
+    },
+    ...args,
+  );
 
 test('vercel deploy --prebuilt --api <broker> --token khd_… deploys the pinned project', async () => {
   world.fake.clearRecord();

@@ -2,14 +2,12 @@
  * The official CLI's pull → build → deploy --prebuilt through the bundled broker: the build sees the
  * names env_pull lists, and the project's secrets reach neither the workspace, the logs nor the outputs.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
 import { AUDIENCE } from '../helpers/config.js';
-import { NEWEST_VERCEL_CLI, PINNED_VERCEL_CLI, vercelCli } from '../helpers/vercel-cli.js';
+import { NEWEST_VERCEL_CLI, PINNED_VERCEL_CLI, runVercel, vercelCli } from '../helpers/vercel-cli.js';
 import { WEB_ENV, WEB_FAKE_PROJECTS, WEB_PROJECT, WEB_SECRETS } from '../helpers/web-project.js';
 
 /** Everything secret about prj_web: values, their names, and the OIDC token Vercel adds to every pull. */
@@ -75,31 +73,8 @@ function site(): string {
   return dir;
 }
 
-async function vercel(cli: string, cwd: string, home: string, credential: string, ...args: string[]) {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(
-      process.execPath,
-      [cli, ...args, '--yes', '--api', world.broker.url, '--token', credential],
-      {
-        cwd,
-        timeout: 120_000,
-        env: {
-          PATH: process.env.PATH,
-          HOME: home,
-          VERCEL_ORG_ID: 'team_abc123',
-          VERCEL_PROJECT_ID: 'prj_web',
-          VERCEL_TELEMETRY_DISABLED: '1',
-          NO_UPDATE_NOTIFIER: '1',
-          CI: '1',
-        },
-      },
-    );
-    return { code: 0, output: stdout + stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, output: e.stdout + e.stderr };
-  }
-}
+const vercel = (cli: string, cwd: string, home: string, credential: string, ...args: string[]) =>
+  runVercel({ cli, cwd, home, api: world.broker.url, credential, projectId: 'prj_web' }, ...args);
 
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true, recursive: true })

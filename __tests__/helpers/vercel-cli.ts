@@ -53,3 +53,43 @@ export async function vercelCli(version: string): Promise<string> {
   }
   return entry;
 }
+
+export interface VercelRun {
+  cli: string;
+  cwd: string;
+  /** An isolated HOME: the CLI keeps its config and caches there. */
+  home: string;
+  api: string;
+  credential: string;
+  projectId: string;
+}
+
+/** Runs the CLI non-interactively against `api` with a Keyhole credential; never throws. */
+export async function runVercel(
+  run: VercelRun,
+  ...args: string[]
+): Promise<{ code: number; output: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(
+      process.execPath,
+      [run.cli, ...args, '--yes', '--api', run.api, '--token', run.credential],
+      {
+        cwd: run.cwd,
+        timeout: 120_000,
+        env: {
+          PATH: process.env.PATH,
+          HOME: run.home,
+          VERCEL_ORG_ID: 'team_abc123',
+          VERCEL_PROJECT_ID: run.projectId,
+          VERCEL_TELEMETRY_DISABLED: '1',
+          NO_UPDATE_NOTIFIER: '1',
+          CI: '1',
+        },
+      },
+    );
+    return { code: 0, output: stdout + stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, output: e.stdout + e.stderr };
+  }
+}
