@@ -49,7 +49,7 @@ const run = (inputs: Record<string, string>) => {
   });
 };
 
-test('the action deploys with a key-bound credential; copied out of the log, the credential is refused', async () => {
+test('the action deploys with a key-bound credential; without its key, replayed, or for another URL or method, a proof is refused', async () => {
   world.fake.clearRecord();
   const deployed = await run({ path: 'site' });
   expect(deployed.code).toBe(0);
@@ -82,6 +82,12 @@ test('the action deploys with a key-bound credential; copied out of the log, the
       authorization: `DPoP ${credential}`,
       dpop: await createProof(await createProofKey(), 'GET', url, credential),
     },
+    // The right key, but a proof made for another URL, or for another method.
+    {
+      authorization: `DPoP ${credential}`,
+      dpop: await createProof(key, 'GET', `${broker.url}/v2/user`, credential),
+    },
+    { authorization: `DPoP ${credential}`, dpop: await createProof(key, 'POST', url, credential) },
   ];
   for (const headers of stolen) expect((await fetch(url, { headers })).status).toBe(401);
   const proof = await createProof(key, 'GET', url, credential);
@@ -91,7 +97,12 @@ test('the action deploys with a key-bound credential; copied out of the log, the
   expect((await fetch(url, { headers: { authorization: `DPoP ${credential}`, dpop: proof } })).status).toBe(
     401,
   );
-  for (const reason of ['dpop proof missing', 'dpop proof wrong_key', 'dpop proof replayed'])
+  for (const reason of [
+    'dpop proof missing',
+    'dpop proof wrong_key',
+    'dpop proof wrong_request',
+    'dpop proof replayed',
+  ])
     expect(await auditLine(broker, (l) => l.reason === reason)).toMatchObject({
       decision: 'deny',
       run_url: expect.stringMatching(/\/actions\/runs\/7000000001\/job\/\d+$/),
