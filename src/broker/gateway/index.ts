@@ -101,8 +101,7 @@ export function createGateway(deps: GatewayDeps) {
   const buffered = new ByteBudget(() => deps.config.limits.max_buffered_body_bytes);
 
   function usageFor(claims: CredentialClaims): Usage {
-    // Quotas belong to the job: a job allowed several credentials shares one budget among them.
-    const owner = claims.job ?? claims.cid;
+    const owner = budgetOwner(claims);
     let entry = usage.get(owner);
     if (!entry) {
       const now = deps.now();
@@ -281,7 +280,7 @@ export function createGateway(deps: GatewayDeps) {
     // Byte and file budgets belong to the job and are counted in the shared store, so several
     // credentials of one job, on any instances, share one budget. A digest is counted once per
     // instance; on several instances it may count twice, which only errs on the strict side.
-    const owner = claims.job ?? claims.cid;
+    const owner = budgetOwner(claims);
     const budget = async (what: 'bytes' | 'files', amount: number, max: number) => {
       try {
         return await deps.store.take(`upload-${what}:${owner}`, amount, max, JOB_WINDOW_MS);
@@ -444,7 +443,7 @@ export function createGateway(deps: GatewayDeps) {
       // The quota is taken before forwarding, atomically and in the shared store: concurrent
       // creates (on any instance) can never pass it; a create Vercel definitively refused gives it back.
       // Counted per job like the other quotas: several credentials of one job share one budget.
-      const quotaKey = `deployments:${claims.job ?? claims.cid}`;
+      const quotaKey = `deployments:${budgetOwner(claims)}`;
       const max = deps.config.limits.max_deployments;
       if (!ambiguous && (await deps.store.take(quotaKey, 1, max, ttl)) === undefined) {
         throw new BrokerError(
@@ -808,6 +807,15 @@ export function createGateway(deps: GatewayDeps) {
       throw error;
     }
   };
+}
+
+/**
+ * Whose budget a call spends: the job's, per project, so the several credentials a job may hold for
+ * one project share it (and deploying two projects does not). Credentials minted before jobs were
+ * recorded fall back to their own id.
+ */
+function budgetOwner(claims: CredentialClaims): string {
+  return claims.job ? `${claims.pn}:${claims.job}` : claims.cid;
 }
 
 /** The path of a request target (origin-form or absolute-form), as a DPoP proof's `htu` names it. */
