@@ -5,6 +5,7 @@ import type { JobClaims } from '../../src/local/github-oidc.js';
 import { startWorld, type World } from '../helpers/world.js';
 
 const JOB = { check_run_id: '555000111' };
+const JOB_B = { check_run_id: '555000222' };
 const worlds: World[] = [];
 afterAll(async () => {
   for (const world of worlds) await world.close();
@@ -166,4 +167,17 @@ test('upload and deployment quotas count per job, across credentials and instanc
   const second429 = await create(b, second, 'four');
   expect(second429.status).toBe(429);
   expect(((await second429.json()) as { error: { code: string } }).error.code).toBe('quota_exceeded');
+});
+
+test('an exchange the store could not record answers 503 and gives the job its slot back', async () => {
+  const store = new MemoryReplayStore();
+  const { exchange } = await instance({ store });
+  const put = store.put.bind(store);
+  store.put = () => Promise.reject(new Error('store down'));
+  const key = { 'idempotency-key': 'r'.repeat(32) };
+  const failed = await exchange(JOB_B, key);
+  expect(failed.status).toBe(503);
+  store.put = put;
+  const retry = await exchange(JOB_B, key);
+  expect(retry.status).toBe(200);
 });

@@ -303,10 +303,28 @@ export async function handleExchange(
     iat: now,
     exp: expires,
   });
-  if (retryRecord)
-    await orUnavailable('record this exchange', () =>
-      deps.replay.put(retryRecord, JSON.stringify(minted), expires - now),
-    );
+  if (retryRecord) {
+    try {
+      await deps.replay.put(retryRecord, JSON.stringify(minted), expires - now);
+    } catch {
+      // Unrecorded, the credential could not be handed to a retry: it is never answered, and the
+      // job's slot is given back so the retry the 503 asks for can succeed.
+      await deps.replay
+        .take(`jobslots:${project.name}:${job}`, -1, project.maxCredentialsPerJob, JOB_WINDOW_MS)
+        .catch(() => undefined);
+      throw fail(
+        new BrokerError(
+          503,
+          'unavailable',
+          'The broker cannot record this exchange right now; retry shortly.',
+          {
+            'retry-after': '5',
+          },
+        ),
+        { ...jobAudit, reason: 'replay store unavailable' },
+      );
+    }
+  }
   deps.logger.audit({
     event: 'exchange',
     decision: 'allow',
