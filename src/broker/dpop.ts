@@ -7,7 +7,7 @@ import { BrokerError } from './errors.js';
 import type { ReplayStore } from './replay.js';
 
 /** A proof is accepted for a minute after its `iat`, and 10 s early (runner clocks drift). */
-export const PROOF_MAX_AGE_SECONDS = 60;
+const PROOF_MAX_AGE_SECONDS = 60;
 const PROOF_FUTURE_SECONDS = 10;
 const MAX_PROOF_BYTES = 4096;
 
@@ -128,7 +128,7 @@ export async function verifyProof(check: ProofCheck): Promise<string> {
 }
 
 /** RFC 9449 §4.3: htu is compared without query and fragment, after syntax-based normalisation. */
-export function normalizeHtu(url: string): string | undefined {
+function normalizeHtu(url: string): string | undefined {
   try {
     const parsed = new URL(url);
     return `${parsed.origin}${parsed.pathname}`;

@@ -10,7 +10,7 @@ import type { CredentialClaims } from './credential.js';
 import { BrokerError, invalidCredential } from './errors.js';
 import { GitHubUnreachableError, type GitHubApp } from './github-app.js';
 
-export const JOB_ENDED_MESSAGE = 'The job that obtained this credential has ended.';
+const JOB_ENDED_MESSAGE = 'The job that obtained this credential has ended.';
 const MAX_JOBS = 10_000;
 
 type State = 'running' | 'ended';

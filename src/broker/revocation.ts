@@ -10,7 +10,7 @@ import { credentialRunUrl } from './job.js';
 import type { ReplayStore } from './replay.js';
 
 /** How long an instance may trust its own "not revoked" answer: the bound on a revocation's delay. */
-export const REVOCATION_FRESHNESS_MS = 1_000;
+const REVOCATION_FRESHNESS_MS = 1_000;
 const MAX_REMEMBERED = 10_000;
 
 export interface Revocations {
@@ -66,7 +66,7 @@ function revokedError(claims: CredentialClaims): BrokerError {
 }
 
 /** The credential is the authority to revoke itself; no DPoP proof is needed (see docs/architecture.md). */
-export function readCredential(request: Request): string | undefined {
+function readCredential(request: Request): string | undefined {
   const match = /^(?:Bearer|DPoP) (\S+)$/i.exec(request.headers.get('authorization') ?? '');
   return match?.[1];
 }
