@@ -279,6 +279,18 @@ describe('policy check, as an admin meets it', () => {
     );
   });
 
+  test('a YAML syntax error carries file:line:column, the key it follows and the fix', async () => {
+    const file = write(
+      'tab.yaml',
+      valid().replace('    project_id: prj_billing', '\tproject_id: prj_billing'),
+    );
+    const result = await cli('policy', 'check', '--config', file);
+    expect([result.code, result.stderr]).toEqual([
+      1,
+      `${file}: 1 error\n${file}:27:1: error: projects.billing.team_id: YAML syntax: Tabs are not allowed as indentation; indent with spaces\n`,
+    ]);
+  });
+
   test('every error and warning in one pass, each with file:line:column and what to write', async () => {
     const file = write(
       'many.yaml',
