@@ -205,6 +205,8 @@ describe('Kubernetes example', () => {
     expect(text).toMatch(/^replay_store_env: KEYHOLE_REDIS_URL$/m);
     for (const name of named) expect(Object.keys(secret.stringData)).toContain(name);
     expect(secret.stringData.KEYHOLE_REDIS_URL).toMatch(/^rediss:\/\//);
+    // Behind the Ingress, clients are counted by the forwarded address, not the proxy's own.
+    expect(text).toMatch(/^trust_proxy: true$/m);
     // The policy file itself carries no secret.
     expect(text).not.toMatch(/replace-me|rediss?:\/\//);
   });
