@@ -85,6 +85,18 @@ describe('pull: true', () => {
     );
   });
 
+  test('pull with a source deploy: the pulled files stay in the workspace, never in the upload', async () => {
+    const run = await world.run(
+      { project: 'web', path: 'site', pull: 'true' },
+      { workspace: workspace(), env: { GITHUB_REF: 'refs/heads/main' } },
+    );
+    expect(run.code).toBe(0);
+    const create = world.fake.requests
+      .filter((r) => r.method === 'POST' && r.path === '/v13/deployments')
+      .at(-1)!;
+    expect((create.json as { files: { file: string }[] }).files.map((f) => f.file)).toEqual(['index.html']);
+  });
+
   test('a project without env_pull fails the step with what to ask the admin', async () => {
     const run = await world.run(
       { path: 'site', pull: 'true', deploy: 'false' },
