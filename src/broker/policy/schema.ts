@@ -120,8 +120,8 @@ export const limitsSchema = z.strictObject({
     .positive()
     .default(64 * 1024 ** 2),
   upstream_sockets_per_project: z.number().int().positive().default(64),
-  header_timeout_seconds: z.number().int().positive().max(600).default(10),
-  body_timeout_seconds: z.number().int().positive().max(600).default(10),
+  header_timeout_seconds: z.number().int().positive().max(600).default(5),
+  body_timeout_seconds: z.number().int().positive().max(600).default(5),
   min_body_bytes_per_second: z
     .number()
     .int()
