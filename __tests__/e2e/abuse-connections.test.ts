@@ -69,33 +69,63 @@ describe('without a trusted proxy: connections per socket address', () => {
   });
   afterAll(() => world.close());
 
-  test('a client address past max_connections_per_client is refused; another address is served', async () => {
-    const a = [hold(world.broker.url), hold(world.broker.url)];
+  /** Connections that keep sending header bytes: making progress, so never closed to make room. */
+  function busy(localAddress?: string) {
+    const h = hold(world.broker.url, 'GET /healthz HTTP/1.1\r\nx-slow: ', localAddress);
+    const timer = setInterval(() => h.socket.write('a'), 200);
+    void h.closed.then(() => clearInterval(timer));
+    return h;
+  }
+  /** Connections that send part of a request and then nothing. */
+  const stalled = (localAddress?: string) =>
+    hold(world.broker.url, 'GET /healthz HTTP/1.1\r\n', localAddress);
+  /** Long enough for the broker to see a connection as stalled: a second without a byte, checked every second. */
+  const stall = () => new Promise((r) => setTimeout(r, 3_000));
+
+  test('a client address past max_connections_per_client whose connections all make progress is refused', async () => {
+    const a = [busy(), busy()];
     await Promise.all(a.map(connected));
-    const third = hold(world.broker.url);
-    await third.closed;
-    expect(third.received()).toBe('');
-    // Another loopback address is another client; X-Forwarded-For is ignored when not trusted.
-    expect(await healthz(world.broker.url, '127.0.0.2')).toBe('HTTP/1.1 200 OK');
-    expect(await healthz(world.broker.url, '127.0.0.1', 'x-forwarded-for: 203.0.113.9\r\n')).toBe('');
+    await stall();
+    expect(await healthz(world.broker.url)).toBe('');
+    expect(a.filter((h) => h.isClosed())).toEqual([]);
     for (const h of a) h.socket.destroy();
     await Promise.all(a.map((h) => h.closed));
     expect(await servedAgain(world.broker.url)).toBe('HTTP/1.1 200 OK');
   });
 
-  test('past max_connections, every new connection is refused', async () => {
-    const held = [
-      hold(world.broker.url),
-      hold(world.broker.url),
-      hold(world.broker.url, '', '127.0.0.2'),
-      hold(world.broker.url, '', '127.0.0.2'),
-    ];
+  test("at its cap, a client's new connection closes that client's most stalled one; other addresses, and X-Forwarded-For, change nothing", async () => {
+    const a = [stalled(), stalled()];
+    await Promise.all(a.map(connected));
+    await stall();
+    // Another loopback address is another client: none of 127.0.0.1's connections is touched.
+    expect(await healthz(world.broker.url, '127.0.0.2')).toBe('HTTP/1.1 200 OK');
+    expect(a.filter((h) => h.isClosed())).toEqual([]);
+    // The same address (whatever X-Forwarded-For says, untrusted here) is served by closing a stalled one.
+    expect(await healthz(world.broker.url, '127.0.0.1', 'x-forwarded-for: 203.0.113.9\r\n')).toBe(
+      'HTTP/1.1 200 OK',
+    );
+    await Promise.race(a.map((h) => h.closed));
+    expect(a.filter((h) => h.isClosed())).toHaveLength(1);
+    for (const h of a) h.socket.destroy();
+    await Promise.all(a.map((h) => h.closed));
+  });
+
+  test('at max_connections, a new connection closes the most stalled one, or is refused when all make progress', async () => {
+    const held = [stalled(), busy(), stalled('127.0.0.2'), busy('127.0.0.2')];
     await Promise.all(held.map(connected));
-    // Let the server count them before the next one arrives.
-    await new Promise((r) => setTimeout(r, 200));
-    expect(await healthz(world.broker.url, '127.0.0.3')).toBe('');
+    await stall();
+    expect(await healthz(world.broker.url, '127.0.0.3')).toBe('HTTP/1.1 200 OK');
+    await Promise.race([held[0]!.closed, held[2]!.closed]);
+    expect(held.filter((h) => h.isClosed())).toHaveLength(1);
+    expect(held[1]!.isClosed() || held[3]!.isClosed()).toBe(false);
     for (const h of held) h.socket.destroy();
     await Promise.all(held.map((h) => h.closed));
+    const all = [busy(), busy(), busy('127.0.0.2'), busy('127.0.0.2')];
+    await Promise.all(all.map(connected));
+    await stall();
+    expect(await healthz(world.broker.url, '127.0.0.3')).toBe('');
+    for (const h of all) h.socket.destroy();
+    await Promise.all(all.map((h) => h.closed));
     expect(await servedAgain(world.broker.url, '127.0.0.3')).toBe('HTTP/1.1 200 OK');
   });
 });

@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import path from 'node:path';
 import { defaultClaims } from '../../src/local/github-oidc.js';
 import { startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
@@ -106,6 +107,23 @@ describe('defaults leave a real deploy untouched', () => {
     expect((await Promise.all(uploads)).map((r) => r.status)).toEqual(Array(50).fill(200));
   });
 });
+
+test('600 slow-loris exchanges from one address (past both connection caps) do not keep a legitimate exchange from that address out', async () => {
+  const { hostname, port } = new URL(world.broker.url);
+  const slow = Array.from({ length: 600 }, () => {
+    const socket = connect(Number(port), hostname);
+    socket.on('error', () => undefined);
+    socket.write(
+      'POST /v1/exchange HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 16000\r\n\r\n{',
+    );
+    return { socket, closed: new Promise((resolve) => socket.once('close', resolve)) };
+  });
+  // Let them stall; the legitimate exchange then takes the place of the most stalled one.
+  await new Promise((r) => setTimeout(r, 2_500));
+  expect((await exchangeAt(world.broker.url)).status).toBe(200);
+  for (const s of slow) s.socket.destroy();
+  await Promise.all(slow.map((s) => s.closed));
+}, 40_000);
 
 describe('two instances on one Redis', () => {
   test('25 concurrent creates split across both instances with max_deployments 5 create exactly 5', async () => {

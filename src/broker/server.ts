@@ -27,6 +27,17 @@ export interface ServerOptions {
 
 /** How often body progress is checked: deadlines are enforced to within this. */
 const CHECK_INTERVAL_MS = 1_000;
+/** A connection that has sent nothing for this long may be closed to admit a new one at a cap. */
+const STALLED_MS = 1_000;
+
+interface TrackedSocket {
+  socket: Socket;
+  client: string;
+  /** The request being received or answered on it, if any. */
+  req?: IncomingMessage;
+  lastBytes: number;
+  lastProgress: number;
+}
 
 interface WatchedBody {
   req: IncomingMessage;
@@ -76,7 +87,60 @@ export async function startServer(broker: Broker, options: ServerOptions): Promi
       }
     }
   };
-  const timer = setInterval(checkBodies, CHECK_INTERVAL_MS);
+
+  // Connection caps that make room rather than turn a legitimate newcomer away: at a cap, the
+  // connection that has sent nothing for longest (no request yet, an unfinished request, or idle
+  // keep-alive) is closed for the new one, provided it has been stalled at least STALLED_MS. A
+  // connection whose request is complete and being answered, or whose body waits on the broker,
+  // is never chosen; when nothing qualifies the newcomer is refused.
+  const tracked = new Set<TrackedSocket>();
+  const bySocket = new WeakMap<Socket, TrackedSocket>();
+  const byClient = new Map<string, Set<TrackedSocket>>();
+  const noteProgress = (t: TrackedSocket, now: number) => {
+    const waitingOnBroker = t.req !== undefined && t.req.readableLength >= t.req.readableHighWaterMark;
+    if (t.socket.bytesRead > t.lastBytes || waitingOnBroker) t.lastProgress = now;
+    t.lastBytes = t.socket.bytesRead;
+  };
+  const stalest = (pool: Iterable<TrackedSocket>, now: number): TrackedSocket | undefined => {
+    let found: TrackedSocket | undefined;
+    for (const t of pool) {
+      if (t.req?.complete) continue;
+      noteProgress(t, now);
+      if (now - t.lastProgress < STALLED_MS) continue;
+      if (!found || t.lastProgress < found.lastProgress) found = t;
+    }
+    return found;
+  };
+  const admit = (socket: Socket, client: string): boolean => {
+    const now = Date.now();
+    const own = byClient.get(client);
+    const overClient = !options.trustProxy && (own?.size ?? 0) >= limits.max_connections_per_client;
+    const overGlobal = tracked.size >= limits.max_connections;
+    if (overClient || overGlobal) {
+      // A client over its own cap makes room among its own connections only.
+      const victim = stalest(overClient ? own! : tracked, now);
+      if (!victim) return false;
+      victim.socket.destroy();
+      forget(victim);
+    }
+    const t: TrackedSocket = { socket, client, lastBytes: socket.bytesRead, lastProgress: now };
+    tracked.add(t);
+    bySocket.set(socket, t);
+    byClient.set(client, (own ?? new Set()).add(t));
+    return true;
+  };
+  const forget = (t: TrackedSocket) => {
+    tracked.delete(t);
+    const own = byClient.get(t.client);
+    own?.delete(t);
+    if (own?.size === 0) byClient.delete(t.client);
+  };
+
+  const timer = setInterval(() => {
+    checkBodies();
+    const now = Date.now();
+    for (const t of tracked) noteProgress(t, now);
+  }, CHECK_INTERVAL_MS);
   timer.unref();
 
   // Behind a trusted proxy every connection is the proxy's: clients are counted per request.
@@ -98,6 +162,15 @@ export async function startServer(broker: Broker, options: ServerOptions): Promi
       connectionsCheckingInterval: CHECK_INTERVAL_MS,
     },
     (req: IncomingMessage, res: ServerResponse) => {
+      const t = bySocket.get(req.socket);
+      if (t) {
+        t.req = req;
+        t.lastProgress = Date.now();
+        res.once('close', () => {
+          if (t.req === req) t.req = undefined;
+          t.lastProgress = Date.now();
+        });
+      }
       if (!req.complete) {
         const now = Date.now();
         watched.add({ req, start: now, startBytes: req.socket.bytesRead, lastCheck: now, excusedMs: 0 });
@@ -126,18 +199,16 @@ export async function startServer(broker: Broker, options: ServerOptions): Promi
       void listener(req, res);
     },
   );
-  server.maxConnections = limits.max_connections;
-  if (!options.trustProxy) {
-    server.on('connection', (socket: Socket) => {
-      const client = socket.remoteAddress ?? '';
-      if (countClient(client, 1) > limits.max_connections_per_client) {
-        countClient(client, -1);
-        socket.destroy();
-        return;
-      }
-      socket.once('close', () => countClient(client, -1));
+  server.on('connection', (socket: Socket) => {
+    if (!admit(socket, socket.remoteAddress ?? '')) {
+      socket.destroy();
+      return;
+    }
+    socket.once('close', () => {
+      const t = bySocket.get(socket);
+      if (t) forget(t);
     });
-  }
+  });
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
