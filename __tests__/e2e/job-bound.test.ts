@@ -202,3 +202,17 @@ test('a cancelled job leaves the revocation to the post step, which still makes 
     await slow.close();
   }
 });
+
+test('action.yml runs the same bundle as its post step, always', async () => {
+  const { parse } = await import('yaml');
+  const { REPO_ROOT } = await import('../../src/local/runner.js');
+  const action = parse(readFileSync(path.join(REPO_ROOT, 'action.yml'), 'utf8')) as {
+    runs: Record<string, string>;
+  };
+  expect(action.runs).toMatchObject({
+    using: 'node24',
+    main: 'dist/action/index.js',
+    post: 'dist/action/index.js',
+    'post-if': 'always()',
+  });
+});
