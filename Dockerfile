@@ -5,10 +5,11 @@
 #     -e KEYHOLE_SIGNING_KEY -e VERCEL_TOKEN_MARKETING keyhole-broker
 # Kubernetes: deploy/kubernetes/keyhole-broker.yaml. Operations: docs/operations.md.
 
-# node:24-slim (Debian, glibc) pinned by its multi-platform index digest. This digest could not be
-# pulled from the machine that wrote it: it is the one public repositories pinned for node:24-slim
-# in October 2026 (one records it cosign-verified on 2026-10-09). Refresh it deliberately, e.g. with
-# `docker buildx imagetools inspect node:24-slim` or Dependabot's docker ecosystem.
+# node:24-slim (Debian, glibc) pinned by its multi-platform index digest. The machine that wrote
+# this could not reach a registry: the digest is the one several public repositories pinned for
+# node:24-slim in autumn 2026 (the latest dated record of it: 2026-10-09), not one resolved here.
+# Check and refresh it deliberately: `docker buildx imagetools inspect node:24-slim`, or
+# Dependabot's docker ecosystem.
 FROM node:24-slim@sha256:0e0ff40c39bc087845bfb27465a0df4ea419520094bc35842ff83dd8cbe6f9b6
 
 ENV NODE_ENV=production PORT=8787
