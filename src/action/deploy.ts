@@ -10,7 +10,14 @@ import { HTTPClient } from '@vercel/sdk/lib/http.js';
 import { ResponseValidationError } from '@vercel/sdk/models/responsevalidationerror.js';
 import { VercelError } from '@vercel/sdk/models/vercelerror.js';
 import { HTTPClientError } from '@vercel/sdk/models/httpclienterrors.js';
-import { isErrorBody } from '../shared/wire.js';
+import {
+  BATCH_CONTENT_TYPE,
+  BATCH_FILES_HEADER,
+  isErrorBody,
+  type BatchCapability,
+  type BatchResponse,
+} from '../shared/wire.js';
+import { BATCH_CONCURRENCY, encodeBatch, planBatches } from './batch.js';
 import type { DeployFile } from './files.js';
 import {
   fetchRetrying,
@@ -44,6 +51,8 @@ export interface DeployTarget {
   credential: string;
   target: string;
   prebuilt: boolean;
+  /** The broker's batched upload, from the exchange answer; absent (an older broker): one request per file. */
+  batch?: BatchCapability;
 }
 
 export interface DeployDeps {
@@ -190,6 +199,63 @@ export function createDeployer(settings: DeployTarget, deps: DeployDeps) {
     });
   }
 
+  /**
+   * One batch to the broker; a retry resends only the files the answer did not confirm, so a
+   * refused file (429, 5xx) costs one small request, not the batch.
+   */
+  async function uploadBatch(batch: DeployFile[], done: (file: DeployFile) => void): Promise<void> {
+    const url = `${settings.brokerUrl}${settings.batch!.path}`;
+    let pending = batch;
+    await withRetry(`upload a batch of ${batch.length} files`, deps.retry, async () => {
+      const body = await encodeBatch(pending);
+      let response: Response;
+      try {
+        response = await deps.fetch(url, {
+          method: 'POST',
+          headers: {
+            ...auth,
+            'content-type': BATCH_CONTENT_TYPE,
+            accept: 'application/json',
+            [BATCH_FILES_HEADER]: String(pending.length),
+          },
+          body,
+          signal: deps.signal,
+        });
+      } catch (error) {
+        throw new RetryableError(
+          `upload batch: network error: ${error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error)}`,
+        );
+      }
+      if (RETRYABLE_STATUS.has(response.status)) {
+        await response.body?.cancel();
+        throw new RetryableError(
+          `upload batch: HTTP ${response.status}`,
+          retryAfterMs(response.headers.get('retry-after')),
+        );
+      }
+      const answer = (await response.json().catch(() => undefined)) as unknown;
+      if (!response.ok)
+        throw new DeployError(`uploading a batch of files failed: ${describeError(response.status, answer)}`);
+      const results = (answer as Partial<BatchResponse> | undefined)?.files;
+      if (!Array.isArray(results) || results.length !== pending.length)
+        throw new DeployError('the broker answered a batch upload without one result per file');
+      const failed: DeployFile[] = [];
+      results.forEach((result, i) => {
+        const file = pending[i]!;
+        if (result.status < 300) done(file);
+        else if (RETRYABLE_STATUS.has(result.status)) failed.push(file);
+        else
+          throw new DeployError(
+            `upload ${file.file} failed: ${result.status} ${result.error?.code ?? ''}: ${result.error?.message ?? ''}`,
+          );
+      });
+      if (failed.length > 0) {
+        pending = failed;
+        throw new RetryableError(`upload batch: ${failed.length} of ${results.length} file(s) to retry`);
+      }
+    });
+  }
+
   async function uploadMissing(files: DeployFile[], missing: string[]): Promise<UploadStats> {
     const bySha = new Map(files.map((f) => [f.sha, f]));
     const todo = [...new Set(missing)].map((sha) => {
@@ -204,8 +270,7 @@ export function createDeployer(settings: DeployTarget, deps: DeployDeps) {
     deps.log.info(
       `Uploading ${todo.length} file(s), ${(totalBytes / MB).toFixed(1)} MB; ${files.length - todo.length} already on Vercel`,
     );
-    await mapLimit(todo, deps.uploadConcurrency ?? 32, async (file) => {
-      await upload(file);
+    const done = (file: DeployFile) => {
       doneBytes += file.size;
       doneFiles += 1;
       if (deps.now() - lastReport > 2000 || doneFiles === todo.length) {
@@ -214,7 +279,19 @@ export function createDeployer(settings: DeployTarget, deps: DeployDeps) {
           `  uploaded ${(doneBytes / MB).toFixed(1)} of ${(totalBytes / MB).toFixed(1)} MB (${doneFiles}/${todo.length} files)`,
         );
       }
-    });
+    };
+    const { batches, singles } = settings.batch
+      ? planBatches(todo, settings.batch)
+      : { batches: [], singles: todo };
+    // Batches and large files share the credential's in-flight slots at the broker (max_inflight_uploads).
+    const singleConcurrency = batches.length > 0 ? 8 : (deps.uploadConcurrency ?? 32);
+    await Promise.all([
+      mapLimit(batches, BATCH_CONCURRENCY, (batch) => uploadBatch(batch, done)),
+      mapLimit(singles, singleConcurrency, async (file) => {
+        await upload(file);
+        done(file);
+      }),
+    ]);
     return uploadStats(files, todo);
   }
 

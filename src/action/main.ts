@@ -14,6 +14,7 @@ import type { Deployment } from './deploy.js';
 import { createProofKey, withProofs } from './dpop.js';
 import { exchangeToken } from './exchange.js';
 import { collectFiles, resolveInside } from './files.js';
+import { batchCapabilityOf } from './batch.js';
 import { parseInputs, type Settings } from './inputs.js';
 import { promoteDeployment } from './promote.js';
 import { pullProject } from './pull.js';
@@ -250,12 +251,18 @@ export async function run(deps: ActionDeps): Promise<void> {
         );
       files = withPrefix(files, prefix);
 
+      const batch = batchCapabilityOf(exchanged);
+      if (batch)
+        core.info(
+          `The broker takes small files in batches (${batch.max_files} files, ${(batch.max_bytes / 1024 ** 2).toFixed(0)} MB at most)`,
+        );
       deployer = createDeployer(
         {
           brokerUrl: inputs.brokerUrl,
           credential: exchanged.credential,
           target: inputs.target,
           prebuilt: inputs.prebuilt,
+          ...(batch ? { batch } : {}),
         },
         {
           fetch: gatewayFetch,

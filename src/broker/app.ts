@@ -141,6 +141,7 @@ export function createBroker(deps: BrokerDeps): Broker {
       upstream_status: result.upstreamStatus,
       bytes: result.bytes,
       ...result.audit,
+      ...(result.files !== undefined ? { files: result.files } : {}),
       duration_ms: now() - started,
       ...credentialFields(claims),
     });

@@ -3,6 +3,7 @@ import {
   EXCHANGE_PATH,
   IDEMPOTENCY_HEADER,
   IDEMPOTENCY_KEY_PATTERN,
+  type BatchCapability,
   type ExchangeResponse,
 } from '../shared/wire.js';
 import type { AuditEvent, Logger } from './audit.js';
@@ -19,6 +20,7 @@ import { evaluatePolicy } from './policy/evaluate.js';
 import type { ReplayStore } from './replay.js';
 import { readLimitedText } from './http.js';
 import { couldEverAllow } from './limits.js';
+import { batchCapability } from './gateway/batch.js';
 
 const MAX_EXCHANGE_BODY = 16 * 1024;
 /** Reservations outlive the token: its 5 minutes, the verifier's clock tolerance, and a margin. */
@@ -260,7 +262,7 @@ export async function handleExchange(
         reason: `allow[${decision.grant.ruleIndex}] retry of the same exchange`,
         credential_id: previous.cid,
       });
-      return exchangeResponse(credential, previous, project);
+      return exchangeResponse(credential, previous, project, batchCapability(deps.config.limits));
     }
   }
 
@@ -333,13 +335,14 @@ export async function handleExchange(
     reason: `allow[${decision.grant.ruleIndex}]`,
     credential_id: minted.cid,
   });
-  return exchangeResponse(credential, minted, project);
+  return exchangeResponse(credential, minted, project, batchCapability(deps.config.limits));
 }
 
 function exchangeResponse(
   credential: string,
   claims: CredentialClaims,
   project: { name: string; projectId: string; teamId: string },
+  batch: BatchCapability,
 ): Response {
   const body: ExchangeResponse = {
     credential,
@@ -347,6 +350,7 @@ function exchangeResponse(
     project: { name: project.name, id: project.projectId, team_id: project.teamId },
     target: claims.tgt,
     token_type: claims.jkt ? 'DPoP' : 'Bearer',
+    upload_batch: batch,
   };
   return new Response(JSON.stringify(body), {
     status: 200,

@@ -25,6 +25,39 @@ export function isHttpsOrLoopback(url: URL): boolean {
   );
 }
 
+/**
+ * Keyhole's batched upload (docs/batch-upload.md): many small files in one request, each checked
+ * like a `POST /v2/files` upload. Only Keyhole's action speaks it; the official CLI keeps `/v2/files`.
+ */
+export const BATCH_PATH = '/v1/files/batch';
+export const BATCH_CONTENT_TYPE = 'application/vnd.keyhole.file-batch';
+/** The number of frames the body holds, declared up front so a batch over the cap is refused unread. */
+export const BATCH_FILES_HEADER = 'x-keyhole-batch-files';
+/** Each frame: the file's SHA-1 as 40 lowercase hex ASCII bytes, its size as a 4-byte big-endian unsigned integer, then its bytes. */
+export const BATCH_FRAME_HEADER_BYTES = 44;
+
+/** What a broker that serves `BATCH_PATH` announces in the exchange answer. */
+export interface BatchCapability {
+  path: string;
+  /** Frames per batch at most. */
+  max_files: number;
+  /** A file larger than this goes to `/v2/files` on its own. */
+  max_file_bytes: number;
+  /** The whole body (frame headers included) at most. */
+  max_bytes: number;
+}
+
+/** One entry per frame, in frame order: 2xx = stored; anything else can be retried on its own. */
+export interface BatchFileResult {
+  sha: string;
+  status: number;
+  error?: { code: string; message: string };
+}
+
+export interface BatchResponse {
+  files: BatchFileResult[];
+}
+
 export interface ExchangeRequest {
   token: string;
   project: string;
@@ -38,6 +71,8 @@ export interface ExchangeResponse {
   target: string;
   /** "DPoP" when the credential is sender-constrained (RFC 9449): every call needs a proof. */
   token_type?: 'Bearer' | 'DPoP';
+  /** Present when the broker serves batched uploads; absent from older brokers (the action then uses /v2/files). */
+  upload_batch?: BatchCapability;
 }
 
 export interface RevokeResponse {

@@ -21,6 +21,15 @@ import { ProofError, verifyProof } from '../dpop.js';
 import { ByteBudget, InflightLimit } from '../limits.js';
 import type { JobStatusChecker } from '../job-status.js';
 import { JOB_WINDOW_MS } from '../job.js';
+import {
+  BATCH_CONTENT_TYPE,
+  BATCH_FILES_HEADER,
+  BATCH_FRAME_HEADER_BYTES,
+  isErrorBody,
+  type BatchFileResult,
+  type BatchResponse,
+} from '../../shared/wire.js';
+import { BATCH_FANOUT, batchCapability, FrameReader, tooLarge } from './batch.js';
 
 /** The project fields `vercel deploy` reads; env vars, tokens, domains and links are never returned. */
 const PROJECT_FIELDS = [
@@ -81,6 +90,8 @@ export interface GatewayResult {
   bytes?: number;
   /** Extra audit fields: which variable names an env pull handed out, which deployment was promoted. */
   audit?: Record<string, string | string[]>;
+  /** Files a batch carried. */
+  files?: number;
 }
 
 const json = (status: number, body: unknown, headers?: HeadersInit) =>
@@ -266,15 +277,15 @@ export function createGateway(deps: GatewayDeps) {
     }
   }
 
-  async function forwardUpload(
-    request: Request,
+  /**
+   * Takes one file's share of the job's byte and file budgets (429 past either) and returns the
+   * refund for an upload Vercel did not store. One path for /v2/files and the batch.
+   */
+  async function takeUploadQuota(
     claims: CredentialClaims,
-    project: CompiledProject,
-    upstream: Upstream,
     digest: string,
     size: number,
-    nodeBody?: AsyncIterable<Uint8Array>,
-  ) {
+  ): Promise<() => Promise<void>> {
     const { limits } = deps.config;
     const use = usageFor(claims);
     // Byte and file budgets belong to the job and are counted in the shared store, so several
@@ -316,13 +327,25 @@ export function createGateway(deps: GatewayDeps) {
         `this job may upload at most ${limits.max_upload_bytes} bytes`,
       );
     }
-    const refund = async () => {
+    return async () => {
       await budget('bytes', -size, limits.max_upload_bytes);
       if (isNew) {
         use.files.delete(digest);
         await budget('files', -1, limits.max_files);
       }
     };
+  }
+
+  async function forwardUpload(
+    request: Request,
+    claims: CredentialClaims,
+    project: CompiledProject,
+    upstream: Upstream,
+    digest: string,
+    size: number,
+    nodeBody?: AsyncIterable<Uint8Array>,
+  ) {
+    const refund = await takeUploadQuota(claims, digest, size);
     // Streamed straight through (the Node adapter hands over its own stream, skipping two web
     // stream conversions): memory stays flat whatever the size; a body longer or shorter than
     // declared aborts the upstream request instead of storing a truncated file.
@@ -355,6 +378,141 @@ export function createGateway(deps: GatewayDeps) {
       await refund().catch(() => undefined);
       throw bodyError ?? error;
     }
+  }
+
+  /**
+   * Keyhole's batched upload: frames read one by one, each held in memory only once its size is
+   * within the caps and the buffered-bytes budget, forwarded only once its digest matches its bytes
+   * (no partial or mislabelled file ever reaches Vercel), at most BATCH_FANOUT at once, each under
+   * the same in-flight slot and job quotas as a /v2/files upload. A framing or digest lie fails the
+   * whole batch (400/413) after what was already forwarded settles; a quota or upstream refusal
+   * fails only its file, reported per file so the client retries just those.
+   */
+  async function uploadBatch(
+    request: Request,
+    claims: CredentialClaims,
+    project: CompiledProject,
+    upstream: Upstream,
+    nodeBody?: AsyncIterable<Uint8Array>,
+  ): Promise<GatewayResult> {
+    const { limits } = deps.config;
+    const capability = batchCapability(limits);
+    const h = request.headers;
+    if ((h.get('content-type') ?? '').split(';')[0]!.trim().toLowerCase() !== BATCH_CONTENT_TYPE)
+      throw badRequest(`a batch is sent as Content-Type: ${BATCH_CONTENT_TYPE}`);
+    const lengthHeader = h.get('content-length');
+    if (lengthHeader === null || !/^[0-9]{1,16}$/.test(lengthHeader))
+      throw badRequest('a batch needs a Content-Length; bodies without a length are refused');
+    const length = Number(lengthHeader);
+    if (length > capability.max_bytes)
+      throw tooLarge(`a batch may have at most ${capability.max_bytes} bytes; this one declares ${length}`);
+    const countHeader = h.get(BATCH_FILES_HEADER) ?? '';
+    if (!/^[0-9]{1,6}$/.test(countHeader) || Number(countHeader) === 0)
+      throw badRequest(`send the number of frames in ${BATCH_FILES_HEADER} (1 or more)`);
+    const declared = Number(countHeader);
+    if (declared > capability.max_files)
+      throw tooLarge(`a batch may hold at most ${capability.max_files} files; this one declares ${declared}`);
+    if (length < declared * BATCH_FRAME_HEADER_BYTES)
+      throw badRequest(
+        `${declared} frames need at least ${declared * BATCH_FRAME_HEADER_BYTES} bytes; Content-Length says ${length}`,
+      );
+    const source = nodeBody ?? (request.body as AsyncIterable<Uint8Array> | null);
+    if (!source) throw badRequest('the batch has no body');
+
+    const reader = new FrameReader(source);
+    const results: BatchFileResult[] = new Array(declared);
+    const inFlight = new Set<Promise<void>>();
+    let bytes = 0;
+    const forward = async (index: number, sha: string, file: Uint8Array<ArrayBuffer>) => {
+      let refund: (() => Promise<void>) | undefined;
+      let release: (() => void) | undefined;
+      try {
+        release = await inflightUploads.acquire(claims.cid, limits.max_inflight_uploads);
+        refund = await takeUploadQuota(claims, sha, file.byteLength);
+        const response = await forwardToVercel(upstream, {
+          method: 'POST',
+          path: '/v2/files',
+          query: new URLSearchParams(),
+          teamId: project.teamId,
+          headers: new Headers({
+            'content-type': 'application/octet-stream',
+            'x-vercel-digest': sha,
+            'x-now-digest': sha,
+            'x-now-size': String(file.byteLength),
+          }),
+          body: file,
+          contentLength: file.byteLength,
+        });
+        if (response.ok) {
+          await response.body?.cancel();
+          results[index] = { sha, status: response.status };
+          return;
+        }
+        await refund();
+        const body = (await response.json().catch(() => undefined)) as unknown;
+        results[index] = {
+          sha,
+          status: response.status,
+          error: isErrorBody(body)
+            ? { code: body.error.code, message: String(body.error.message).slice(0, 300) }
+            : { code: 'upstream_error', message: `Vercel answered ${response.status}` },
+        };
+      } catch (error) {
+        if (refund && !(error instanceof BrokerError && error.code === 'quota_exceeded'))
+          await refund().catch(() => undefined);
+        const known = error instanceof BrokerError ? error : undefined;
+        results[index] = {
+          sha,
+          status: known?.status ?? 502,
+          error: {
+            code: known?.code ?? 'upstream_error',
+            message: known?.message ?? 'Vercel could not be reached; retry.',
+          },
+        };
+      } finally {
+        release?.();
+        buffered.release(file.byteLength);
+      }
+    };
+    try {
+      for (let index = 0; index < declared; index++) {
+        const frame = await reader.readHeader(index, capability.max_file_bytes);
+        if (reader.position + frame.size > length)
+          throw badRequest(
+            `frame ${index} (${frame.sha}) declares ${frame.size} bytes, past the end of the ${length}-byte batch`,
+          );
+        // Back-pressure: the next file is read only when the fan-out has room for it.
+        while (inFlight.size >= BATCH_FANOUT) await Promise.race(inFlight);
+        buffered.take(frame.size);
+        let file: Uint8Array<ArrayBuffer>;
+        try {
+          file = await reader.readFile(frame);
+        } catch (error) {
+          buffered.release(frame.size);
+          throw error;
+        }
+        bytes += frame.size;
+        const task = forward(index, frame.sha, file).finally(() => inFlight.delete(task));
+        inFlight.add(task);
+      }
+      if (!(await reader.atEnd()))
+        throw badRequest(
+          `the batch has bytes after its ${declared} declared frames; ${BATCH_FILES_HEADER} must count every frame`,
+        );
+    } catch (error) {
+      await reader.release();
+      // Files already forwarded were whole and verified; their outcome settles before the refusal.
+      await Promise.allSettled(inFlight);
+      throw error;
+    }
+    await Promise.all(inFlight);
+    const failed = results.find((r) => r.status >= 300);
+    return {
+      response: json(200, { files: results } satisfies BatchResponse),
+      upstreamStatus: failed?.status ?? 200,
+      bytes,
+      files: declared,
+    };
   }
 
   async function createDeployment(
@@ -724,6 +882,8 @@ export function createGateway(deps: GatewayDeps) {
     switch (route.name) {
       case 'upload-file':
         return uploadFile(request, claims, project, upstream, nodeBody);
+      case 'upload-batch':
+        return uploadBatch(request, claims, project, upstream, nodeBody);
       case 'create-deployment': {
         const response = await createDeployment(request, route, claims, project, upstream);
         // Who created what: the alias route lets a credential touch only its own deployments.

@@ -3,6 +3,7 @@ import { forbidden } from '../errors.js';
 
 export type RouteName =
   | 'upload-file'
+  | 'upload-batch'
   | 'create-deployment'
   | 'get-deployment'
   | 'deployment-events'
@@ -46,6 +47,7 @@ const EVENTS_QUERY = ['direction', 'follow', 'format', 'limit', 'since', 'until'
 
 const ROUTES: readonly RouteSpec[] = [
   { name: 'upload-file', method: 'POST', pattern: /^\/v2\/files$/, query: [] },
+  { name: 'upload-batch', method: 'POST', pattern: /^\/v1\/files\/batch$/, query: [] },
   {
     name: 'create-deployment',
     method: 'POST',

@@ -1,0 +1,123 @@
+/** The action's batch planning and framing, read back with the broker's own frame reader. */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { batchCapabilityOf, encodeBatch, planBatches } from '../../src/action/batch.js';
+import type { DeployFile } from '../../src/action/files.js';
+import { FrameReader } from '../../src/broker/gateway/batch.js';
+import { BATCH_PATH, type BatchCapability } from '../../src/shared/wire.js';
+
+const capability: BatchCapability = { path: BATCH_PATH, max_files: 3, max_file_bytes: 100, max_bytes: 1000 };
+const fake = (name: string, size: number): DeployFile => ({
+  file: name,
+  absolute: `/nowhere/${name}`,
+  sha: 'a'.repeat(40),
+  size,
+  mode: 33188,
+  isSymlink: false,
+});
+
+describe('planBatches', () => {
+  test('groups small files up to max_files and the byte target; larger files go singly', () => {
+    const files = [
+      fake('a', 10),
+      fake('big', 101),
+      fake('b', 10),
+      fake('c', 10),
+      fake('d', 10),
+      fake('e', 0),
+    ];
+    const { batches, singles } = planBatches(files, capability);
+    expect(singles.map((f) => f.file)).toEqual(['big']);
+    expect(batches.map((b) => b.map((f) => f.file))).toEqual([
+      ['a', 'b', 'c'],
+      ['d', 'e'],
+    ]);
+  });
+
+  test('a batch never exceeds the byte target, headers included', () => {
+    const files = Array.from({ length: 5 }, (_, i) => fake(`f${i}`, 56));
+    // 44 + 56 = 100 bytes a frame: two fit in 250, the third would not.
+    const { batches } = planBatches(files, { ...capability, max_files: 100 }, 250);
+    expect(batches.map((b) => b.length)).toEqual([2, 2, 1]);
+  });
+});
+
+describe('encodeBatch', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(path.join(tmpdir(), 'keyhole-batch-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  const real = (name: string, content: string): DeployFile => {
+    const absolute = path.join(dir, name);
+    writeFileSync(absolute, content);
+    return {
+      file: name,
+      absolute,
+      sha: createHash('sha1').update(content).digest('hex'),
+      size: Buffer.byteLength(content),
+      mode: 33188,
+      isSymlink: false,
+    };
+  };
+
+  test('frames read back with the broker reader: digests, sizes and bytes, symlinks as their target', async () => {
+    const files = [real('one.txt', 'first'), real('empty.txt', ''), real('two.txt', 'second file')];
+    symlinkSync('one.txt', path.join(dir, 'link'));
+    files.push({
+      file: 'link',
+      absolute: path.join(dir, 'link'),
+      sha: createHash('sha1').update('one.txt').digest('hex'),
+      size: 7,
+      mode: 41471,
+      isSymlink: true,
+    });
+    const body = await encodeBatch(files);
+    // Delivered in awkward chunks, as a socket might.
+    const chunks = async function* () {
+      for (let i = 0; i < body.length; i += 7) yield body.subarray(i, i + 7);
+    };
+    const reader = new FrameReader(chunks());
+    for (const [index, file] of files.entries()) {
+      const header = await reader.readHeader(index, 100);
+      expect(header).toEqual({ index, sha: file.sha, size: file.size });
+      const bytes = await reader.readFile(header);
+      expect(Buffer.from(bytes).toString()).toBe(
+        file.isSymlink ? 'one.txt' : ['first', '', 'second file'][index],
+      );
+    }
+    expect(await reader.atEnd()).toBe(true);
+  });
+
+  test('a file that changed size since it was hashed is refused before sending', async () => {
+    const file = real('changing.txt', 'short');
+    writeFileSync(file.absolute, 'much longer now');
+    await expect(encodeBatch([file])).rejects.toThrow(
+      /changing.txt changed size while deploying \(5 → 15 bytes\)/,
+    );
+  });
+});
+
+describe('batchCapabilityOf', () => {
+  test.each([
+    ['an older broker (no field)', {}, undefined],
+    ['the announced capability', { upload_batch: capability }, capability],
+    [
+      'another path (the credential goes nowhere else)',
+      { upload_batch: { ...capability, path: '/elsewhere' } },
+      undefined,
+    ],
+    [
+      'an absolute URL',
+      { upload_batch: { ...capability, path: 'https://evil.example/v1/files/batch' } },
+      undefined,
+    ],
+    ['a zero cap', { upload_batch: { ...capability, max_files: 0 } }, undefined],
+    ['a non-number cap', { upload_batch: { ...capability, max_bytes: '1000' } }, undefined],
+  ])('%s', (_name, answer, expected) => {
+    expect(batchCapabilityOf(answer as { upload_batch?: unknown })).toEqual(expected);
+  });
+});
