@@ -19,17 +19,19 @@ __webpack_require__.r(__webpack_exports__);
 /* harmony import */ var node_fs_promises__WEBPACK_IMPORTED_MODULE_1___default = /*#__PURE__*/__webpack_require__.n(node_fs_promises__WEBPACK_IMPORTED_MODULE_1__);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(6760);
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2___default = /*#__PURE__*/__webpack_require__.n(node_path__WEBPACK_IMPORTED_MODULE_2__);
-/* harmony import */ var _vercel_sdk_core_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(9222);
-/* harmony import */ var _vercel_sdk_funcs_deploymentsCancelDeployment_js__WEBPACK_IMPORTED_MODULE_12__ = __webpack_require__(7284);
-/* harmony import */ var _vercel_sdk_funcs_deploymentsGetDeployment_js__WEBPACK_IMPORTED_MODULE_11__ = __webpack_require__(9172);
-/* harmony import */ var _vercel_sdk_funcs_deploymentsUploadFile_js__WEBPACK_IMPORTED_MODULE_10__ = __webpack_require__(7842);
-/* harmony import */ var _vercel_sdk_lib_http_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(3157);
-/* harmony import */ var _vercel_sdk_models_responsevalidationerror_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(5070);
-/* harmony import */ var _vercel_sdk_models_vercelerror_js__WEBPACK_IMPORTED_MODULE_8__ = __webpack_require__(9919);
-/* harmony import */ var _vercel_sdk_models_httpclienterrors_js__WEBPACK_IMPORTED_MODULE_9__ = __webpack_require__(5158);
-/* harmony import */ var _shared_wire_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(260);
-/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(4648);
+/* harmony import */ var _vercel_sdk_core_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(9222);
+/* harmony import */ var _vercel_sdk_funcs_deploymentsCancelDeployment_js__WEBPACK_IMPORTED_MODULE_13__ = __webpack_require__(7284);
+/* harmony import */ var _vercel_sdk_funcs_deploymentsGetDeployment_js__WEBPACK_IMPORTED_MODULE_12__ = __webpack_require__(9172);
+/* harmony import */ var _vercel_sdk_funcs_deploymentsUploadFile_js__WEBPACK_IMPORTED_MODULE_11__ = __webpack_require__(7842);
+/* harmony import */ var _vercel_sdk_lib_http_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(3157);
+/* harmony import */ var _vercel_sdk_models_responsevalidationerror_js__WEBPACK_IMPORTED_MODULE_8__ = __webpack_require__(5070);
+/* harmony import */ var _vercel_sdk_models_vercelerror_js__WEBPACK_IMPORTED_MODULE_9__ = __webpack_require__(9919);
+/* harmony import */ var _vercel_sdk_models_httpclienterrors_js__WEBPACK_IMPORTED_MODULE_10__ = __webpack_require__(5158);
+/* harmony import */ var _shared_wire_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(260);
+/* harmony import */ var _batch_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(826);
+/* harmony import */ var _retry_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(4648);
 /** The deploy: create → missing_files → upload exactly those → create again → follow the build to its end. */
+
 
 
 
@@ -54,7 +56,7 @@ class DeployError extends Error {
 const TERMINAL = new Set(['READY', 'ERROR', 'CANCELED']);
 const MB = 1024 * 1024;
 function describeError(status, body) {
-    if ((0,_shared_wire_js__WEBPACK_IMPORTED_MODULE_4__/* .isErrorBody */ .HR)(body))
+    if ((0,_shared_wire_js__WEBPACK_IMPORTED_MODULE_5__/* .isErrorBody */ .HR)(body))
         return `${status} ${body.error.code}: ${body.error.message}`;
     return `HTTP ${status}`;
 }
@@ -76,10 +78,10 @@ async function checkBuildOutput(root, target) {
     }
 }
 function createDeployer(settings, deps) {
-    const core = new _vercel_sdk_core_js__WEBPACK_IMPORTED_MODULE_5__/* .VercelCore */ .B({
+    const core = new _vercel_sdk_core_js__WEBPACK_IMPORTED_MODULE_6__/* .VercelCore */ .B({
         bearerToken: settings.credential,
         serverURL: settings.brokerUrl,
-        httpClient: new _vercel_sdk_lib_http_js__WEBPACK_IMPORTED_MODULE_6__/* .HTTPClient */ .ST({ fetcher: (input, init) => deps.fetch(input, init) }),
+        httpClient: new _vercel_sdk_lib_http_js__WEBPACK_IMPORTED_MODULE_7__/* .HTTPClient */ .ST({ fetcher: (input, init) => deps.fetch(input, init) }),
     });
     const auth = { authorization: `Bearer ${settings.credential}` };
     /** SDK results become values, retryable errors or a DeployError with the broker's own words. */
@@ -89,15 +91,15 @@ function createDeployer(settings, deps) {
         const error = result.error;
         // A 2xx answer whose shape the SDK's schema does not know (a newer API, an emulator) is still
         // an answer: the fields the action reads are checked where they are used.
-        if (error instanceof _vercel_sdk_models_responsevalidationerror_js__WEBPACK_IMPORTED_MODULE_7__/* .ResponseValidationError */ .d &&
+        if (error instanceof _vercel_sdk_models_responsevalidationerror_js__WEBPACK_IMPORTED_MODULE_8__/* .ResponseValidationError */ .d &&
             error.statusCode < 300 &&
             typeof error.rawValue === 'object' &&
             error.rawValue !== null) {
             return error.rawValue;
         }
-        if (error instanceof _vercel_sdk_models_vercelerror_js__WEBPACK_IMPORTED_MODULE_8__/* .VercelError */ .q) {
-            if (_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .RETRYABLE_STATUS */ .Uz.has(error.statusCode))
-                throw new _retry_js__WEBPACK_IMPORTED_MODULE_3__/* .RetryableError */ .dw(`${what}: HTTP ${error.statusCode}`, (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .retryAfterMs */ .Vs)(error.headers.get('retry-after')));
+        if (error instanceof _vercel_sdk_models_vercelerror_js__WEBPACK_IMPORTED_MODULE_9__/* .VercelError */ .q) {
+            if (_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .RETRYABLE_STATUS */ .Uz.has(error.statusCode))
+                throw new _retry_js__WEBPACK_IMPORTED_MODULE_4__/* .RetryableError */ .dw(`${what}: HTTP ${error.statusCode}`, (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .retryAfterMs */ .Vs)(error.headers.get('retry-after')));
             let body;
             try {
                 body = JSON.parse(error.body);
@@ -107,8 +109,8 @@ function createDeployer(settings, deps) {
             }
             throw new DeployError(`${what} failed: ${describeError(error.statusCode, body)}`);
         }
-        if (error instanceof _vercel_sdk_models_httpclienterrors_js__WEBPACK_IMPORTED_MODULE_9__/* .HTTPClientError */ .yi)
-            throw new _retry_js__WEBPACK_IMPORTED_MODULE_3__/* .RetryableError */ .dw(`${what}: ${error.message}`);
+        if (error instanceof _vercel_sdk_models_httpclienterrors_js__WEBPACK_IMPORTED_MODULE_10__/* .HTTPClientError */ .yi)
+            throw new _retry_js__WEBPACK_IMPORTED_MODULE_4__/* .RetryableError */ .dw(`${what}: ${error.message}`);
         throw new DeployError(`${what} failed: ${error instanceof Error ? error.message : String(error)}`);
     }
     async function create(body) {
@@ -116,14 +118,14 @@ function createDeployer(settings, deps) {
         if (settings.prebuilt)
             query.set('prebuilt', '1');
         // Plain fetch: @vercel/sdk's createDeployment strips files[].mode (research/vercel.md §4).
-        const response = await (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .fetchRetrying */ .JU)(deps.fetch, 'create deployment', deps.retry, `${settings.brokerUrl}/v13/deployments?${query}`, {
+        const response = await (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .fetchRetrying */ .JU)(deps.fetch, 'create deployment', deps.retry, `${settings.brokerUrl}/v13/deployments?${query}`, {
             method: 'POST',
             headers: { ...auth, 'content-type': 'application/json', accept: 'application/json' },
             body,
             signal: deps.signal,
         });
         const json = (await response.json().catch(() => undefined));
-        if (response.status === 400 && (0,_shared_wire_js__WEBPACK_IMPORTED_MODULE_4__/* .isErrorBody */ .HR)(json) && json.error.code === 'missing_files') {
+        if (response.status === 400 && (0,_shared_wire_js__WEBPACK_IMPORTED_MODULE_5__/* .isErrorBody */ .HR)(json) && json.error.code === 'missing_files') {
             return { missing: json.error.missing ?? [] };
         }
         if (!response.ok)
@@ -131,13 +133,13 @@ function createDeployer(settings, deps) {
         return { deployment: json };
     }
     async function upload(file) {
-        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .withRetry */ .bD)(`upload ${file.file}`, deps.retry, async () => {
+        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .bD)(`upload ${file.file}`, deps.retry, async () => {
             const requestBody = file.isSymlink
                 ? new Uint8Array(Buffer.from(await (0,node_fs_promises__WEBPACK_IMPORTED_MODULE_1__.readlink)(file.absolute)))
                 : file.size === 0
                     ? new Uint8Array(0)
                     : await (0,node_fs__WEBPACK_IMPORTED_MODULE_0__.openAsBlob)(file.absolute);
-            const result = await (0,_vercel_sdk_funcs_deploymentsUploadFile_js__WEBPACK_IMPORTED_MODULE_10__/* .deploymentsUploadFile */ .i)(core, {
+            const result = await (0,_vercel_sdk_funcs_deploymentsUploadFile_js__WEBPACK_IMPORTED_MODULE_11__/* .deploymentsUploadFile */ .i)(core, {
                 contentLength: file.size,
                 xVercelDigest: file.sha,
                 xNowDigest: file.sha,
@@ -145,6 +147,58 @@ function createDeployer(settings, deps) {
                 requestBody,
             }, { fetchOptions: { signal: deps.signal } });
             unwrap(`upload ${file.file}`, result);
+        });
+    }
+    /**
+     * One batch to the broker; a retry resends only the files the answer did not confirm, so a
+     * refused file (429, 5xx) costs one small request, not the batch.
+     */
+    async function uploadBatch(batch, done) {
+        const url = `${settings.brokerUrl}${settings.batch.path}`;
+        let pending = batch;
+        await (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .bD)(`upload a batch of ${batch.length} files`, deps.retry, async () => {
+            const body = await (0,_batch_js__WEBPACK_IMPORTED_MODULE_3__/* .encodeBatch */ .B4)(pending);
+            let response;
+            try {
+                response = await deps.fetch(url, {
+                    method: 'POST',
+                    headers: {
+                        ...auth,
+                        'content-type': _shared_wire_js__WEBPACK_IMPORTED_MODULE_5__/* .BATCH_CONTENT_TYPE */ .AA,
+                        accept: 'application/json',
+                        [_shared_wire_js__WEBPACK_IMPORTED_MODULE_5__/* .BATCH_FILES_HEADER */ .T1]: String(pending.length),
+                    },
+                    body,
+                    signal: deps.signal,
+                });
+            }
+            catch (error) {
+                throw new _retry_js__WEBPACK_IMPORTED_MODULE_4__/* .RetryableError */ .dw(`upload batch: network error: ${error instanceof Error ? (error.cause?.message ?? error.message) : String(error)}`);
+            }
+            if (_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .RETRYABLE_STATUS */ .Uz.has(response.status)) {
+                await response.body?.cancel();
+                throw new _retry_js__WEBPACK_IMPORTED_MODULE_4__/* .RetryableError */ .dw(`upload batch: HTTP ${response.status}`, (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .retryAfterMs */ .Vs)(response.headers.get('retry-after')));
+            }
+            const answer = (await response.json().catch(() => undefined));
+            if (!response.ok)
+                throw new DeployError(`uploading a batch of files failed: ${describeError(response.status, answer)}`);
+            const results = answer?.files;
+            if (!Array.isArray(results) || results.length !== pending.length)
+                throw new DeployError('the broker answered a batch upload without one result per file');
+            const failed = [];
+            results.forEach((result, i) => {
+                const file = pending[i];
+                if (result.status < 300)
+                    done(file);
+                else if (_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .RETRYABLE_STATUS */ .Uz.has(result.status))
+                    failed.push(file);
+                else
+                    throw new DeployError(`upload ${file.file} failed: ${result.status} ${result.error?.code ?? ''}: ${result.error?.message ?? ''}`);
+            });
+            if (failed.length > 0) {
+                pending = failed;
+                throw new _retry_js__WEBPACK_IMPORTED_MODULE_4__/* .RetryableError */ .dw(`upload batch: ${failed.length} of ${results.length} file(s) to retry`);
+            }
         });
     }
     async function uploadMissing(files, missing) {
@@ -160,20 +214,31 @@ function createDeployer(settings, deps) {
         let doneFiles = 0;
         let lastReport = 0;
         deps.log.info(`Uploading ${todo.length} file(s), ${(totalBytes / MB).toFixed(1)} MB; ${files.length - todo.length} already on Vercel`);
-        await mapLimit(todo, deps.uploadConcurrency ?? 32, async (file) => {
-            await upload(file);
+        const done = (file) => {
             doneBytes += file.size;
             doneFiles += 1;
             if (deps.now() - lastReport > 2000 || doneFiles === todo.length) {
                 lastReport = deps.now();
                 deps.log.info(`  uploaded ${(doneBytes / MB).toFixed(1)} of ${(totalBytes / MB).toFixed(1)} MB (${doneFiles}/${todo.length} files)`);
             }
-        });
+        };
+        const { batches, singles } = settings.batch
+            ? (0,_batch_js__WEBPACK_IMPORTED_MODULE_3__/* .planBatches */ .un)(todo, settings.batch)
+            : { batches: [], singles: todo };
+        // Batches and large files share the credential's in-flight slots at the broker (max_inflight_uploads).
+        const singleConcurrency = batches.length > 0 ? 8 : (deps.uploadConcurrency ?? 32);
+        await Promise.all([
+            mapLimit(batches, _batch_js__WEBPACK_IMPORTED_MODULE_3__/* .BATCH_CONCURRENCY */ .Rf, (batch) => uploadBatch(batch, done)),
+            mapLimit(singles, singleConcurrency, async (file) => {
+                await upload(file);
+                done(file);
+            }),
+        ]);
         return uploadStats(files, todo);
     }
     async function get(id) {
-        return (0,_retry_js__WEBPACK_IMPORTED_MODULE_3__/* .withRetry */ .bD)('read deployment', deps.retry, async () => {
-            const result = await (0,_vercel_sdk_funcs_deploymentsGetDeployment_js__WEBPACK_IMPORTED_MODULE_11__/* .deploymentsGetDeployment */ .u)(core, { idOrUrl: id }, { fetchOptions: { signal: deps.signal } });
+        return (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .bD)('read deployment', deps.retry, async () => {
+            const result = await (0,_vercel_sdk_funcs_deploymentsGetDeployment_js__WEBPACK_IMPORTED_MODULE_12__/* .deploymentsGetDeployment */ .u)(core, { idOrUrl: id }, { fetchOptions: { signal: deps.signal } });
             return unwrap('reading the deployment', result);
         });
     }
@@ -265,7 +330,7 @@ function createDeployer(settings, deps) {
         }
     }
     async function cancel(id) {
-        const result = await (0,_vercel_sdk_funcs_deploymentsCancelDeployment_js__WEBPACK_IMPORTED_MODULE_12__/* .deploymentsCancelDeployment */ .M)(core, { id });
+        const result = await (0,_vercel_sdk_funcs_deploymentsCancelDeployment_js__WEBPACK_IMPORTED_MODULE_13__/* .deploymentsCancelDeployment */ .M)(core, { id });
         if (!result.ok)
             deps.log.warning(`could not cancel deployment ${id}: ${String(result.error)}`);
     }
