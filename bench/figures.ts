@@ -11,6 +11,7 @@ export const FIGURES: readonly Figure[] = (
     import('./figures/cli.js'),
     import('./figures/exchanges.js'),
     import('./figures/job-bound.js'),
+    import('./figures/store.js'),
     import('./figures/memory.js'),
     import('./figures/redeploy.js'),
     import('./figures/load.js'),

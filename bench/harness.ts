@@ -104,7 +104,11 @@ export async function startFakeProcess(env: NodeJS.ProcessEnv = {}) {
   return { url, command, stop: () => child.kill() };
 }
 
-function brokerConfig(issuer: GitHubIssuer, vercelUrl: string, configure = (yaml: string) => yaml): string {
+export function brokerConfig(
+  issuer: GitHubIssuer,
+  vercelUrl: string,
+  configure = (yaml: string) => yaml,
+): string {
   const file = path.join(WORK, 'broker.yaml');
   const limits =
     'limits:\n  max_upload_bytes: 4294967296\n  max_file_bytes: 2147483648\n  max_files: 20000\n  max_deployments: 1000\n' +

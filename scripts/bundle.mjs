@@ -1,4 +1,5 @@
-// Bundles the action and the broker into self-contained files under dist/ with ncc.
+// Bundles with ncc into self-contained folders: dist/action and dist/broker (the broker process),
+// deploy/vercel/lib (the broker as a Vercel Function; deploy/vercel/api/broker.js re-exports it).
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 
@@ -6,6 +7,7 @@ const ncc = 'node_modules/@vercel/ncc/dist/ncc/cli.js';
 for (const [entry, out] of [
   ['src/action/index.ts', 'dist/action'],
   ['src/broker/index.ts', 'dist/broker'],
+  ['src/broker/vercel.ts', 'deploy/vercel/lib'],
 ]) {
   rmSync(out, { recursive: true, force: true });
   execFileSync(

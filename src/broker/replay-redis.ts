@@ -153,7 +153,9 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   async close(): Promise<void> {
-    // A client still trying to connect (Redis down, a wrong password) is dropped, not waited for.
+    // node-redis 6.3 ignores a destroy() during the first handshake and connects anyway: let the
+    // first attempt finish (bounded by the connect timeout) before choosing how to close.
+    await this.firstConnection;
     if (this.client.isReady) await this.client.close();
     else if (this.client.isOpen) this.client.destroy();
     await this.connecting;

@@ -1,7 +1,8 @@
 /**
  * The broker for platforms that call a `fetch(Request) → Response` handler (Vercel Functions,
  * Cloudflare Workers, Deno, Bun): config and secrets come from environment bindings, not files.
- * Memory replay stores are per isolate there, so a shared `replay_store` (Redis) is required.
+ * Memory replay stores are per isolate there, so a shared store is required: one the platform
+ * provides (`replay`, e.g. a Durable Object), or Redis from the config (`openStore`).
  */
 import { createBroker, type Broker } from './app.js';
 import { createLogger } from './audit.js';
@@ -9,6 +10,7 @@ import { githubAppFromConfig } from './github-app.js';
 import { parseConfig } from './config.js';
 import { loadSigningKeys } from './credential.js';
 import { createGitHubKeySet, createTokenVerifier } from './oidc/verify.js';
+import type { CompiledConfig } from './config-types.js';
 import type { ReplayStore } from './replay.js';
 
 export interface ServerlessEnv {
@@ -18,8 +20,13 @@ export interface ServerlessEnv {
 }
 
 export interface ServerlessOptions {
-  /** Required: a store shared by every isolate (for example a Redis-over-HTTP adapter). */
-  replay: ReplayStore;
+  /** A store shared by every instance that the platform provides (a Durable Object namespace). */
+  replay?: ReplayStore;
+  /**
+   * Opens the store the config names (`replay_store_env` or `replay_store`): Redis over `rediss://`
+   * on Vercel Functions (`RedisReplayStore`). Used when `replay` is not given.
+   */
+  openStore?: (url: string) => ReplayStore;
   log?: (line: string) => void;
   fetch?: typeof fetch;
 }
@@ -42,10 +49,27 @@ export async function createBrokerFromEnv(env: ServerlessEnv, options: Serverles
       audience: config.audience,
       keySet: createGitHubKeySet(config.jwksUrl, options.fetch ? { fetch: options.fetch } : {}),
     }),
-    replay: options.replay,
+    replay: options.replay ?? openConfiguredStore(config, env, options),
     logger: createLogger(options.log ?? ((line) => console.log(line))),
     upstreamToken: (name) => env[name],
     ...(options.fetch ? { fetch: options.fetch } : {}),
     ...(githubApp ? { githubApp } : {}),
   });
+}
+
+/** The store the config names; memory is refused, since every instance would have its own. */
+function openConfiguredStore(
+  config: CompiledConfig,
+  env: ServerlessEnv,
+  options: ServerlessOptions,
+): ReplayStore {
+  const url = config.replayStoreEnv ? env[config.replayStoreEnv] : config.replayStore;
+  const where = config.replayStoreEnv ?? 'replay_store';
+  if (!url || url === 'memory' || !/^rediss?:\/\/./.test(url)) {
+    throw new Error(
+      `${where} must name a shared store (rediss://user:password@host:port/db): serverless instances do not share memory`,
+    );
+  }
+  if (!options.openStore) throw new Error(`this platform's entry cannot open ${where}; pass a shared store`);
+  return options.openStore(url);
 }
