@@ -52,7 +52,8 @@ beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'keyhole-worker-'));
   issuer = await startGitHubIssuer();
   fake = await startVercelFake({ tokens: [UPSTREAM_TOKEN], buildMs: 100 });
-  // What `wrangler deploy` does: esbuild, one ES module, the workerd export conditions.
+  // What `wrangler deploy` does: esbuild (a direct devDependency, pinned), one ES module, the
+  // workerd export conditions.
   await build({
     entryPoints: [path.join(wranglerDir, wrangler.main)],
     bundle: true,
