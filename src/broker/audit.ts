@@ -49,8 +49,16 @@ export interface AuditEvent {
   status?: number;
   /** The HTTP status Vercel answered, when the call was forwarded. */
   upstream_status?: number;
-  /** Bytes streamed to Vercel for a file upload. */
+  /** Bytes streamed to Vercel for a file upload or a batch of them. */
   bytes?: number;
+  /** The number of files a batched upload (`POST /v1/files/batch`) carried. */
+  files?: number;
+  /** The variable names an env pull handed out (names only, never values). */
+  env_names?: string[];
+  /** The deployment a promote call promoted. */
+  promoted_deployment?: string;
+  /** The commit of the promoted deployment, equal to the credential's `sha`. */
+  promoted_sha?: string;
   /** Time from the request's arrival to the broker's answer, in milliseconds. */
   duration_ms?: number;
 }

@@ -1,5 +1,5 @@
 /** The deny-by-default Vercel gateway: credential → route allow-list → body rules → fresh upstream request. */
-import type { Logger } from '../audit.js';
+import type { AuditEvent, Logger } from '../audit.js';
 import { createCredentialVerifier, type CredentialClaims, type SigningKeys } from '../credential.js';
 import { badRequest, BrokerError, forbidden, invalidCredential, notFound } from '../errors.js';
 import type { CompiledConfig, CompiledProject } from '../config-types.js';
@@ -89,7 +89,7 @@ export interface GatewayResult {
   upstreamStatus?: number;
   bytes?: number;
   /** Extra audit fields: which variable names an env pull handed out, which deployment was promoted. */
-  audit?: Record<string, string | string[]>;
+  audit?: Pick<AuditEvent, 'env_names' | 'promoted_deployment' | 'promoted_sha'>;
   /** Files a batch carried. */
   files?: number;
 }
