@@ -164,6 +164,14 @@ export function createGateway(deps: GatewayDeps) {
         invalidCredential('This credential is not bound to a key; send it as "Authorization: Bearer khd_…".'),
         'dpop scheme with an unbound credential',
       );
+    } else if (deps.config.projects.get(claims.pn)?.requireDpop) {
+      // Policy is re-read on every call: bearer credentials minted before require_dpop was turned on stop at once.
+      throw refuse(
+        invalidCredential(
+          `Project ${claims.pn} now requires DPoP-bound credentials (require_dpop: true); run the Keyhole action again for a new credential.`,
+        ),
+        'unbound credential for a require_dpop project',
+      );
     }
     await deps.jobStatus?.onCall(claims, deps.config.projects.get(claims.pn));
     return claims;
@@ -912,6 +920,7 @@ export function createGateway(deps: GatewayDeps) {
         // Build logs can carry secrets: ownership is proven before the stream is even requested.
         const owned = await ownedDeployment(route.param!, project, upstream);
         if (!owned.body) return { response: owned.response };
+        checkProductionReach(owned.body, claims, `GET ${route.path}`);
         const response = await forwardToVercel(upstream, {
           method: 'GET',
           path: `/v3/deployments/${resolvedId(owned.body)}/events`,
@@ -923,6 +932,7 @@ export function createGateway(deps: GatewayDeps) {
       case 'cancel-deployment': {
         const owned = await ownedDeployment(route.param!, project, upstream);
         if (!owned.body) return { response: owned.response };
+        checkProductionReach(owned.body, claims, `PATCH ${route.path}`);
         const response = await forwardToVercel(upstream, {
           method: 'PATCH',
           path: `/v12/deployments/${resolvedId(owned.body)}/cancel`,
@@ -976,6 +986,18 @@ export function createGateway(deps: GatewayDeps) {
  */
 function budgetOwner(claims: CredentialClaims): string {
   return claims.job ? `${claims.pn}:${claims.job}` : claims.cid;
+}
+
+/**
+ * Production is the pinned project's most guarded target (environment protection gates its
+ * credentials): a preview credential, which any branch may obtain, must not cancel a production
+ * deployment in flight nor read its build log, where production-only values may be printed.
+ */
+function checkProductionReach(body: Record<string, unknown>, claims: CredentialClaims, call: string): void {
+  if (body.target === 'production' && claims.tgt !== 'production')
+    throw forbidden(
+      `${call} is not allowed: it is a production deployment, and this credential deploys to ${claims.tgt}`,
+    );
 }
 
 /** The path of a request target (origin-form or absolute-form), as a DPoP proof's `htu` names it. */
