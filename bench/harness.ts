@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { createDeployer, deploymentBody } from '../src/action/deploy.js';
 import { collectFiles, type DeployFile } from '../src/action/files.js';
 import { defaultRetryPolicy } from '../src/action/retry.js';
+import { batchCapabilityOf } from '../src/action/batch.js';
+import type { BatchCapability } from '../src/shared/wire.js';
 import { AUDIENCE, brokerYaml } from '../__tests__/helpers/config.js';
 import type { GitHubIssuer } from '../src/local/github-oidc.js';
 import { REPO_ROOT, startBrokerProcess, type RunningBroker } from '../src/local/runner.js';
@@ -139,6 +141,14 @@ export const startBroker = (
   });
 
 export async function credentialFor(issuer: GitHubIssuer, broker: RunningBroker): Promise<string> {
+  return (await exchangeFor(issuer, broker)).credential;
+}
+
+/** A credential and the batch capability the broker announced with it (as the action reads it). */
+export async function exchangeFor(
+  issuer: GitHubIssuer,
+  broker: RunningBroker,
+): Promise<{ credential: string; batch?: BatchCapability }> {
   issuer.setJob({});
   const response = await fetch(`${broker.url}/v1/exchange`, {
     method: 'POST',
@@ -148,7 +158,17 @@ export async function credentialFor(issuer: GitHubIssuer, broker: RunningBroker)
       target: 'preview',
     }),
   });
-  return ((await response.json()) as { credential: string }).credential;
+  const answer = (await response.json()) as { credential: string; upload_batch?: unknown };
+  const batch = batchCapabilityOf(answer);
+  return { credential: answer.credential, ...(batch ? { batch } : {}) };
+}
+
+/** CPU time (user + system) a process has used so far, in microseconds (Linux /proc, 10 ms ticks). */
+export function cpuMicros(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  // utime and stime are fields 14 and 15 of stat(5); the slice starts at field 3.
+  return (Number(fields[11]) + Number(fields[12])) * 10_000;
 }
 
 /** One deploy with the action's own client: create → missing → upload → create → wait. */
@@ -157,10 +177,12 @@ export async function deployWith(
   token: string,
   files: DeployFile[],
   fetchImpl: typeof fetch = fetch,
+  /** The broker's batched upload; without it, one /v2/files request per file (the official CLI's path). */
+  batch?: BatchCapability,
 ): Promise<number> {
   const started = performance.now();
   const deployer = createDeployer(
-    { brokerUrl: apiUrl, credential: token, target: 'preview', prebuilt: false },
+    { brokerUrl: apiUrl, credential: token, target: 'preview', prebuilt: false, ...(batch ? { batch } : {}) },
     {
       fetch: fetchImpl,
       retry: defaultRetryPolicy(),

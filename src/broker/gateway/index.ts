@@ -452,7 +452,8 @@ export function createGateway(deps: GatewayDeps) {
           contentLength: file.byteLength,
         });
         if (response.ok) {
-          await response.body?.cancel();
+          // Read to the end, not cancelled: a cancelled answer stream destroys its keep-alive socket.
+          await response.arrayBuffer();
           results[index] = { sha, status: response.status };
           return;
         }
