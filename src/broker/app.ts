@@ -30,6 +30,8 @@ export interface BrokerDeps {
   fetchFor?: (project: string) => typeof fetch;
   /** Required when the config has `github_app`: asks GitHub whether a job is still running. */
   githubApp?: GitHubApp;
+  /** The platform's SHA-1 (the Node adapter's), for batched uploads; WebCrypto when absent. */
+  sha1Hex?: (bytes: Uint8Array) => string;
 }
 
 export interface Broker {
@@ -102,6 +104,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     now,
     revocations,
     ...(deps.fetchFor ? { fetchFor: deps.fetchFor } : {}),
+    ...(deps.sha1Hex ? { sha1Hex: deps.sha1Hex } : {}),
     ...(jobStatus ? { jobStatus } : {}),
   });
   const credentialFields = (claims: CredentialClaims | undefined) =>

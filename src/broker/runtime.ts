@@ -3,6 +3,7 @@
  * config in force, plus SIGHUP reload. A reload reads the config file and the secrets again and
  * swaps in a new broker for new requests; if anything is wrong the old one keeps serving.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { createBroker, type Broker } from './app.js';
@@ -189,6 +190,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       upstreamToken: readEnv,
       fetch: upstreamFetch,
       fetchFor: pools.fetchFor,
+      sha1Hex: (bytes) => createHash('sha1').update(bytes).digest('hex'),
       serverUrl: options.serverUrl,
       ...(githubApp ? { githubApp } : {}),
     });

@@ -4,7 +4,6 @@
  * the caps, its length against the body, its digest against its bytes.
  */
 import { badRequest, BrokerError } from '../errors.js';
-import type * as NodeCrypto from 'node:crypto';
 import { toHex } from '../bytes.js';
 import { BATCH_FRAME_HEADER_BYTES, BATCH_PATH, type BatchCapability } from '../../shared/wire.js';
 import type { CompiledConfig } from '../config-types.js';
@@ -23,16 +22,6 @@ export const BATCH_FANOUT = 8;
 
 const EMPTY = new Uint8Array(0);
 
-/**
- * Node's own SHA-1 where there is one (Node, Vercel Functions): WebCrypto's digest cost about 0.6 ms
- * of main-thread time per 100 kB file in the broker's profile, a fifth of its CPU on a batched deploy
- * (docs/benchmarks.md). Platforms without `process.getBuiltinModule` use WebCrypto.
- */
-const nodeCrypto = (
-  globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }
-).process?.getBuiltinModule?.('node:crypto') as typeof NodeCrypto | undefined;
-const sha1Hex = (bytes: Uint8Array): string | undefined =>
-  nodeCrypto?.createHash('sha1').update(bytes).digest('hex');
 const ASCII = new TextDecoder('latin1');
 
 /** What this broker announces in the exchange answer; the config's own caps only ever lower it. */
@@ -61,7 +50,14 @@ export class FrameReader {
   private readonly iterator: AsyncIterator<Uint8Array>;
   private readonly header = new Uint8Array(BATCH_FRAME_HEADER_BYTES);
 
-  constructor(source: AsyncIterable<Uint8Array>) {
+  private readonly sha1Hex: ((bytes: Uint8Array) => string) | undefined;
+
+  /**
+   * `sha1Hex` is the platform's own SHA-1 when the adapter has one (Node): WebCrypto's digest cost
+   * about 0.6 ms of main-thread time per 100 kB file in the broker's profile (docs/benchmarks.md).
+   */
+  constructor(source: AsyncIterable<Uint8Array>, sha1Hex?: (bytes: Uint8Array) => string) {
+    this.sha1Hex = sha1Hex;
     // A Node stream (the adapter's own body) is iterated without destroy-on-return, so a refused
     // batch leaves the connection for the adapter to drain and keep alive rather than reset.
     const node = source as {
@@ -99,7 +95,7 @@ export class FrameReader {
   async readFile(frame: FrameHeader): Promise<Uint8Array<ArrayBuffer>> {
     const bytes = new Uint8Array(frame.size);
     await this.fill(bytes, `frame ${frame.index} (${frame.sha}), declared ${frame.size} bytes,`);
-    const digest = sha1Hex(bytes) ?? toHex(new Uint8Array(await crypto.subtle.digest('SHA-1', bytes)));
+    const digest = this.sha1Hex?.(bytes) ?? toHex(new Uint8Array(await crypto.subtle.digest('SHA-1', bytes)));
     if (digest !== frame.sha)
       throw badRequest(
         `frame ${frame.index} declares SHA-1 ${frame.sha}, but its ${frame.size} bytes hash to ${digest}; send each file's own digest and size`,

@@ -74,6 +74,8 @@ export interface GatewayDeps {
   fetchFor?: (project: string) => typeof fetch;
   /** With a github_app: a credential of a job that ended stops within `check_cache_seconds`. */
   jobStatus?: JobStatusChecker;
+  /** The platform's SHA-1 (Node's), for batch frames; WebCrypto otherwise. */
+  sha1Hex?: (bytes: Uint8Array) => string;
 }
 
 /** The digests this instance has counted for a job (the counts themselves are in the store). */
@@ -427,7 +429,7 @@ export function createGateway(deps: GatewayDeps) {
     const source = nodeBody ?? (request.body as AsyncIterable<Uint8Array> | null);
     if (!source) throw badRequest('the batch has no body');
 
-    const reader = new FrameReader(source);
+    const reader = new FrameReader(source, deps.sha1Hex);
     const results: BatchFileResult[] = new Array(declared);
     const inFlight = new Set<Promise<void>>();
     let bytes = 0;
