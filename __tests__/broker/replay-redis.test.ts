@@ -1,5 +1,6 @@
 // The Redis store on a real redis-server with a password and a db: same semantics as the memory
 // store, atomic across clients, fails fast while Redis is away and recovers when it returns.
+import { createClient } from '@redis/client';
 import { RedisReplayStore, reconnectDelay, redactRedisUrl } from '../../src/broker/replay-redis.js';
 import { startRedis, type TestRedis } from '../helpers/redis.js';
 
@@ -82,6 +83,20 @@ test('while Redis is away commands fail at once; when it returns the same store 
   await expect(store.reserve('during-outage', 60_000)).rejects.toThrow();
   await redis.restart();
   expect(await eventually(() => store.reserve('after-outage', 60_000))).toBe(true);
+});
+
+test('a command Redis does not answer within the timeout fails (a 503 upstream); the store works after', async () => {
+  const store = open(redis.url(6));
+  await eventually(() => store.ping());
+  const admin = createClient({ url: redis.url(0) });
+  admin.on('error', () => undefined);
+  await admin.connect();
+  // Every client's commands wait 1.5 s; the store gives up after its 1 s command timeout.
+  await admin.sendCommand(['CLIENT', 'PAUSE', '1500', 'ALL']);
+  admin.destroy();
+  const error = (await store.reserve('paused', 60_000).catch((e: unknown) => e)) as Error;
+  expect(error.name).toBe('TimeoutError');
+  expect(await eventually(() => store.reserve('after-pause', 60_000))).toBe(true);
 });
 
 test('log lines show the URL without its password; reconnects back off up to 2 s with jitter', () => {

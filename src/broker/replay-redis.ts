@@ -65,6 +65,7 @@ export class RedisReplayStore implements ReplayStore {
   >;
   private readonly connecting: Promise<unknown>;
   private firstConnection: Promise<void> | undefined;
+  private readonly timeoutMs: number;
 
   /**
    * `url`: `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS. TLS verifies the
@@ -77,13 +78,14 @@ export class RedisReplayStore implements ReplayStore {
       throw new Error(`the replay store URL must start with redis:// or rediss://, got ${parsed.protocol}//`);
     }
     const onEvent = options.onEvent ?? (() => undefined);
+    this.timeoutMs = options.commandTimeoutMs ?? 2_000;
     this.client = createClient({
       url,
       scripts: { take },
       // Fail closed fast: a command sent while disconnected is refused now, not queued until Redis
       // returns (a queued reservation could land long after the caller was told 503).
       disableOfflineQueue: true,
-      commandOptions: { timeout: options.commandTimeoutMs ?? 2_000 },
+      commandOptions: { timeout: this.timeoutMs },
       socket: {
         connectTimeout: options.connectTimeoutMs ?? 2_000,
         reconnectStrategy: (attempt) => reconnectDelay(attempt),
@@ -104,6 +106,28 @@ export class RedisReplayStore implements ReplayStore {
     });
   }
 
+  /**
+   * Bounds one command: node-redis's own `timeout` covers only the wait to be written, not the
+   * wait for the reply. A late reply is still matched to its command by node-redis and dropped.
+   */
+  private bounded<T>(command: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(
+        () =>
+          reject(
+            Object.assign(new Error(`Redis did not answer within ${this.timeoutMs} ms`), {
+              name: 'TimeoutError',
+            }),
+          ),
+        this.timeoutMs,
+      );
+      command().then(
+        (value) => (clearTimeout(timer), resolve(value)),
+        (error: unknown) => (clearTimeout(timer), reject(error)),
+      );
+    });
+  }
+
   private async connected(): Promise<void> {
     if (this.firstConnection) {
       await this.firstConnection;
@@ -113,35 +137,36 @@ export class RedisReplayStore implements ReplayStore {
 
   async reserve(key: string, ttlMs: number): Promise<boolean> {
     await this.connected();
-    const reply = await this.client.set(`keyhole:${key}`, '1', {
-      condition: 'NX',
-      expiration: { type: 'PX', value: ttl(ttlMs) },
-    });
+    const reply = await this.bounded(() =>
+      this.client.set(`keyhole:${key}`, '1', {
+        condition: 'NX',
+        expiration: { type: 'PX', value: ttl(ttlMs) },
+      }),
+    );
     return reply === 'OK';
   }
 
   async release(key: string): Promise<void> {
     await this.connected();
-    await this.client.del(`keyhole:${key}`);
+    await this.bounded(() => this.client.del(`keyhole:${key}`));
   }
 
   async get(key: string): Promise<string | undefined> {
     await this.connected();
-    return (await this.client.get(`keyhole:${key}`)) ?? undefined;
+    return (await this.bounded(() => this.client.get(`keyhole:${key}`))) ?? undefined;
   }
 
   async put(key: string, value: string, ttlMs: number): Promise<void> {
     await this.connected();
-    await this.client.set(`keyhole:${key}`, value, { expiration: { type: 'PX', value: ttl(ttlMs) } });
+    await this.bounded(() =>
+      this.client.set(`keyhole:${key}`, value, { expiration: { type: 'PX', value: ttl(ttlMs) } }),
+    );
   }
 
   async take(key: string, amount: number, limit: number, ttlMs: number): Promise<number | undefined> {
     await this.connected();
-    const reply = await this.client.take(
-      `keyhole:${key}`,
-      amount,
-      Math.min(limit, Number.MAX_SAFE_INTEGER),
-      ttl(ttlMs),
+    const reply = await this.bounded(() =>
+      this.client.take(`keyhole:${key}`, amount, Math.min(limit, Number.MAX_SAFE_INTEGER), ttl(ttlMs)),
     );
     return reply === null ? undefined : Number(reply);
   }
@@ -149,7 +174,7 @@ export class RedisReplayStore implements ReplayStore {
   /** Readiness: Redis answers a PING within the command timeout. */
   async ping(): Promise<void> {
     await this.connected();
-    await this.client.ping();
+    await this.bounded(() => this.client.ping());
   }
 
   async close(): Promise<void> {
