@@ -43,6 +43,9 @@ export function upstreamPathTemplate(pathname: string): string {
   return `/${segments.map((s) => (/^v\d{1,2}$/.test(s) || PATH_WORDS.has(s) ? s : ':id')).join('/')}`;
 }
 
+/** The gateway routes that stream file bytes to Vercel: one file, or a framed batch of them. */
+const UPLOAD_ROUTES = new Set(['upload-file', 'upload-batch']);
+
 /** Route names are kebab-case words from the allow-list; a refused call's raw path is not one. */
 const routeLabel = (route: string | undefined) =>
   route && /^[a-z][a-z-]{0,40}$/.test(route) ? route : 'not-allowed';
@@ -148,7 +151,7 @@ export function createMetrics(options: { now?: () => number } = {}): BrokerMetri
       return;
     }
     gatewayRequests.inc({ route: routeLabel(event.route), status: String(event.status ?? 0) });
-    if (event.decision === 'allow' && event.route === 'upload-file' && event.bytes)
+    if (event.decision === 'allow' && UPLOAD_ROUTES.has(event.route ?? '') && event.bytes)
       uploadBytes.inc(event.bytes);
   };
 

@@ -96,7 +96,9 @@ export function withOperations(current: () => Broker, options: OperationsOptions
       const path = (rawTarget ?? new URL(request.url).pathname).split('?')[0];
       if (request.method === 'GET' && path === '/readyz') return readiness();
       if (request.method === 'GET' && path === '/metrics') return metrics(request);
-      if (options.metrics && request.method === 'POST' && path === '/v2/files') {
+      // Both upload routes (one file, a framed batch) stream bytes while they run.
+      const upload = path === '/v2/files' || path === '/v1/files/batch';
+      if (options.metrics && request.method === 'POST' && upload) {
         const done = options.metrics.uploadStarted();
         try {
           return await current().fetch(request, rawTarget, nodeBody);
