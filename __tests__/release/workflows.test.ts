@@ -132,7 +132,13 @@ test('release.yml verifies the tag, that dist/ equals a fresh build, and runs th
   const verify = runs('verify');
   expect(verify).toMatch(/git merge-base --is-ancestor "\$GITHUB_SHA" origin\/main/);
   expect(verify).toMatch(/"\$TAG" != "v\$version"/);
-  const order = ['npm ci', 'npm run bundle', 'npm run docs', 'git status --porcelain -- dist', 'npm test'];
+  const order = [
+    'npm ci',
+    'npm run bundle',
+    'npm run docs',
+    'git status --porcelain --untracked-files=all -- dist deploy/vercel/lib',
+    'npm test',
+  ];
   const positions = order.map((command) => verify.indexOf(command));
   expect(positions.every((p) => p >= 0)).toBe(true);
   expect([...positions].sort((a, b) => a - b)).toEqual(positions);
