@@ -3,6 +3,7 @@
  * holder of one credential would: every refusal is proven with nothing reaching the fake.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { defaultClaims } from '../../src/local/github-oidc.js';
 import { startBrokerProcess } from '../../src/local/runner.js';
@@ -139,4 +140,74 @@ test('turning require_dpop on (SIGHUP) stops the bearer credentials already hand
   } finally {
     await broker.stop();
   }
+});
+
+describe('batched uploads and the buffered-bytes budget every project shares', () => {
+  const MiB = 1024 * 1024;
+  let limited: BundledWorld;
+  beforeAll(async () => {
+    limited = await startBundledWorld({
+      extraConfig: `limits:
+  max_buffered_body_bytes: ${8 * MiB}
+  body_timeout_seconds: 20
+`,
+    });
+  });
+  afterAll(() => limited.close());
+
+  async function credentialOf(project: 'marketing-site' | 'billing'): Promise<string> {
+    const claims =
+      project === 'billing'
+        ? { repository: 'acme/billing', repository_id: '555' }
+        : { ref: 'refs/heads/feature' };
+    const token = await limited.issuer.mint(
+      AUDIENCE,
+      defaultClaims({ run_id: String(8_300_000 + run++), ...claims }),
+    );
+    const response = await fetch(`${limited.broker.url}/v1/exchange`, {
+      method: 'POST',
+      body: JSON.stringify({ token, project, target: 'preview' }),
+    });
+    expect(response.status).toBe(200);
+    return ((await response.json()) as { credential: string }).credential;
+  }
+
+  /** A batch whose one frame declares 1 MiB, of which only the header is sent: the broker waits for the rest. */
+  function stalledBatch(credential: string): { socket: Socket; received: () => string } {
+    const { hostname, port } = new URL(limited.broker.url);
+    const socket = connect(Number(port), hostname);
+    let data = '';
+    socket.on('data', (d: Buffer) => (data += d.toString()));
+    socket.on('error', () => undefined);
+    const size = Buffer.alloc(4);
+    size.writeUInt32BE(MiB);
+    socket.write(
+      `POST /v1/files/batch HTTP/1.1\r\nhost: x\r\nauthorization: Bearer ${credential}\r\n` +
+        `content-type: application/vnd.keyhole.file-batch\r\nx-keyhole-batch-files: 1\r\n` +
+        `content-length: ${44 + MiB}\r\n\r\n${'a'.repeat(40)}`,
+    );
+    socket.write(size);
+    return { socket, received: () => data };
+  }
+
+  test("one credential cannot fill it with stalled batches and starve another project's create", async () => {
+    const flooder = await credentialOf('marketing-site');
+    const victim = await credentialOf('billing');
+    const batches = Array.from({ length: 12 }, () => stalledBatch(flooder));
+    try {
+      // The broker has read them all once one of them is answered (a refusal past the credential's share).
+      for (let i = 0; i < 100 && !batches.some((b) => b.received().startsWith('HTTP/1.1 429')); i++)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(batches.some((b) => b.received().startsWith('HTTP/1.1 429'))).toBe(true);
+
+      const create = await fetch(`${limited.broker.url}/v13/deployments`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${victim}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ files: [{ file: 'index.html', data: 'x'.repeat(1024 * 1024) }] }),
+      });
+      expect(create.status).toBe(200);
+    } finally {
+      for (const batch of batches) batch.socket.destroy();
+    }
+  }, 30_000);
 });

@@ -111,6 +111,10 @@ export function createGateway(deps: GatewayDeps) {
   const names = new Map<string, { name: string; at: number }>();
   const inflightUploads = new InflightLimit('uploads');
   const inflightCreates = new InflightLimit('deployment creates');
+  // A batch buffers its frames in the budget every project shares: one credential gets the share of
+  // as many batches as its upload slots can forward at once (4 by default, the action's own
+  // concurrency), so stalled batches cannot take the bytes another project's create needs.
+  const inflightBatches = new InflightLimit('batched uploads');
   const buffered = new ByteBudget(() => deps.config.limits.max_buffered_body_bytes);
 
   function usageFor(claims: CredentialClaims): Usage {
@@ -428,7 +432,25 @@ export function createGateway(deps: GatewayDeps) {
       );
     const source = nodeBody ?? (request.body as AsyncIterable<Uint8Array> | null);
     if (!source) throw badRequest('the batch has no body');
+    const batchSlots = Math.max(1, Math.floor(limits.max_inflight_uploads / BATCH_FANOUT));
+    const releaseBatch = await inflightBatches.acquire(claims.cid, batchSlots);
+    try {
+      return await readBatch(claims, project, upstream, source, length, declared, capability);
+    } finally {
+      releaseBatch();
+    }
+  }
 
+  async function readBatch(
+    claims: CredentialClaims,
+    project: CompiledProject,
+    upstream: Upstream,
+    source: AsyncIterable<Uint8Array>,
+    length: number,
+    declared: number,
+    capability: ReturnType<typeof batchCapability>,
+  ): Promise<GatewayResult> {
+    const { limits } = deps.config;
     const reader = new FrameReader(source, deps.sha1Hex);
     const results: BatchFileResult[] = new Array(declared);
     const inFlight = new Set<Promise<void>>();
