@@ -17,6 +17,7 @@ const repository = process.env.GITHUB_REPOSITORY;
 rmSync(out, { recursive: true, force: true });
 mkdirSync(path.join(out, 'dist'), { recursive: true });
 cpSync(path.join(root, 'dist', 'broker'), path.join(out, 'dist', 'broker'), { recursive: true });
+cpSync(path.join(root, 'LICENSE'), path.join(out, 'LICENSE'));
 
 const manifest = {
   name: 'keyhole-broker',

