@@ -54,8 +54,12 @@ test('the package holds the broker bundle and its manifest, not the action or th
   const repo = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
   expect(packed).toMatchObject({ name: 'keyhole-broker', version: repo.version });
   const files = packed.files.map((f) => f.path).sort();
-  expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/broker/index.js']));
-  expect(files.filter((f) => !/^(LICENSE|README\.md|package\.json|dist\/broker\/[^/]+)$/.test(f))).toEqual([]);
+  expect(files).toEqual(
+    expect.arrayContaining(['LICENSE', 'README.md', 'package.json', 'dist/broker/index.js']),
+  );
+  expect(files.filter((f) => !/^(LICENSE|README\.md|package\.json|dist\/broker\/[^/]+)$/.test(f))).toEqual(
+    [],
+  );
   expect(files.some((f) => f.includes('action'))).toBe(false);
 });
 
