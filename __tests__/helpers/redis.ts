@@ -27,6 +27,8 @@ export interface RedisOptions {
   password?: string;
   /** An ACL user with only the broker's commands on `keyhole:*` keys. */
   user?: { name: string; password: string };
+  /** Cluster mode (nodes.conf in the temp dir); startRedisCluster() joins three such nodes. */
+  cluster?: boolean;
 }
 
 export interface TestRedis {
@@ -109,6 +111,11 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
     '--dir',
     dir,
     ...(options.password ? ['--requirepass', options.password] : []),
+    // The nodes of a password-protected cluster authenticate to each other with the same password.
+    ...(options.cluster
+      ? ['--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf')]
+      : []),
+    ...(options.cluster && options.password ? ['--masterauth', options.password] : []),
     ...(options.user
       ? ['--user', options.user.name, 'on', `>${options.user.password}`, ...BROKER_ACL.split(' ')]
       : []),
@@ -154,6 +161,66 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
     close: async () => {
       await stop();
       rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface TestRedisCluster {
+  ports: number[];
+  /** `redis+cluster://` seed URL listing every node, with the password when set. */
+  url(): string;
+  close(): Promise<void>;
+}
+
+/**
+ * A real Redis Cluster of three masters on loopback (no replicas), each node a startRedis()
+ * process with cluster mode on; `redis-cli --cluster create` splits the 16384 slots among them.
+ */
+export async function startRedisCluster(options: { password?: string } = {}): Promise<TestRedisCluster> {
+  const nodes: TestRedis[] = [];
+  try {
+    for (let i = 0; i < 3; i++) nodes.push(await startRedis({ ...options, cluster: true }));
+    const auth = options.password ? ['-a', options.password, '--no-auth-warning'] : [];
+    execFileSync(
+      'redis-cli',
+      [
+        ...auth,
+        '--cluster',
+        'create',
+        ...nodes.map((n) => `127.0.0.1:${n.port}`),
+        '--cluster-replicas',
+        '0',
+        '--cluster-yes',
+      ],
+      { stdio: 'pipe' },
+    );
+    // Slots are assigned at once, but the nodes agree on the state through gossip: wait for it.
+    for (const node of nodes) {
+      for (let i = 0; ; i++) {
+        const info = execFileSync('redis-cli', [
+          ...auth,
+          '-p',
+          String(node.port),
+          'cluster',
+          'info',
+        ]).toString();
+        if (info.includes('cluster_state:ok')) break;
+        if (i > 200) throw new Error(`the test cluster did not reach cluster_state:ok:\n${info}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+  } catch (error) {
+    for (const node of nodes) await node.close();
+    throw error;
+  }
+  return {
+    ports: nodes.map((n) => n.port),
+    url: () =>
+      `redis+cluster://${options.password ? `:${encodeURIComponent(options.password)}@` : ''}${nodes
+        .map((n) => `127.0.0.1:${n.port}`)
+        .join(',')}`,
+    close: async () => {
+      for (const node of nodes) await node.close();
     },
   };
 }

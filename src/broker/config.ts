@@ -76,7 +76,10 @@ function lintTopLevel(raw: unknown, env: ParseOptions['env']): { errors: Finding
         'set either replay_store or replay_store_env, not both (replay_store_env names the variable holding the Redis URL)',
     });
   }
-  if (typeof file.replay_store === 'string' && /^rediss?:\/\/[^/@]*:[^/@]+@/.test(file.replay_store)) {
+  if (
+    typeof file.replay_store === 'string' &&
+    /^rediss?(\+cluster)?:\/\/[^/@]*:[^/@]+@/.test(file.replay_store)
+  ) {
     warnings.push({
       path: ['replay_store'],
       message:

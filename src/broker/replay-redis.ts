@@ -5,7 +5,7 @@
  * command rejects at once (no offline queue) and the caller fails closed (503); the client
  * reconnects with backoff in the background and the broker recovers by itself.
  */
-import { createClient, defineScript, type RedisClientType } from '@redis/client';
+import { createClient, createCluster, defineScript } from '@redis/client';
 import type { ReplayStore } from './replay.js';
 
 /**
@@ -40,6 +40,9 @@ export interface RedisStoreOptions {
 
 /** The URL with its password replaced, for log lines and error messages. */
 export function redactRedisUrl(url: string): string {
+  // WHATWG URL cannot parse a host list (`a:1,b:2`): redact the cluster form by its own pattern.
+  const cluster = /^(rediss?\+cluster:\/\/[^:@/]*:)[^@/]*@/.exec(url);
+  if (cluster) return `${cluster[1]}***@${url.slice(cluster[0].length)}`;
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
@@ -57,12 +60,53 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
 
 const ttl = (ms: number) => Math.max(1, Math.ceil(ms));
 
+export interface ClusterSeeds {
+  tls: boolean;
+  username?: string;
+  password?: string;
+  nodes: Array<{ host: string; port: number }>;
+}
+
+/**
+ * `redis+cluster://[user[:password]@]host1:port1,host2:port2` (`rediss+cluster://` for TLS): seed
+ * nodes of a Redis Cluster, from which the client discovers the rest. A cluster has database 0 only,
+ * so no `/db`. `undefined` when the URL is not a cluster URL.
+ */
+export function parseClusterUrl(url: string): ClusterSeeds | undefined {
+  const match = /^(rediss?)\+cluster:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#@]+)\/?$/.exec(url);
+  if (!match) return undefined;
+  const nodes = match[4]!.split(',').map((node) => {
+    const hostPort = /^([^:,]+)(?::(\d{1,5}))?$/.exec(node.trim());
+    if (!hostPort) throw new Error('the Redis Cluster URL must list seed nodes as host:port,host:port');
+    return { host: hostPort[1]!, port: hostPort[2] ? Number(hostPort[2]) : 6379 };
+  });
+  return {
+    tls: match[1] === 'rediss',
+    ...(match[2] ? { username: decodeURIComponent(match[2]) } : {}),
+    ...(match[3] ? { password: decodeURIComponent(match[3]) } : {}),
+    nodes,
+  };
+}
+
+/** The commands the store sends; a single-node client and a cluster client both have them. */
+interface StoreClient {
+  set(key: string, value: string, options: object): Promise<unknown>;
+  get(key: string): Promise<string | null>;
+  del(key: string): Promise<unknown>;
+  take(key: string, amount: number, limit: number, ttlMs: number): Promise<string | number | null>;
+  connect(): Promise<unknown>;
+  close(): Promise<unknown>;
+  destroy(): void;
+  readonly isReady: boolean;
+  readonly isOpen: boolean;
+  on(event: string, listener: (...args: never[]) => void): unknown;
+  once(event: string, listener: () => void): unknown;
+}
+
 export class RedisReplayStore implements ReplayStore {
-  private readonly client: RedisClientType<
-    Record<string, never>,
-    Record<string, never>,
-    { take: typeof take }
-  >;
+  private readonly client: StoreClient;
+  private readonly cluster: boolean;
+  private closed = false;
   private readonly connecting: Promise<unknown>;
   private firstConnection: Promise<void> | undefined;
   private readonly timeoutMs: number;
@@ -73,37 +117,78 @@ export class RedisReplayStore implements ReplayStore {
    * Node at process start).
    */
   constructor(url: string, options: RedisStoreOptions = {}) {
-    const parsed = new URL(url);
-    if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-      throw new Error(`the replay store URL must start with redis:// or rediss://, got ${parsed.protocol}//`);
-    }
+    const seeds = parseClusterUrl(url);
     const onEvent = options.onEvent ?? (() => undefined);
     this.timeoutMs = options.commandTimeoutMs ?? 2_000;
-    this.client = createClient({
-      url,
-      scripts: { take },
-      // Fail closed fast: a command sent while disconnected is refused now, not queued until Redis
-      // returns (a queued reservation could land long after the caller was told 503).
-      disableOfflineQueue: true,
-      commandOptions: { timeout: this.timeoutMs },
-      socket: {
-        connectTimeout: options.connectTimeoutMs ?? 2_000,
-        reconnectStrategy: (attempt) => reconnectDelay(attempt),
-      },
-    });
-    // Without a listener node-redis would throw connection errors as uncaught exceptions.
-    this.client.on('error', (error: Error) => onEvent('error', error.message));
-    this.client.on('ready', () => onEvent('ready'));
-    this.client.on('reconnecting', () => onEvent('reconnecting'));
+    const socket = {
+      connectTimeout: options.connectTimeoutMs ?? 2_000,
+      reconnectStrategy: (attempt: number) => reconnectDelay(attempt),
+    };
+    // Fail closed fast: a command sent while disconnected is refused now, not queued until Redis
+    // returns (a queued reservation could land long after the caller was told 503).
+    const common = { disableOfflineQueue: true, commandOptions: { timeout: this.timeoutMs } };
+    this.cluster = seeds !== undefined;
+    if (seeds) {
+      // Every key the store touches is one key per command (and `take` reads and writes KEYS[1]
+      // only), so each command lives in one hash slot and nothing needs a hash tag.
+      const tls = seeds.tls ? { tls: true as const } : {};
+      this.client = createCluster({
+        rootNodes: seeds.nodes.map((node) => ({ socket: { ...node, ...tls } })),
+        // Discovered nodes get only `defaults`: credentials and TLS must be here, not in rootNodes.
+        defaults: {
+          ...(seeds.username ? { username: seeds.username } : {}),
+          ...(seeds.password ? { password: seeds.password } : {}),
+          disableOfflineQueue: true,
+          socket: { ...socket, ...tls },
+        },
+        scripts: { take },
+        commandOptions: { timeout: this.timeoutMs },
+      }) as unknown as StoreClient;
+      this.client.on('error', (error: Error) => onEvent('error', error.message));
+      this.client.on('node-error', (error: Error) => onEvent('error', error.message));
+      this.client.on('connect', () => onEvent('ready'));
+      this.client.on('node-ready', () => onEvent('ready'));
+      this.client.on('node-reconnecting', () => onEvent('reconnecting'));
+    } else {
+      const parsed = new URL(url);
+      if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
+        throw new Error(
+          `the replay store URL must start with redis://, rediss://, redis+cluster:// or rediss+cluster://, got ${parsed.protocol}//`,
+        );
+      }
+      this.client = createClient({ url, scripts: { take }, ...common, socket }) as unknown as StoreClient;
+      // Without a listener node-redis would throw connection errors as uncaught exceptions.
+      this.client.on('error', (error: Error) => onEvent('error', error.message));
+      this.client.on('ready', () => onEvent('ready'));
+      this.client.on('reconnecting', () => onEvent('reconnecting'));
+    }
     // The broker starts even when Redis is down: the client keeps trying, commands fail until it is up.
-    this.connecting = this.client.connect().catch(() => undefined);
+    this.connecting = this.cluster
+      ? this.connectCluster(onEvent)
+      : this.client.connect().catch(() => undefined);
     // Requests that arrive while the first connection is still being made wait for it (bounded);
     // after that, a disconnected store fails at once.
     this.firstConnection = new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, options.connectTimeoutMs ?? 2_000);
       timer.unref();
-      this.client.once('ready', () => (clearTimeout(timer), resolve()));
+      this.client.once(this.cluster ? 'connect' : 'ready', () => (clearTimeout(timer), resolve()));
     });
+  }
+
+  /**
+   * A cluster client that cannot reach any seed node gives up (unlike a single-node client, which
+   * keeps reconnecting): try again with the same backoff until it connects or the store is closed.
+   */
+  private async connectCluster(onEvent: NonNullable<RedisStoreOptions['onEvent']>): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        await this.client.connect();
+        return;
+      } catch (error) {
+        onEvent('error', (error as Error).message);
+        await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt)).unref());
+      }
+    }
   }
 
   /**
@@ -174,10 +259,16 @@ export class RedisReplayStore implements ReplayStore {
   /** Readiness: Redis answers a PING within the command timeout. */
   async ping(): Promise<void> {
     await this.connected();
-    await this.bounded(() => this.client.ping());
+    // A cluster has no single node to PING: a GET of a key no one writes asks the node owning its slot.
+    await this.bounded(() =>
+      this.cluster
+        ? this.client.get('keyhole:ping')
+        : (this.client as unknown as { ping(): Promise<unknown> }).ping(),
+    );
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     // node-redis 6.3 ignores a destroy() during the first handshake and connects anyway: let the
     // first attempt finish (bounded by the connect timeout) before choosing how to close.
     await this.firstConnection;

@@ -24,7 +24,7 @@ import { redactRedisUrl, RedisReplayStore } from './replay-redis.js';
 const MAX_KEY_SET_STALE_MS = 6 * 3600_000;
 /** A store replaced by a reload is closed after requests that hold it have had time to finish. */
 const OLD_STORE_GRACE_MS = 30_000;
-const STORE_URL = /^(memory|rediss?:\/\/.+)$/;
+const STORE_URL = /^(memory|rediss?(\+cluster)?:\/\/.+)$/;
 
 export interface RuntimeOptions {
   configPath: string;
@@ -151,7 +151,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const storeUrl = config.replayStoreEnv ? readEnv(config.replayStoreEnv) : config.replayStore;
     if (!storeUrl || !STORE_URL.test(storeUrl)) {
       throw new Error(
-        `${config.replayStoreEnv} (replay_store_env) must hold redis://… or rediss://… (user, password and db in the URL), but it is ${storeUrl ? 'something else' : 'empty'}`,
+        `${config.replayStoreEnv} (replay_store_env) must hold redis://…, rediss://… or redis+cluster://host1:port1,host2:port2 (user, password and db in the URL), but it is ${storeUrl ? 'something else' : 'empty'}`,
       );
     }
     const store =

@@ -65,7 +65,7 @@ function openConfiguredStore(
 ): ReplayStore {
   const url = config.replayStoreEnv ? env[config.replayStoreEnv] : config.replayStore;
   const where = config.replayStoreEnv ?? 'replay_store';
-  if (!url || url === 'memory' || !/^rediss?:\/\/./.test(url)) {
+  if (!url || url === 'memory' || !/^rediss?(\+cluster)?:\/\/./.test(url)) {
     throw new Error(
       `${where} must name a shared store (rediss://user:password@host:port/db): serverless instances do not share memory`,
     );
