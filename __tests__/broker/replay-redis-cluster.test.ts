@@ -100,3 +100,17 @@ test('cluster URLs: seed nodes, credentials and TLS parsed; the password is reda
   const shown = redactRedisUrl('redis+cluster://broker:s3cret@a:1,b:2');
   expect(shown).toBe('redis+cluster://broker:***@a:1,b:2');
 });
+
+test('a least-privilege ACL user works on a cluster once it may also discover the slots (cluster|slots)', async () => {
+  const acl = await startRedisCluster({ user: { name: 'keyhole', password: 'acl-pw-3e8a' } });
+  try {
+    const store = open(acl.url());
+    await eventually(() => store.ping());
+    expect(await store.reserve('jti:acl', 60_000)).toBe(true);
+    expect(await store.reserve('jti:acl', 60_000)).toBe(false);
+    expect(await store.take('q:acl', 1, 1, 60_000)).toBe(1);
+  } finally {
+    await stores.pop()?.close();
+    await acl.close();
+  }
+});

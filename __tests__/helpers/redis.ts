@@ -117,7 +117,15 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
       : []),
     ...(options.cluster && options.password ? ['--masterauth', options.password] : []),
     ...(options.user
-      ? ['--user', options.user.name, 'on', `>${options.user.password}`, ...BROKER_ACL.split(' ')]
+      ? [
+          '--user',
+          options.user.name,
+          'on',
+          `>${options.user.password}`,
+          ...BROKER_ACL.split(' '),
+          // A cluster client discovers the slot map with CLUSTER SLOTS (README, Redis).
+          ...(options.cluster ? ['+cluster|slots'] : []),
+        ]
       : []),
   ];
   let child: ChildProcess | undefined;
@@ -176,7 +184,9 @@ export interface TestRedisCluster {
  * A real Redis Cluster of three masters on loopback (no replicas), each node a startRedis()
  * process with cluster mode on; `redis-cli --cluster create` splits the 16384 slots among them.
  */
-export async function startRedisCluster(options: { password?: string } = {}): Promise<TestRedisCluster> {
+export async function startRedisCluster(
+  options: { password?: string; user?: RedisOptions['user'] } = {},
+): Promise<TestRedisCluster> {
   const nodes: TestRedis[] = [];
   try {
     for (let i = 0; i < 3; i++) nodes.push(await startRedis({ ...options, cluster: true }));
@@ -216,9 +226,13 @@ export async function startRedisCluster(options: { password?: string } = {}): Pr
   return {
     ports: nodes.map((n) => n.port),
     url: () =>
-      `redis+cluster://${options.password ? `:${encodeURIComponent(options.password)}@` : ''}${nodes
-        .map((n) => `127.0.0.1:${n.port}`)
-        .join(',')}`,
+      `redis+cluster://${
+        options.user
+          ? `${options.user.name}:${encodeURIComponent(options.user.password)}@`
+          : options.password
+            ? `:${encodeURIComponent(options.password)}@`
+            : ''
+      }${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`,
     close: async () => {
       for (const node of nodes) await node.close();
     },
