@@ -2,7 +2,7 @@
 // one node, with keys spread over every node, and atomic takes across clients.
 import { execFileSync } from 'node:child_process';
 import { parseClusterUrl, RedisReplayStore, redactRedisUrl } from '../../src/broker/replay-redis.js';
-import { freePort, startRedisCluster, type TestRedisCluster } from '../helpers/redis.js';
+import { eventually, freePort, startRedisCluster, type TestRedisCluster } from '../helpers/redis.js';
 
 const PASSWORD = 'pw-c1u5t3r';
 let cluster: TestRedisCluster;
@@ -12,16 +12,6 @@ const open = (url: string) => {
   stores.push(store);
   return store;
 };
-async function eventually<T>(call: () => Promise<T>, attempts = 100): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await call();
-    } catch (error) {
-      if (i >= attempts) throw error;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
 const keysOn = (port: number) =>
   Number(
     execFileSync('redis-cli', ['-a', PASSWORD, '--no-auth-warning', '-p', String(port), 'dbsize']).toString(),

@@ -2,7 +2,7 @@
 // store, atomic across clients, fails fast while Redis is away and recovers when it returns.
 import { createClient } from '@redis/client';
 import { RedisReplayStore, reconnectDelay, redactRedisUrl } from '../../src/broker/replay-redis.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
+import { eventually, startRedis, type TestRedis } from '../helpers/redis.js';
 
 const PASSWORD = 'pw-7f3a9c1e';
 let redis: TestRedis;
@@ -12,17 +12,6 @@ const open = (url: string) => {
   stores.push(store);
   return store;
 };
-/** Retries until the (re)connecting client answers: connection is asynchronous by design. */
-async function eventually<T>(call: () => Promise<T>, attempts = 100): Promise<T> {
-  for (let i = 1; ; i++) {
-    try {
-      return await call();
-    } catch (error) {
-      if (i >= attempts) throw error;
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-}
 
 beforeAll(async () => {
   redis = await startRedis({ password: PASSWORD });

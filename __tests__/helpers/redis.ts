@@ -238,3 +238,15 @@ export async function startRedisCluster(
     },
   };
 }
+
+/** Retries until the (re)connecting client answers: connection is asynchronous by design. */
+export async function eventually<T>(call: () => Promise<T>, attempts = 100): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await call();
+    } catch (error) {
+      if (i >= attempts) throw error;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+}

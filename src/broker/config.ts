@@ -29,7 +29,6 @@ function knownKeysAt(path: readonly PropertyKey[]): string[] {
   if (path.length === 0) return KNOWN_KEYS.top;
   if (path[0] === 'limits') return KNOWN_KEYS.limits;
   if (path[0] === 'github_app') return KNOWN_KEYS.github_app;
-  if (path[0] === 'github_app') return KNOWN_KEYS.github_app;
   if (path[0] === 'projects' && path.length === 2) return KNOWN_KEYS.project;
   if (path[0] === 'projects' && path[2] === 'allow') return KNOWN_KEYS.rule;
   return [];
