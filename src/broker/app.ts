@@ -169,7 +169,7 @@ export function createBroker(deps: BrokerDeps): Broker {
           requestId,
         );
     deps.logger.audit({
-      event: isExchange ? 'exchange' : 'gateway',
+      event: isExchange ? 'exchange' : c.req.path === REVOKE_PATH ? 'revoke' : 'gateway',
       decision: known && error.status < 500 ? 'deny' : 'error',
       reason: known ? ((extra.audit?.reason as string | undefined) ?? error.message) : 'internal error',
       code: known ? error.code : 'internal_error',

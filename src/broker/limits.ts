@@ -67,7 +67,7 @@ export function createExchangeRateLimit(shared: ReplayStore, now: () => number) 
 }
 
 /**
- * Calls in flight per key (a credential), with a short fair queue: a client that opens a few more
+ * Calls in flight per key (a job's budget owner: the credentials of one job share it), with a short fair queue: a client that opens a few more
  * connections than the cap (the official CLI uploads 50 at a time) waits its turn; past the queue,
  * or after waiting `waitMs`, it is answered 429 with Retry-After. Process-local on purpose: it
  * guards this instance's sockets and memory, and a crashed instance must not leave slots taken.
@@ -129,7 +129,7 @@ export class InflightLimit {
 
   private refusal(limit: number): BrokerError {
     return tooMany(
-      `this credential already has ${limit} ${this.what} in flight, its limit; retry when one finishes`,
+      `this job already has ${limit} ${this.what} in flight, its limit; retry when one finishes`,
       2,
     );
   }

@@ -150,6 +150,8 @@ export function createMetrics(options: { now?: () => number } = {}): BrokerMetri
       exchanges.inc({ decision: event.decision, reason });
       return;
     }
+    // Revocations are the post step's housekeeping, not gateway traffic (the refused-route alerts).
+    if (event.event === 'revoke') return;
     gatewayRequests.inc({ route: routeLabel(event.route), status: String(event.status ?? 0) });
     if (event.decision === 'allow' && UPLOAD_ROUTES.has(event.route ?? '') && event.bytes)
       uploadBytes.inc(event.bytes);

@@ -30,7 +30,12 @@ export function createRevocations(store: ReplayStore, now: () => number): Revoca
   };
   return {
     async revoke(claims) {
-      await store.put(`revoked:${claims.cid}`, '1', Math.max(1, claims.exp - now()));
+      try {
+        await store.put(`revoked:${claims.cid}`, '1', Math.max(1, claims.exp - now()));
+      } catch {
+        // Not recorded: say so and when to retry (the action's post step retries), never a bare 500.
+        throw unavailable('The broker cannot record the revocation right now; retry shortly.');
+      }
       clearedAt.delete(claims.cid);
       remember(revoked, claims.cid, claims.exp);
     },
@@ -42,12 +47,7 @@ export function createRevocations(store: ReplayStore, now: () => number): Revoca
       try {
         value = await store.get(`revoked:${claims.cid}`);
       } catch {
-        throw new BrokerError(
-          503,
-          'unavailable',
-          'The broker cannot check revocations right now; retry shortly.',
-          { 'retry-after': '2' },
-        );
+        throw unavailable('The broker cannot check revocations right now; retry shortly.');
       }
       if (value !== undefined) {
         remember(revoked, claims.cid, claims.exp);
@@ -107,3 +107,5 @@ export async function handleRevoke(
     headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
   });
 }
+
+const unavailable = (message: string) => new BrokerError(503, 'unavailable', message, { 'retry-after': '2' });

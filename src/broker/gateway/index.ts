@@ -285,7 +285,7 @@ export function createGateway(deps: GatewayDeps) {
         'payload_too_large',
         `a file may have at most ${limits.max_file_bytes} bytes`,
       );
-    const release = await inflightUploads.acquire(claims.cid, limits.max_inflight_uploads);
+    const release = await inflightUploads.acquire(budgetOwner(claims), limits.max_inflight_uploads);
     try {
       return await forwardUpload(request, claims, project, upstream, digest, size, nodeBody);
     } finally {
@@ -343,7 +343,12 @@ export function createGateway(deps: GatewayDeps) {
         `this job may upload at most ${limits.max_upload_bytes} bytes`,
       );
     }
+    // Once only: a failed upload may reach both the refusal branch and the catch of its caller,
+    // and a second give-back would push the job's shared counters below zero (quota for free).
+    let refunded = false;
     return async () => {
+      if (refunded) return;
+      refunded = true;
       await budget('bytes', -size, limits.max_upload_bytes);
       if (isNew) {
         use.files.delete(digest);
@@ -435,7 +440,7 @@ export function createGateway(deps: GatewayDeps) {
     const source = nodeBody ?? (request.body as AsyncIterable<Uint8Array> | null);
     if (!source) throw badRequest('the batch has no body');
     const batchSlots = Math.max(1, Math.floor(limits.max_inflight_uploads / BATCH_FANOUT));
-    const releaseBatch = await inflightBatches.acquire(claims.cid, batchSlots);
+    const releaseBatch = await inflightBatches.acquire(budgetOwner(claims), batchSlots);
     try {
       return await readBatch(claims, project, upstream, source, length, declared, capability);
     } finally {
@@ -461,7 +466,7 @@ export function createGateway(deps: GatewayDeps) {
       let refund: (() => Promise<void>) | undefined;
       let release: (() => void) | undefined;
       try {
-        release = await inflightUploads.acquire(claims.cid, limits.max_inflight_uploads);
+        release = await inflightUploads.acquire(budgetOwner(claims), limits.max_inflight_uploads);
         refund = await takeUploadQuota(claims, sha, file.byteLength);
         const response = await forwardToVercel(upstream, {
           method: 'POST',
@@ -493,8 +498,7 @@ export function createGateway(deps: GatewayDeps) {
             : { code: 'upstream_error', message: `Vercel answered ${response.status}` },
         };
       } catch (error) {
-        if (refund && !(error instanceof BrokerError && error.code === 'quota_exceeded'))
-          await refund().catch(() => undefined);
+        if (refund) await refund().catch(() => undefined);
         const known = error instanceof BrokerError ? error : undefined;
         results[index] = {
           sha,
@@ -558,7 +562,7 @@ export function createGateway(deps: GatewayDeps) {
     upstream: Upstream,
   ) {
     const { limits } = deps.config;
-    const release = await inflightCreates.acquire(claims.cid, limits.max_inflight_creates);
+    const release = await inflightCreates.acquire(budgetOwner(claims), limits.max_inflight_creates);
     // Bytes held while the body is parsed and forwarded: the declared length, or the cap when unknown.
     const declared = Number(request.headers.get('content-length') ?? NaN);
     const held =
@@ -638,7 +642,9 @@ export function createGateway(deps: GatewayDeps) {
       // Counted per job like the other quotas: several credentials of one job share one budget.
       const quotaKey = `deployments:${budgetOwner(claims)}`;
       const max = deps.config.limits.max_deployments;
-      if (!ambiguous && (await deps.store.take(quotaKey, 1, max, ttl)) === undefined) {
+      // Kept for the job's window like the upload budgets, not one credential's life: a job that
+      // exchanges again later must not find its count reset.
+      if (!ambiguous && (await deps.store.take(quotaKey, 1, max, JOB_WINDOW_MS)) === undefined) {
         throw new BrokerError(
           429,
           'quota_exceeded',
@@ -671,7 +677,12 @@ export function createGateway(deps: GatewayDeps) {
           return await remember(key, found, ttl);
         }
         if (response.status >= 500) await deps.store.put(`ambiguous:${key}`, '1', ttl);
-        else await deps.store.take(quotaKey, -1, max, ttl);
+        else {
+          // Refused for certain: give back the one unit held for this body (this attempt's, or an
+          // ambiguous earlier attempt's), and drop the marker so a later retry takes its own again.
+          await deps.store.take(quotaKey, -1, max, JOB_WINDOW_MS);
+          if (ambiguous) await deps.store.release(`ambiguous:${key}`);
+        }
         return await relayResponse(response);
       }
       const body = (await response.json()) as Record<string, unknown>;
