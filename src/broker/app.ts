@@ -44,7 +44,11 @@ export interface Broker {
 
 type Env = {
   Bindings: { rawTarget?: string; nodeBody?: AsyncIterable<Uint8Array> };
-  Variables: { requestId: string };
+  Variables: {
+    requestId: string;
+    /** The handler built its answer with `x-request-id` already (the exchange). */
+    answerHasRequestId?: boolean;
+  };
 };
 
 /**
@@ -114,13 +118,19 @@ export function createBroker(deps: BrokerDeps): Broker {
   app.use(async (c, next) => {
     c.set('requestId', newRequestId());
     await next();
-    c.res.headers.set('x-request-id', c.get('requestId'));
+    // Setting a header on a built answer materializes its Headers object (a measurable share of
+    // an exchange's CPU), so the exchange builds its answer with the id instead.
+    if (!c.get('answerHasRequestId')) c.res.headers.set('x-request-id', c.get('requestId'));
   });
 
   app.get('/healthz', (c) => c.json({ ok: true }));
 
   // Every method reaches the exchange, which answers 405 for all but POST (never the gateway's 401).
-  app.all(EXCHANGE_PATH, (c) => handleExchange(c.req.raw, exchangeDeps, c.get('requestId')));
+  app.all(EXCHANGE_PATH, async (c) => {
+    const response = await handleExchange(c.req.raw, exchangeDeps, c.get('requestId'), c.env?.nodeBody);
+    c.set('answerHasRequestId', true);
+    return response;
+  });
 
   app.post(REVOKE_PATH, (c) =>
     handleRevoke(

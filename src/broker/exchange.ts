@@ -100,6 +100,8 @@ export async function handleExchange(
   request: Request,
   deps: ExchangeDeps,
   requestId: string,
+  /** The Node adapter's body stream (app.ts `nodeBody`), read instead of `request.body`. */
+  nodeBody?: AsyncIterable<Uint8Array>,
 ): Promise<Response> {
   const fail = (error: BrokerError, audit: Partial<AuditEvent>) => Object.assign(error, { audit });
   if (request.method !== 'POST') {
@@ -108,7 +110,7 @@ export async function handleExchange(
       { reason: `method ${request.method} not allowed; POST only` },
     );
   }
-  const text = await readLimitedText(request, MAX_EXCHANGE_BODY);
+  const text = await readLimitedText(request, MAX_EXCHANGE_BODY, nodeBody);
   const input = parseRequest(text);
   const base: Partial<AuditEvent> = { project: input.project, target: input.target };
 
@@ -262,7 +264,7 @@ export async function handleExchange(
         reason: `allow[${decision.grant.ruleIndex}] retry of the same exchange`,
         credential_id: previous.cid,
       });
-      return exchangeResponse(credential, previous, project, batchCapability(deps.config.limits));
+      return exchangeResponse(credential, previous, project, batchCapability(deps.config.limits), requestId);
     }
   }
 
@@ -335,7 +337,7 @@ export async function handleExchange(
     reason: `allow[${decision.grant.ruleIndex}]`,
     credential_id: minted.cid,
   });
-  return exchangeResponse(credential, minted, project, batchCapability(deps.config.limits));
+  return exchangeResponse(credential, minted, project, batchCapability(deps.config.limits), requestId);
 }
 
 function exchangeResponse(
@@ -343,6 +345,7 @@ function exchangeResponse(
   claims: CredentialClaims,
   project: { name: string; projectId: string; teamId: string },
   batch: BatchCapability,
+  requestId: string,
 ): Response {
   const body: ExchangeResponse = {
     credential,
@@ -354,6 +357,10 @@ function exchangeResponse(
   };
   return new Response(JSON.stringify(body), {
     status: 200,
-    headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'cache-control': 'no-store',
+      'x-request-id': requestId,
+    },
   });
 }
