@@ -3,10 +3,12 @@ import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { AUDIENCE } from '../../__tests__/helpers/config.js';
 import { loadSigningKeys, mintCredential } from '../../src/broker/credential.js';
 import {
+  REPS,
   SIGNING,
   cpuMicros,
   loadExchanges,
   log,
+  median,
   quick,
   startBroker,
   startFakeProcess,
@@ -17,21 +19,16 @@ export default {
   name: 'exchanges',
   async run({ issuer, record }) {
     const count = quick ? 1500 : 5000;
+    const bareCount = Math.min(count, 3000);
     const concurrency = 8;
     log(
-      `\n[3] exchanges per second, load from a second process (${count} tokens, ${concurrency} concurrent, after a warm-up) ÷ in-process jwtVerify + mint`,
+      `\n[3] exchanges per second, load from a second process (${count} tokens, ${concurrency} concurrent, after a warm-up) ÷ in-process jwtVerify + mint (${bareCount}), in ${REPS} alternating rounds, medians`,
     );
     const fake = await startFakeProcess();
     const broker = await startBroker(issuer, fake.url);
     issuer.setJob({});
     const mint = (n: number) => Promise.all(Array.from({ length: n }, () => issuer.mint(AUDIENCE)));
     try {
-      // Steady state on both sides: the same warm-up load first (JIT, sockets, JWKS), then the run.
-      await loadExchanges(broker.url, await mint(1000), concurrency);
-      const tokens = await mint(count);
-      const cpuBefore = cpuMicros(broker.process.pid!);
-      const load = await loadExchanges(broker.url, tokens, concurrency);
-      const brokerMicros = (cpuMicros(broker.process.pid!) - cpuBefore) / count;
       const jwks = createRemoteJWKSet(new URL(issuer.jwksUrl));
       const keys = await loadSigningKeys(SIGNING, 'K');
       const bareOnce = async (token: string) => {
@@ -56,29 +53,52 @@ export default {
           exp: Date.now() + 1000,
         });
       };
+      // Steady state on both sides: the same warm-up first (JIT, sockets, JWKS), then the run.
+      await loadExchanges(broker.url, await mint(1000), concurrency);
       for (const token of await mint(1000)) await bareOnce(token);
-      const bare = await mint(Math.min(count, 3000));
-      const started = performance.now();
-      for (const token of bare) await bareOnce(token);
-      const barePerSecond = bare.length / ((performance.now() - started) / 1000);
-      const ratio = load.perSecond / barePerSecond;
+      // The run alternates rounds of each side, so both see the same background load on a shared
+      // machine; one sample of each, a few seconds apart, moved the ratio by ±0.15 here.
+      const rounds = { load: [] as Awaited<ReturnType<typeof loadExchanges>>[], bare: [] as number[] };
+      let brokerMicros = 0;
+      let bareMicros = 0;
+      for (let round = 0; round < REPS; round++) {
+        const tokens = await mint(Math.round(count / REPS));
+        const cpuBefore = cpuMicros(broker.process.pid!);
+        rounds.load.push(await loadExchanges(broker.url, tokens, concurrency));
+        brokerMicros += cpuMicros(broker.process.pid!) - cpuBefore;
+        const bare = await mint(Math.round(bareCount / REPS));
+        const bareCpuBefore = process.cpuUsage();
+        const started = performance.now();
+        for (const token of bare) await bareOnce(token);
+        rounds.bare.push(bare.length / ((performance.now() - started) / 1000));
+        const bareCpu = process.cpuUsage(bareCpuBefore);
+        bareMicros += bareCpu.user + bareCpu.system;
+      }
+      const perSecond = median(rounds.load.map((l) => l.perSecond));
+      const barePerSecond = median(rounds.bare);
+      const errors = rounds.load.reduce((n, l) => n + l.errors, 0);
+      const ratio = perSecond / barePerSecond;
       record(
         'exchanges/s (2nd process, warm) ÷ bare verify+mint loop',
-        `${ratio.toFixed(2)} (${load.perSecond.toFixed(0)}/s vs ${barePerSecond.toFixed(0)}/s, ${load.errors} errors)`,
+        `${ratio.toFixed(2)} (${perSecond.toFixed(0)}/s vs ${barePerSecond.toFixed(0)}/s, ${errors} errors)`,
         '≥ 0.5',
         ratio >= 0.5,
       );
+      // CPU time, unlike the rates, does not depend on how the scheduler places the bare loop's
+      // hand-offs to the crypto thread pool (docs/benchmarks.md, "Exchange path").
       record(
-        'broker CPU per exchange (all its threads: JS, GC helpers, crypto pool)',
-        `${brokerMicros.toFixed(0)} µs`,
+        'CPU per exchange: broker (all its threads) / bare loop (its process)',
+        `${(brokerMicros / (Math.round(count / REPS) * REPS)).toFixed(0)} µs / ${(bareMicros / (Math.round(bareCount / REPS) * REPS)).toFixed(0)} µs`,
         'context',
         undefined,
       );
+      const p50 = median(rounds.load.map((l) => l.p50));
+      const p99 = median(rounds.load.map((l) => l.p99));
       record(
         `exchange latency p50 / p99 at ${concurrency} concurrent`,
-        `${load.p50.toFixed(1)} ms / ${load.p99.toFixed(1)} ms`,
+        `${p50.toFixed(1)} ms / ${p99.toFixed(1)} ms`,
         'p99 < 20 ms',
-        load.p99 < 20,
+        p99 < 20,
       );
     } finally {
       await broker.stop();
