@@ -10,6 +10,7 @@ import { METRIC_NAMES } from '../../src/broker/metrics.js';
 import { AUDIENCE } from '../helpers/config.js';
 import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
 import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+import { BATCH_CONTENT_TYPE, BATCH_FILES_HEADER, BATCH_PATH } from '../../src/shared/wire.js';
 
 const METRICS_TOKEN = 'metrics-token-3c9d41f0a7';
 let world: BundledWorld;
@@ -54,6 +55,18 @@ async function traffic(): Promise<void> {
     body: 'metrics!',
   });
   expect(upload.status).toBe(200);
+  // Two files in one batch: each is its own upstream request, timed like the single upload.
+  const frames = ['batched one', 'batched two'].map((content) => {
+    const size = Buffer.alloc(4);
+    size.writeUInt32BE(content.length);
+    return Buffer.concat([Buffer.from(sha1(content)), size, Buffer.from(content)]);
+  });
+  const batch = await fetch(`${broker.url}${BATCH_PATH}`, {
+    method: 'POST',
+    headers: { ...auth, 'content-type': BATCH_CONTENT_TYPE, [BATCH_FILES_HEADER]: '2' },
+    body: Buffer.concat(frames),
+  });
+  expect(batch.status).toBe(200);
   const secretPath = `${broker.url}/v10/projects/prj_marketing/env/credential-like-${credential.slice(4, 12)}`;
   expect((await fetch(secretPath, { headers: auth })).status).toBe(403);
 }
@@ -72,10 +85,11 @@ test('/metrics: 404 without the token or with a wrong one; Prometheus text with 
   expect(text).toMatch(/^keyhole_exchanges_total\{decision="deny",reason="policy_denied"\} 1$/m);
   expect(text).toMatch(/^keyhole_gateway_requests_total\{route="upload-file",status="200"\} 1$/m);
   expect(text).toMatch(/^keyhole_gateway_requests_total\{route="not-allowed",status="403"\} 1$/m);
-  expect(text).toMatch(/^keyhole_upload_bytes_total 8$/m);
+  expect(text).toMatch(/^keyhole_gateway_requests_total\{route="upload-batch",status="200"\} 1$/m);
+  expect(text).toMatch(/^keyhole_upload_bytes_total 30$/m); // 8 + 11 + 11
   expect(text).toMatch(/^keyhole_uploads_in_flight 0$/m);
   expect(text).toMatch(
-    /^keyhole_upstream_request_duration_seconds_count\{method="POST",path="\/v2\/files",outcome="2xx"\} 1$/m,
+    /^keyhole_upstream_request_duration_seconds_count\{method="POST",path="\/v2\/files",outcome="2xx"\} 3$/m,
   );
   expect(text).toMatch(/^keyhole_jwks_refreshes_total\{outcome="ok"\} [1-9]/m);
   expect(text).toMatch(/^keyhole_jwks_age_seconds [0-9.]+$/m);

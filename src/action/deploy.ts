@@ -17,7 +17,7 @@ import {
   type BatchCapability,
   type BatchResponse,
 } from '../shared/wire.js';
-import { BATCH_CONCURRENCY, encodeBatch, planBatches } from './batch.js';
+import { BATCH_CONCURRENCY, batchRequestBody, encodeBatch, planBatches } from './batch.js';
 import type { DeployFile } from './files.js';
 import {
   fetchRetrying,
@@ -207,7 +207,7 @@ export function createDeployer(settings: DeployTarget, deps: DeployDeps) {
     const url = `${settings.brokerUrl}${settings.batch!.path}`;
     let pending = batch;
     await withRetry(`upload a batch of ${batch.length} files`, deps.retry, async () => {
-      const body = await encodeBatch(pending);
+      const { body, length } = batchRequestBody(encodeBatch(pending));
       let response: Response;
       try {
         response = await deps.fetch(url, {
@@ -215,12 +215,14 @@ export function createDeployer(settings: DeployTarget, deps: DeployDeps) {
           headers: {
             ...auth,
             'content-type': BATCH_CONTENT_TYPE,
+            'content-length': String(length),
             accept: 'application/json',
             [BATCH_FILES_HEADER]: String(pending.length),
           },
           body,
+          duplex: 'half',
           signal: deps.signal,
-        });
+        } as RequestInit);
       } catch (error) {
         throw new RetryableError(
           `upload batch: network error: ${error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error)}`,

@@ -31,7 +31,7 @@ export interface BrokerDeps {
   /** Required when the config has `github_app`: asks GitHub whether a job is still running. */
   githubApp?: GitHubApp;
   /** The platform's SHA-1 (the Node adapter's), for batched uploads; WebCrypto when absent. */
-  sha1Hex?: (bytes: Uint8Array) => string;
+  sha1Hex?: (pieces: readonly Uint8Array[]) => string;
 }
 
 export interface Broker {

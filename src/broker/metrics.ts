@@ -6,6 +6,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuditEvent, Logger } from './audit.js';
 import type { ReplayStore } from './replay.js';
+import type { UpstreamFetch } from './gateway/forward.js';
 
 /** The names the Grafana dashboard (examples/grafana-dashboard.json) and docs/operations.md use. */
 export const METRIC_NAMES = [
@@ -59,8 +60,8 @@ export interface BrokerMetrics {
   /** Counts exchanges and gateway calls from the audit events the broker writes anyway. */
   instrumentLogger(logger: Logger): Logger;
   instrumentStore(store: ReplayStore): ReplayStore;
-  /** Times upstream (Vercel) calls until their response headers arrive. */
-  instrumentFetch(fetcher: typeof fetch): typeof fetch;
+  /** Times upstream (Vercel) calls until their response headers arrive (a `postWhole`: its whole answer). */
+  instrumentFetch(fetcher: UpstreamFetch): UpstreamFetch;
   /** Wraps the fetch the JWKS client uses: counts refreshes and remembers the last good one. */
   instrumentKeySetFetch(fetcher: typeof fetch): typeof fetch;
   staleKeySetUsed(): void;
@@ -189,22 +190,38 @@ export function createMetrics(options: { now?: () => number } = {}): BrokerMetri
         close: async () => store.close?.(),
       };
     },
-    instrumentFetch: (fetcher) => async (input, init) => {
-      const request = input instanceof Request ? input : undefined;
-      const url = new URL(request ? request.url : String(input));
-      const labels = {
-        method: (init?.method ?? request?.method ?? 'GET').toUpperCase(),
-        path: upstreamPathTemplate(url.pathname),
+    instrumentFetch: (fetcher) => {
+      const timed = async <T extends { status: number }>(
+        labels: { method: string; path: string },
+        call: () => Promise<T>,
+      ): Promise<T> => {
+        const stop = upstreamDuration.startTimer(labels);
+        try {
+          const answer = await call();
+          stop({ outcome: `${Math.floor(answer.status / 100)}xx` });
+          return answer;
+        } catch (error) {
+          stop({ outcome: 'error' });
+          throw error;
+        }
       };
-      const stop = upstreamDuration.startTimer(labels);
-      try {
-        const response = await fetcher(input, init);
-        stop({ outcome: `${Math.floor(response.status / 100)}xx` });
-        return response;
-      } catch (error) {
-        stop({ outcome: 'error' });
-        throw error;
+      const instrumented: UpstreamFetch = async (input, init) => {
+        const request = input instanceof Request ? input : undefined;
+        const url = new URL(request ? request.url : String(input));
+        const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
+        return timed({ method, path: upstreamPathTemplate(url.pathname) }, () => fetcher(input, init));
+      };
+      // What the Node fetch adds travels with it: without the flag, streamed upload bodies would be
+      // wrapped in a web stream and unwrapped again per chunk.
+      if (fetcher.acceptsAsyncIterable) instrumented.acceptsAsyncIterable = true;
+      const post = fetcher.postWhole;
+      if (post) {
+        instrumented.postWhole = (url, headers, body, timeoutMs) =>
+          timed({ method: 'POST', path: upstreamPathTemplate(new URL(url).pathname) }, () =>
+            post(url, headers, body, timeoutMs),
+          );
       }
+      return instrumented;
     },
     instrumentKeySetFetch: (fetcher) => async (input, init) => {
       try {

@@ -4,14 +4,21 @@
  * undici's fetch retained ~2× the upload size when forwarding a streamed body (docs/benchmarks.md).
  * It implements exactly what the gateway's forwarder uses; serverless platforms use their own fetch.
  */
-import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
+import {
+  Agent as HttpAgent,
+  request as httpRequest,
+  type ClientRequest,
+  type IncomingMessage,
+} from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import type { IterableBodyFetch } from './gateway/forward.js';
+import { UpstreamTimeout, type UpstreamFetch, type WholeAnswer } from './gateway/forward.js';
 
 /** Answers up to this size with a Content-Length are collected here and handed over as one buffer. */
 const BUFFER_LIMIT = 1024 * 1024;
+/** What `postWhole` keeps of an answer (an upload acknowledgement is a few hundred bytes). */
+const WHOLE_ANSWER_LIMIT = 64 * 1024;
 
 function toHeaders(res: IncomingMessage): Headers {
   const headers = new Headers();
@@ -63,18 +70,20 @@ function respond(
  * in order. The gateway gives each project one (`createPooledFetch`), so one project's traffic
  * can fill only its own pool and never another project's.
  */
-export function createNodeFetch(maxSockets: number): typeof fetch {
+export function createNodeFetch(maxSockets: number): UpstreamFetch {
   const httpAgent = new HttpAgent({ keepAlive: true, maxSockets });
   const httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets });
   const fetchImpl = ((input: string | URL | Request, init: RequestInit = {}) =>
-    send(input, init, httpAgent, httpsAgent)) as typeof fetch;
-  (fetchImpl as IterableBodyFetch).acceptsAsyncIterable = true;
+    send(input, init, httpAgent, httpsAgent)) as UpstreamFetch;
+  fetchImpl.acceptsAsyncIterable = true;
+  fetchImpl.postWhole = (url, headers, body, timeoutMs) =>
+    postWhole(url, headers, body, timeoutMs, url.startsWith('https:') ? httpsAgent : httpAgent);
   return fetchImpl;
 }
 
 /** One `createNodeFetch` per key (a project), each with `maxSockets`. */
-export function createPooledFetch(maxSockets: number): (key: string) => typeof fetch {
-  const pools = new Map<string, typeof fetch>();
+export function createPooledFetch(maxSockets: number): (key: string) => UpstreamFetch {
+  const pools = new Map<string, UpstreamFetch>();
   return (key) => {
     let pool = pools.get(key);
     if (!pool) pools.set(key, (pool = createNodeFetch(maxSockets)));
@@ -121,4 +130,54 @@ const send = (
       req.destroy();
       reject(new TypeError('nodeFetch: unsupported body type'));
     }
+  });
+
+/**
+ * A POST of in-memory pieces on the pooled sockets, its answer read whole, with plain objects only:
+ * the deadline covers the whole exchange (the answer is small), and a timed-out request is destroyed.
+ */
+const postWhole = (
+  url: string,
+  headers: Record<string, string>,
+  body: readonly Uint8Array[],
+  timeoutMs: number,
+  agent: HttpAgent,
+) =>
+  new Promise<WholeAnswer>((resolve, reject) => {
+    let req: ClientRequest | undefined = undefined;
+    const timer = setTimeout(() => {
+      req?.destroy();
+      reject(new UpstreamTimeout('upstream timeout'));
+    }, timeoutMs);
+    const fail = (error: Error) => {
+      clearTimeout(timer);
+      reject(error);
+    };
+    req = (url.startsWith('https:') ? httpsRequest : httpRequest)(
+      url,
+      { method: 'POST', headers, agent },
+      (res) => {
+        const chunks: Buffer[] = [];
+        let kept = 0;
+        res.on('data', (chunk: Buffer) => {
+          if (kept >= WHOLE_ANSWER_LIMIT) return;
+          chunks.push(chunk);
+          kept += chunk.byteLength;
+        });
+        res.once('error', fail);
+        res.once('end', () => {
+          clearTimeout(timer);
+          const whole = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+          resolve({
+            status: res.statusCode ?? 502,
+            contentType: res.headers['content-type'] ?? '',
+            body: whole.subarray(0, WHOLE_ANSWER_LIMIT),
+          });
+        });
+      },
+    );
+    req.once('error', fail);
+    req.cork();
+    for (const piece of body) req.write(piece);
+    req.end();
   });

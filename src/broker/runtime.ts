@@ -17,6 +17,7 @@ import { githubAppFromConfig } from './github-app.js';
 import { createGitHubKeySet, createTokenVerifier } from './oidc/verify.js';
 import { withOperations } from './ops.js';
 import type { CompiledConfig } from './config-types.js';
+import type { UpstreamFetch } from './gateway/forward.js';
 import { MemoryReplayStore, type ReplayStore } from './replay.js';
 import { redactRedisUrl, RedisReplayStore } from './replay-redis.js';
 
@@ -57,7 +58,7 @@ interface Generation {
   keySet: ReturnType<typeof createGitHubKeySet>;
   readEnv: (name: string) => string | undefined;
   /** Upstream connection pools, one per project (`limits.upstream_sockets_per_project` sockets each). */
-  pools: { size: number; fetchFor: (project: string) => typeof fetch };
+  pools: { size: number; fetchFor: (project: string) => UpstreamFetch };
   broker: Broker;
 }
 
@@ -121,7 +122,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const retired: ReplayStore[] = [];
   const instrumentedPools = (size: number) => {
     const pooled = createPooledFetch(size);
-    const timed = new Map<string, typeof fetch>();
+    const timed = new Map<string, UpstreamFetch>();
     return (project: string) => {
       let fetcher = timed.get(project);
       if (!fetcher) timed.set(project, (fetcher = metrics.instrumentFetch(pooled(project))));
@@ -190,7 +191,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       upstreamToken: readEnv,
       fetch: upstreamFetch,
       fetchFor: pools.fetchFor,
-      sha1Hex: (bytes) => createHash('sha1').update(bytes).digest('hex'),
+      sha1Hex: (pieces) => {
+        const hash = createHash('sha1');
+        for (const piece of pieces) hash.update(piece);
+        return hash.digest('hex');
+      },
       serverUrl: options.serverUrl,
       ...(githubApp ? { githubApp } : {}),
     });

@@ -4,7 +4,7 @@
  * the caps, its length against the body, its digest against its bytes.
  */
 import { badRequest, BrokerError } from '../errors.js';
-import { toHex } from '../bytes.js';
+import { concatBytes, toHex } from '../bytes.js';
 import { BATCH_FRAME_HEADER_BYTES, BATCH_PATH, type BatchCapability } from '../../shared/wire.js';
 import type { CompiledConfig } from '../config-types.js';
 
@@ -50,13 +50,13 @@ export class FrameReader {
   private readonly iterator: AsyncIterator<Uint8Array>;
   private readonly header = new Uint8Array(BATCH_FRAME_HEADER_BYTES);
 
-  private readonly sha1Hex: ((bytes: Uint8Array) => string) | undefined;
+  private readonly sha1Hex: ((pieces: readonly Uint8Array[]) => string) | undefined;
 
   /**
    * `sha1Hex` is the platform's own SHA-1 when the adapter has one (Node): WebCrypto's digest cost
    * about 0.6 ms of main-thread time per 100 kB file in the broker's profile (docs/benchmarks.md).
    */
-  constructor(source: AsyncIterable<Uint8Array>, sha1Hex?: (bytes: Uint8Array) => string) {
+  constructor(source: AsyncIterable<Uint8Array>, sha1Hex?: (pieces: readonly Uint8Array[]) => string) {
     this.sha1Hex = sha1Hex;
     // A Node stream (the adapter's own body) is iterated without destroy-on-return, so a refused
     // batch leaves the connection for the adapter to drain and keep alive rather than reset.
@@ -91,16 +91,34 @@ export class FrameReader {
     return { index, sha, size };
   }
 
-  /** Exactly the frame's bytes, whose SHA-1 must be the one its header names. */
-  async readFile(frame: FrameHeader): Promise<Uint8Array<ArrayBuffer>> {
-    const bytes = new Uint8Array(frame.size);
-    await this.fill(bytes, `frame ${frame.index} (${frame.sha}), declared ${frame.size} bytes,`);
-    const digest = this.sha1Hex?.(bytes) ?? toHex(new Uint8Array(await crypto.subtle.digest('SHA-1', bytes)));
+  /**
+   * Exactly the frame's bytes, whose SHA-1 must be the one its header names: as views of the chunks
+   * the body arrived in, not a copy (a copy per file doubled the bytes the collector tracks;
+   * docs/benchmarks.md). With WebCrypto the pieces are joined once to be digested.
+   */
+  async readFile(frame: FrameHeader): Promise<Uint8Array[]> {
+    const pieces: Uint8Array[] = [];
+    const what = `frame ${frame.index} (${frame.sha}), declared ${frame.size} bytes,`;
+    let taken = 0;
+    while (taken < frame.size) {
+      if (this.offset >= this.chunk.length) {
+        if ((await this.next(what)) === undefined) throw this.endedInside(what, taken, frame.size);
+        continue;
+      }
+      const n = Math.min(frame.size - taken, this.chunk.length - this.offset);
+      pieces.push(this.chunk.subarray(this.offset, this.offset + n));
+      taken += n;
+      this.offset += n;
+      this.consumed += n;
+    }
+    const digest =
+      this.sha1Hex?.(pieces) ??
+      toHex(new Uint8Array(await crypto.subtle.digest('SHA-1', concatBytes(pieces))));
     if (digest !== frame.sha)
       throw badRequest(
         `frame ${frame.index} declares SHA-1 ${frame.sha}, but its ${frame.size} bytes hash to ${digest}; send each file's own digest and size`,
       );
-    return bytes;
+    return pieces;
   }
 
   /** True when the body has no byte left. */
@@ -116,10 +134,7 @@ export class FrameReader {
     let filled = 0;
     while (filled < target.length) {
       if (this.offset >= this.chunk.length) {
-        if ((await this.next(what)) === undefined)
-          throw badRequest(
-            `the batch body ended inside ${what} (${filled} of ${target.length} bytes); each frame is a 44-byte header and exactly the size it declares`,
-          );
+        if ((await this.next(what)) === undefined) throw this.endedInside(what, filled, target.length);
         continue;
       }
       const n = Math.min(target.length - filled, this.chunk.length - this.offset);
@@ -128,6 +143,12 @@ export class FrameReader {
       this.offset += n;
       this.consumed += n;
     }
+  }
+
+  private endedInside(what: string, got: number, wanted: number): BrokerError {
+    return badRequest(
+      `the batch body ended inside ${what} (${got} of ${wanted} bytes); each frame is a 44-byte header and exactly the size it declares`,
+    );
   }
 
   private async next(what: string): Promise<Uint8Array | undefined> {

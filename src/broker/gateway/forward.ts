@@ -1,5 +1,6 @@
 /** Builds each upstream request fresh: the configured origin, allow-listed headers, the broker's token, no redirects. */
 import { BrokerError } from '../errors.js';
+import { concatBytes } from '../bytes.js';
 
 /** Client headers that may travel upstream; authorization, cookies, host and hop-by-hop headers never do. */
 const REQUEST_HEADERS = [
@@ -37,22 +38,45 @@ export interface UpstreamRequest {
 export interface Upstream {
   baseUrl: string;
   token: string;
-  fetch: typeof fetch;
+  fetch: UpstreamFetch;
   timeoutMs: number;
   userAgent: string;
 }
 
-/** A fetch that takes async-iterable bodies as they are (nodeFetch); others get a ReadableStream. */
-export interface IterableBodyFetch {
-  acceptsAsyncIterable?: boolean;
+/** An upstream answer read whole: the status, its media type and its (small) body. */
+export interface WholeAnswer {
+  status: number;
+  contentType: string;
+  body: Uint8Array;
 }
+
+/** Raised by a `postWhole` whose deadline passed (a 504), as opposed to a failed connection (a 502). */
+export class UpstreamTimeout extends Error {}
+
+/**
+ * One POST of a body already in memory, its answer read whole. The Node adapter's implementation
+ * builds no Request, Headers or Response objects: per uploaded file of a batch those cost a third
+ * of the broker's allocations (docs/benchmarks.md).
+ */
+export type PostWhole = (
+  url: string,
+  headers: Record<string, string>,
+  body: readonly Uint8Array[],
+  timeoutMs: number,
+) => Promise<WholeAnswer>;
+
+/**
+ * The upstream fetch, with what the Node adapter adds: async-iterable request bodies taken as they
+ * are (others get a ReadableStream), and a lean `postWhole` for files the batch holds in memory.
+ */
+export type UpstreamFetch = typeof fetch & { acceptsAsyncIterable?: boolean; postWhole?: PostWhole };
 
 const isAsyncIterable = (value: unknown): value is AsyncIterable<Uint8Array> =>
   typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
 
-function toBody(body: BodyInit | AsyncIterable<Uint8Array>, fetchImpl: typeof fetch): BodyInit {
+function toBody(body: BodyInit | AsyncIterable<Uint8Array>, fetchImpl: UpstreamFetch): BodyInit {
   if (!isAsyncIterable(body) || body instanceof ReadableStream) return body as BodyInit;
-  if ((fetchImpl as IterableBodyFetch).acceptsAsyncIterable) return body as unknown as BodyInit;
+  if (fetchImpl.acceptsAsyncIterable) return body as unknown as BodyInit;
   const iterator = body[Symbol.asyncIterator]();
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
@@ -64,6 +88,80 @@ function toBody(body: BodyInit | AsyncIterable<Uint8Array>, fetchImpl: typeof fe
       await iterator.return?.(reason);
     },
   });
+}
+
+const upstreamFailure = (timedOut: boolean) =>
+  new BrokerError(
+    timedOut ? 504 : 502,
+    'upstream_error',
+    timedOut ? 'Vercel did not answer in time; retry.' : 'Vercel could not be reached; retry.',
+    { 'retry-after': '2' },
+  );
+
+const redirectRefused = (status: number) =>
+  // Following a redirect would carry the upstream token to wherever it points.
+  new BrokerError(502, 'upstream_error', `Vercel answered with a redirect (${status}); not followed.`);
+
+const uploadTimeoutMs = (upstream: Upstream, bytes: number) =>
+  upstream.timeoutMs + bytes / UPLOAD_FLOOR_BYTES_PER_MS;
+
+/**
+ * One file the broker holds in memory (a batch frame, digest already checked) to `POST /v2/files`,
+ * its small answer read whole: the same origin, team, token, headers and deadline as
+ * `forwardToVercel`, through the platform's lean `postWhole` where it has one.
+ */
+export async function uploadToVercel(
+  upstream: Upstream,
+  teamId: string,
+  digest: string,
+  pieces: readonly Uint8Array[],
+): Promise<WholeAnswer> {
+  const size = pieces.reduce((n, p) => n + p.byteLength, 0);
+  const post = upstream.fetch.postWhole;
+  if (!post) {
+    const body = concatBytes(pieces);
+    const response = await forwardToVercel(upstream, {
+      method: 'POST',
+      path: '/v2/files',
+      query: new URLSearchParams(),
+      teamId,
+      headers: new Headers({
+        'content-type': 'application/octet-stream',
+        'x-vercel-digest': digest,
+        'x-now-digest': digest,
+        'x-now-size': String(size),
+      }),
+      body,
+      contentLength: size,
+    });
+    return {
+      status: response.status,
+      contentType: response.headers.get('content-type') ?? '',
+      body: new Uint8Array(await response.arrayBuffer()),
+    };
+  }
+  const url = `${upstream.baseUrl}/v2/files?teamId=${encodeURIComponent(teamId)}`;
+  let answer: WholeAnswer;
+  try {
+    answer = await post(
+      url,
+      {
+        'content-type': 'application/octet-stream',
+        'content-length': String(size),
+        'x-vercel-digest': digest,
+        'x-now-digest': digest,
+        'x-now-size': String(size),
+        authorization: `Bearer ${upstream.token}`,
+        'user-agent': upstream.userAgent,
+      },
+      pieces,
+      uploadTimeoutMs(upstream, size),
+    );
+  } catch (error) {
+    throw upstreamFailure(error instanceof UpstreamTimeout);
+  }
+  if (answer.status >= 300 && answer.status < 400) throw redirectRefused(answer.status);
+  return answer;
 }
 
 export async function forwardToVercel(upstream: Upstream, request: UpstreamRequest): Promise<Response> {
@@ -81,7 +179,7 @@ export async function forwardToVercel(upstream: Upstream, request: UpstreamReque
   // The timeout covers the wait for Vercel's answer (and the upload before it), never the
   // answer's body: a build-log stream may follow a long build.
   const controller = new AbortController();
-  const timeoutMs = upstream.timeoutMs + (request.contentLength ?? 0) / UPLOAD_FLOOR_BYTES_PER_MS;
+  const timeoutMs = uploadTimeoutMs(upstream, request.contentLength ?? 0);
   const timer = setTimeout(
     () => controller.abort(new DOMException('upstream timeout', 'TimeoutError')),
     timeoutMs,
@@ -100,24 +198,13 @@ export async function forwardToVercel(upstream: Upstream, request: UpstreamReque
   try {
     response = await upstream.fetch(url, init);
   } catch {
-    const timedOut = controller.signal.aborted;
-    throw new BrokerError(
-      timedOut ? 504 : 502,
-      'upstream_error',
-      timedOut ? 'Vercel did not answer in time; retry.' : 'Vercel could not be reached; retry.',
-      { 'retry-after': '2' },
-    );
+    throw upstreamFailure(controller.signal.aborted);
   } finally {
     clearTimeout(timer);
   }
   if (response.status >= 300 && response.status < 400) {
-    // Following a redirect would carry the upstream token to wherever it points.
     await response.body?.cancel();
-    throw new BrokerError(
-      502,
-      'upstream_error',
-      `Vercel answered with a redirect (${response.status}); not followed.`,
-    );
+    throw redirectRefused(response.status);
   }
   return response;
 }

@@ -11,8 +11,11 @@ import {
   copyResponseHeaders,
   forwardToVercel,
   relayResponse,
+  uploadToVercel,
   type Upstream,
+  type UpstreamFetch,
   type UpstreamRequest,
+  type WholeAnswer,
 } from './forward.js';
 import { matchRoute, type MatchedRoute } from './routes.js';
 import { readLimitedText } from '../http.js';
@@ -62,7 +65,7 @@ export interface GatewayDeps {
   store: ReplayStore;
   keys: SigningKeys;
   logger: Logger;
-  fetch: typeof fetch;
+  fetch: UpstreamFetch;
   /** Reads the upstream token for a project (an environment variable by default). */
   upstreamToken: (envName: string) => string | undefined;
   /** GitHub's web origin, for the run URL stamped into deployment metadata. */
@@ -71,11 +74,11 @@ export interface GatewayDeps {
   /** Shared with other instances through the store: a revoked credential stops within a second. */
   revocations: Revocations;
   /** A fetch per project (its own bounded socket pool), so one project cannot take another's sockets. */
-  fetchFor?: (project: string) => typeof fetch;
+  fetchFor?: (project: string) => UpstreamFetch;
   /** With a github_app: a credential of a job that ended stops within `check_cache_seconds`. */
   jobStatus?: JobStatusChecker;
   /** The platform's SHA-1 (Node's), for batch frames; WebCrypto otherwise. */
-  sha1Hex?: (bytes: Uint8Array) => string;
+  sha1Hex?: (pieces: readonly Uint8Array[]) => string;
 }
 
 /** The digests this instance has counted for a job (the counts themselves are in the store). */
@@ -104,6 +107,16 @@ const json = (status: number, body: unknown, headers?: HeadersInit) =>
       ...Object.fromEntries(new Headers(headers)),
     },
   });
+
+/** An upstream error answer's JSON, if it is JSON. */
+function parseJson(answer: WholeAnswer): unknown {
+  if (!answer.contentType.includes('json')) return undefined;
+  try {
+    return JSON.parse(new TextDecoder().decode(answer.body));
+  } catch {
+    return undefined;
+  }
+}
 
 export function createGateway(deps: GatewayDeps) {
   const usage = new Map<string, Usage>();
@@ -462,40 +475,25 @@ export function createGateway(deps: GatewayDeps) {
     const results: BatchFileResult[] = new Array(declared);
     const inFlight = new Set<Promise<void>>();
     let bytes = 0;
-    const forward = async (index: number, sha: string, file: Uint8Array<ArrayBuffer>) => {
+    const forward = async (index: number, sha: string, file: Uint8Array[], size: number) => {
       let refund: (() => Promise<void>) | undefined;
       let release: (() => void) | undefined;
       try {
         release = await inflightUploads.acquire(budgetOwner(claims), limits.max_inflight_uploads);
-        refund = await takeUploadQuota(claims, sha, file.byteLength);
-        const response = await forwardToVercel(upstream, {
-          method: 'POST',
-          path: '/v2/files',
-          query: new URLSearchParams(),
-          teamId: project.teamId,
-          headers: new Headers({
-            'content-type': 'application/octet-stream',
-            'x-vercel-digest': sha,
-            'x-now-digest': sha,
-            'x-now-size': String(file.byteLength),
-          }),
-          body: file,
-          contentLength: file.byteLength,
-        });
-        if (response.ok) {
-          // Read to the end, not cancelled: a cancelled answer stream destroys its keep-alive socket.
-          await response.arrayBuffer();
-          results[index] = { sha, status: response.status };
+        refund = await takeUploadQuota(claims, sha, size);
+        const answer = await uploadToVercel(upstream, project.teamId, sha, file);
+        if (answer.status >= 200 && answer.status < 300) {
+          results[index] = { sha, status: answer.status };
           return;
         }
         await refund();
-        const body = (await response.json().catch(() => undefined)) as unknown;
+        const body = parseJson(answer);
         results[index] = {
           sha,
-          status: response.status,
+          status: answer.status,
           error: isErrorBody(body)
             ? { code: body.error.code, message: String(body.error.message).slice(0, 300) }
-            : { code: 'upstream_error', message: `Vercel answered ${response.status}` },
+            : { code: 'upstream_error', message: `Vercel answered ${answer.status}` },
         };
       } catch (error) {
         if (refund) await refund().catch(() => undefined);
@@ -510,7 +508,7 @@ export function createGateway(deps: GatewayDeps) {
         };
       } finally {
         release?.();
-        buffered.release(file.byteLength);
+        buffered.release(size);
       }
     };
     try {
@@ -523,7 +521,7 @@ export function createGateway(deps: GatewayDeps) {
         // Back-pressure: the next file is read only when the fan-out has room for it.
         while (inFlight.size >= BATCH_FANOUT) await Promise.race(inFlight);
         buffered.take(frame.size);
-        let file: Uint8Array<ArrayBuffer>;
+        let file: Uint8Array[];
         try {
           file = await reader.readFile(frame);
         } catch (error) {
@@ -531,7 +529,7 @@ export function createGateway(deps: GatewayDeps) {
           throw error;
         }
         bytes += frame.size;
-        const task = forward(index, frame.sha, file).finally(() => inFlight.delete(task));
+        const task = forward(index, frame.sha, file, frame.size).finally(() => inFlight.delete(task));
         inFlight.add(task);
       }
       if (!(await reader.atEnd()))

@@ -1,0 +1,133 @@
+/**
+ * `uploadToVercel`, the batch's upstream request for a file already in memory: through the Node
+ * adapter's lean `postWhole` and through a plain fetch, the same request reaches Vercel and the
+ * same refusals come back (redirects not followed, deadlines and dead upstreams told apart).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createNodeFetch } from '../../src/broker/node-fetch.js';
+import { createMetrics } from '../../src/broker/metrics.js';
+import { uploadToVercel, type Upstream, type UpstreamFetch } from '../../src/broker/gateway/forward.js';
+
+interface Seen {
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+let server: Server;
+let baseUrl: string;
+const seen: Seen[] = [];
+let answer: (res: ServerResponse) => void = (res) => {
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end('{}');
+};
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      seen.push({ url: req.url!, headers: req.headers, body: Buffer.concat(chunks).toString() });
+      answer(res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+beforeEach(() => {
+  seen.length = 0;
+  answer = (res) => {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end('{}');
+  };
+});
+
+const upstreamWith = (fetchImpl: UpstreamFetch, url = baseUrl, timeoutMs = 5_000): Upstream => ({
+  baseUrl: url,
+  token: 'upstream-secret',
+  fetch: fetchImpl,
+  timeoutMs,
+  userAgent: 'keyhole-test',
+});
+const pieces = [Buffer.from('hello, '), Buffer.from('batched '), Buffer.from('world')];
+const SHA = 'a'.repeat(40);
+
+const lean = createNodeFetch(2);
+// A fetch without `postWhole` (as on Workers and Vercel Functions): the fallback path.
+const plain: UpstreamFetch = (input, init) => fetch(input, init);
+
+describe.each([
+  ['the Node adapter (postWhole)', lean],
+  ['a plain fetch', plain],
+])('uploadToVercel through %s', (_name, fetchImpl) => {
+  test('one POST /v2/files with the pieces as one body, the pinned team, the token and the digests', async () => {
+    const result = await uploadToVercel(upstreamWith(fetchImpl), 'team_pinned', SHA, pieces);
+    expect(result.status).toBe(200);
+    expect(new TextDecoder().decode(result.body)).toBe('{}');
+    expect(seen).toHaveLength(1);
+    const [request] = seen;
+    expect(request!.url).toBe('/v2/files?teamId=team_pinned');
+    expect(request!.body).toBe('hello, batched world');
+    expect(request!.headers).toMatchObject({
+      authorization: 'Bearer upstream-secret',
+      'content-length': '20',
+      'content-type': 'application/octet-stream',
+      'x-vercel-digest': SHA,
+      'x-now-digest': SHA,
+      'x-now-size': '20',
+    });
+    expect(request!.headers['transfer-encoding']).toBeUndefined();
+  });
+
+  test("an error answer comes back whole, with its media type, for the batch's per-file report", async () => {
+    answer = (res) => {
+      res.writeHead(429, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify({ error: { code: 'rate_limited', message: 'slow down' } }));
+    };
+    const result = await uploadToVercel(upstreamWith(fetchImpl), 'team_pinned', SHA, pieces);
+    expect(result.status).toBe(429);
+    expect(result.contentType).toMatch(/^application\/json/);
+    expect(JSON.parse(new TextDecoder().decode(result.body))).toEqual({
+      error: { code: 'rate_limited', message: 'slow down' },
+    });
+  });
+
+  test('a redirect is refused (502), never followed with the token', async () => {
+    answer = (res) => {
+      res.writeHead(307, { location: 'http://127.0.0.1:9/steal' });
+      res.end();
+    };
+    await expect(uploadToVercel(upstreamWith(fetchImpl), 'team_pinned', SHA, pieces)).rejects.toMatchObject({
+      status: 502,
+      message: 'Vercel answered with a redirect (307); not followed.',
+    });
+    expect(seen).toHaveLength(1);
+  });
+
+  test('an upstream that does not answer in time is a 504; one that cannot be reached is a 502', async () => {
+    answer = () => undefined; // never answers
+    await expect(
+      uploadToVercel(upstreamWith(fetchImpl, baseUrl, 200), 'team_pinned', SHA, pieces),
+    ).rejects.toMatchObject({ status: 504, message: 'Vercel did not answer in time; retry.' });
+    // Port 9 (discard) has no listener on loopback.
+    await expect(
+      uploadToVercel(upstreamWith(fetchImpl, 'http://127.0.0.1:9'), 'team_pinned', SHA, pieces),
+    ).rejects.toMatchObject({ status: 502, message: 'Vercel could not be reached; retry.' });
+  });
+});
+
+test('the metrics wrapper keeps what the Node fetch adds (streamed bodies as they are, postWhole) and times both', async () => {
+  const metrics = createMetrics();
+  const instrumented = metrics.instrumentFetch(createNodeFetch(2));
+  expect(instrumented.acceptsAsyncIterable).toBe(true);
+  expect(typeof instrumented.postWhole).toBe('function');
+  await uploadToVercel(upstreamWith(instrumented), 'team_pinned', SHA, pieces);
+  expect(await metrics.render()).toMatch(
+    /^keyhole_upstream_request_duration_seconds_count\{method="POST",path="\/v2\/files",outcome="2xx"\} 1$/m,
+  );
+});
