@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { batchCapabilityOf, encodeBatch, planBatches } from '../../src/action/batch.js';
 import type { DeployFile } from '../../src/action/files.js';
-import { FrameReader } from '../../src/broker/gateway/batch.js';
+import { FrameReader, holdFrame, retainedBytes } from '../../src/broker/gateway/batch.js';
 import { BATCH_PATH, type BatchCapability } from '../../src/shared/wire.js';
 
 const capability: BatchCapability = { path: BATCH_PATH, max_files: 3, max_file_bytes: 100, max_bytes: 1000 };
@@ -129,5 +129,32 @@ describe('batchCapabilityOf', () => {
     ['a non-number cap', { upload_batch: { ...capability, max_bytes: '1000' } }, undefined],
   ])('%s', (_name, answer, expected) => {
     expect(batchCapabilityOf(answer as { upload_batch?: unknown })).toEqual(expected);
+  });
+});
+
+describe('holdFrame: what the broker keeps of a frame, and what the budget counts', () => {
+  const read = (size: number) => new Uint8Array(size); // one socket read: its own buffer
+
+  test('a file spanning reads is kept as views, and the budget counts the whole reads it pins', () => {
+    const [a, b] = [read(64 * 1024), read(64 * 1024)];
+    const pieces = [a.subarray(10 * 1024), b.subarray(0, 50 * 1024)];
+    const kept = holdFrame(pieces, 104 * 1024);
+    expect(kept.pieces).toBe(pieces);
+    expect(kept.held).toBe(128 * 1024);
+  });
+
+  test('a small file in a large read is copied out, so it neither pins the read nor is under-counted', () => {
+    const shared = read(64 * 1024);
+    const kept = holdFrame([shared.subarray(100, 110)], 10);
+    expect(kept.held).toBe(10);
+    expect(kept.pieces).toHaveLength(1);
+    expect(kept.pieces[0]!.buffer.byteLength).toBe(10);
+    expect(kept.pieces[0]!.buffer).not.toBe(shared.buffer);
+  });
+
+  test('views of one read are counted once; an empty file holds nothing', () => {
+    const shared = read(1000);
+    expect(retainedBytes([shared.subarray(0, 500), shared.subarray(500)])).toBe(1000);
+    expect(holdFrame([], 0)).toEqual({ pieces: [], held: 0 });
   });
 });

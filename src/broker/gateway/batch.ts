@@ -34,6 +34,29 @@ export function batchCapability(limits: CompiledConfig['limits']): BatchCapabili
   };
 }
 
+/** Bytes pieces keep alive: each socket read they are views of, whole (adjacent views counted once). */
+export function retainedBytes(pieces: readonly Uint8Array[]): number {
+  let total = 0;
+  let last: ArrayBufferLike | undefined;
+  for (const piece of pieces) {
+    if (piece.buffer === last) continue;
+    last = piece.buffer;
+    total += last.byteLength;
+  }
+  return total;
+}
+
+/**
+ * What the broker keeps of a verified frame, and the bytes that holds for the buffered-bytes
+ * budget: the views as they are (their whole socket reads stay alive, and are counted), unless a
+ * small frame would pin reads more than twice its size; then one copy of just its bytes.
+ */
+export function holdFrame(pieces: Uint8Array[], size: number): { pieces: Uint8Array[]; held: number } {
+  const retained = retainedBytes(pieces);
+  if (retained > 2 * size) return { pieces: [concatBytes(pieces)], held: size };
+  return { pieces, held: Math.max(size, retained) };
+}
+
 export const tooLarge = (message: string) => new BrokerError(413, 'payload_too_large', message);
 
 export interface FrameHeader {

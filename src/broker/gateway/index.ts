@@ -32,7 +32,7 @@ import {
   type BatchFileResult,
   type BatchResponse,
 } from '../../shared/wire.js';
-import { BATCH_FANOUT, batchCapability, FrameReader, tooLarge } from './batch.js';
+import { BATCH_FANOUT, batchCapability, FrameReader, holdFrame, tooLarge } from './batch.js';
 
 /** The project fields `vercel deploy` reads; env vars, tokens, domains and links are never returned. */
 const PROJECT_FIELDS = [
@@ -475,7 +475,7 @@ export function createGateway(deps: GatewayDeps) {
     const results: BatchFileResult[] = new Array(declared);
     const inFlight = new Set<Promise<void>>();
     let bytes = 0;
-    const forward = async (index: number, sha: string, file: Uint8Array[], size: number) => {
+    const forward = async (index: number, sha: string, file: Uint8Array[], size: number, held: number) => {
       let refund: (() => Promise<void>) | undefined;
       let release: (() => void) | undefined;
       try {
@@ -508,7 +508,7 @@ export function createGateway(deps: GatewayDeps) {
         };
       } finally {
         release?.();
-        buffered.release(size);
+        buffered.release(held);
       }
     };
     try {
@@ -522,14 +522,18 @@ export function createGateway(deps: GatewayDeps) {
         while (inFlight.size >= BATCH_FANOUT) await Promise.race(inFlight);
         buffered.take(frame.size);
         let file: Uint8Array[];
+        let held = frame.size;
         try {
-          file = await reader.readFile(frame);
+          const kept = holdFrame(await reader.readFile(frame), frame.size);
+          if (kept.held > frame.size) buffered.take(kept.held - frame.size);
+          held = kept.held;
+          file = kept.pieces;
         } catch (error) {
-          buffered.release(frame.size);
+          buffered.release(held);
           throw error;
         }
         bytes += frame.size;
-        const task = forward(index, frame.sha, file, frame.size).finally(() => inFlight.delete(task));
+        const task = forward(index, frame.sha, file, frame.size, held).finally(() => inFlight.delete(task));
         inFlight.add(task);
       }
       if (!(await reader.atEnd()))
