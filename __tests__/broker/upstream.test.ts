@@ -131,3 +131,45 @@ test('the metrics wrapper keeps what the Node fetch adds (streamed bodies as the
     /^keyhole_upstream_request_duration_seconds_count\{method="POST",path="\/v2\/files",outcome="2xx"\} 1$/m,
   );
 });
+
+describe('the Node fetch hands answers over whole or as streams', () => {
+  const nodeFetch = createNodeFetch(2);
+
+  test('a chunked JSON answer is collected whole and carries its length', async () => {
+    answer = (res) => {
+      res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' }); // no length: chunked
+      res.write('{"ok":');
+      res.end('true}');
+    };
+    const response = await nodeFetch(`${baseUrl}/v2/files`, { method: 'POST', body: 'x' });
+    expect(response.headers.get('content-length')).toBe('11');
+    expect(await response.json()).toEqual({ ok: true });
+  });
+
+  test('a chunked JSON answer larger than the buffer limit still arrives whole, as a stream', async () => {
+    const big = JSON.stringify({ items: 'y'.repeat(3 * 1024 * 1024) });
+    answer = (res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      for (let i = 0; i < big.length; i += 256 * 1024) res.write(big.slice(i, i + 256 * 1024));
+      res.end();
+    };
+    const response = await nodeFetch(`${baseUrl}/v6/deployments`);
+    expect(response.headers.get('content-length')).toBeNull();
+    expect(await response.text()).toBe(big);
+  });
+
+  test('an event stream without a length stays a stream', async () => {
+    let finish: () => void = () => undefined;
+    answer = (res) => {
+      res.writeHead(200, { 'content-type': 'application/stream+json' });
+      res.write('{"type":"stdout"}\n');
+      finish = () => res.end('{"type":"done"}\n');
+    };
+    const response = await nodeFetch(`${baseUrl}/v3/deployments/dpl_1/events`);
+    // The first line is readable before the upstream finishes: nothing waited for the end.
+    const reader = response.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('{"type":"stdout"}\n');
+    finish();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe('{"type":"done"}\n');
+  });
+});

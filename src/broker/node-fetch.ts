@@ -31,7 +31,9 @@ function toHeaders(res: IncomingMessage): Headers {
 
 /**
  * Small answers (upload acknowledgements, deployment JSON) skip the web-stream wrapper the caller
- * would only read back at once; streams without a length (build logs) stay streams.
+ * would only read back at once, and carry their length so the gateway relays them whole; streams
+ * without a length (build logs) stay streams. A JSON answer without a length (chunked) is collected
+ * too, and handed over as a stream of what came and what follows if it outgrows BUFFER_LIMIT.
  */
 function respond(
   res: IncomingMessage,
@@ -47,22 +49,36 @@ function respond(
     return;
   }
   const length = Number(res.headers['content-length'] ?? NaN);
-  if (length <= BUFFER_LIMIT) {
-    const chunks: Buffer[] = [];
-    res.on('data', (chunk: Buffer) => chunks.push(chunk));
-    res.once('end', () => {
-      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-      resolve(
-        new Response(
-          new Uint8Array(body.buffer, body.byteOffset, body.byteLength) as Uint8Array<ArrayBuffer>,
-          init,
-        ),
-      );
-    });
-    res.once('error', reject);
+  const json = /^application\/json\b/i.test(res.headers['content-type'] ?? '');
+  if (!(length <= BUFFER_LIMIT) && !(Number.isNaN(length) && json)) {
+    resolve(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, init));
     return;
   }
-  resolve(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, init));
+  const chunks: Buffer[] = [];
+  let size = 0;
+  const onData = (chunk: Buffer) => {
+    chunks.push(chunk);
+    size += chunk.byteLength;
+    if (size <= BUFFER_LIMIT) return;
+    res.off('data', onData);
+    res.off('end', onEnd);
+    res.pause();
+    res.unshift(Buffer.concat(chunks));
+    resolve(new Response(Readable.toWeb(res) as ReadableStream<Uint8Array>, init));
+  };
+  const onEnd = () => {
+    const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+    init.headers.set('content-length', String(body.byteLength));
+    resolve(
+      new Response(
+        new Uint8Array(body.buffer, body.byteOffset, body.byteLength) as Uint8Array<ArrayBuffer>,
+        init,
+      ),
+    );
+  };
+  res.on('data', onData);
+  res.once('end', onEnd);
+  res.once('error', reject);
 }
 
 /**
