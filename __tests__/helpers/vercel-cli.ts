@@ -25,6 +25,30 @@ export const PINNED_VERCEL_CLI = path.join(
  */
 const OVERRIDES = { sandbox: '4.5.0', 'unrs-resolver': '1.12.2' };
 
+const npmCommand = () => {
+  const npm = path.join(path.dirname(process.execPath), 'npm');
+  return existsSync(npm) ? npm : 'npm';
+};
+
+/**
+ * The newest `vercel` the registry serves now (the benchmark compares against it); the tests keep
+ * NEWEST_VERCEL_CLI so that a release does not change what they run.
+ */
+export async function newestVercelCliVersion(): Promise<string> {
+  const { stdout } = await promisify(execFile)(
+    npmCommand(),
+    ['view', 'vercel', 'version', '--loglevel=error'],
+    {
+      timeout: 60_000,
+      env: { ...process.env, npm_config_update_notifier: 'false' },
+    },
+  );
+  const version = stdout.trim();
+  if (!/^\d+\.\d+\.\d+$/.test(version))
+    throw new Error(`npm view vercel version answered ${JSON.stringify(version.slice(0, 80))}`);
+  return version;
+}
+
 /** Returns the path of `vc.js` for `version`, installing it into the cache the first time. */
 export async function vercelCli(version: string): Promise<string> {
   const cache = path.join(
@@ -41,9 +65,8 @@ export async function vercelCli(version: string): Promise<string> {
       path.join(staging, 'package.json'),
       JSON.stringify({ private: true, dependencies: { vercel: version }, overrides: OVERRIDES }),
     );
-    const npm = path.join(path.dirname(process.execPath), 'npm');
     await promisify(execFile)(
-      existsSync(npm) ? npm : 'npm',
+      npmCommand(),
       ['install', '--omit=optional', '--ignore-scripts', '--no-audit', '--no-fund', '--loglevel=error'],
       { cwd: staging, timeout: 300_000, env: { ...process.env, npm_config_update_notifier: 'false' } },
     );

@@ -5,7 +5,12 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { AUDIENCE } from '../../__tests__/helpers/config.js';
-import { NEWEST_VERCEL_CLI, PINNED_VERCEL_CLI, vercelCli } from '../../__tests__/helpers/vercel-cli.js';
+import {
+  NEWEST_VERCEL_CLI,
+  PINNED_VERCEL_CLI,
+  newestVercelCliVersion,
+  vercelCli,
+} from '../../__tests__/helpers/vercel-cli.js';
 import { runActionBundle } from '../../src/local/runner.js';
 import type { GitHubIssuer } from '../../src/local/github-oidc.js';
 import {
@@ -33,9 +38,19 @@ const PINNED_VERSION = (
 ).version;
 
 /** Both CLIs, each run as CI runs it: non-interactive, telemetry off, project from the environment. */
+let newest: Promise<string> | undefined;
+/** Asked of the registry once per run; without a registry, the newest seen when this was written. */
+const newestVersion = () =>
+  (newest ??= newestVercelCliVersion().catch((error: Error) => {
+    log(`  (could not ask the registry for the newest vercel: ${error.message}; using ${NEWEST_VERCEL_CLI})`);
+    return NEWEST_VERCEL_CLI;
+  }));
+
+/** The newest CLI the registry serves now (installed on first use) and the pinned one. */
 export async function officialClis(): Promise<{ version: string; cli: string }[]> {
+  const version = await newestVersion();
   return [
-    { version: NEWEST_VERCEL_CLI, cli: await vercelCli(NEWEST_VERCEL_CLI) },
+    { version, cli: await vercelCli(version) },
     { version: PINNED_VERSION, cli: PINNED_VERCEL_CLI },
   ];
 }
@@ -111,7 +126,7 @@ export default {
   async run({ issuer, record }) {
     const [count, bytes] = quick ? [300, 20 * MB] : [2000, 200 * MB];
     log(
-      `\n[2] the Keyhole action ÷ the official vercel deploy CLI (${NEWEST_VERCEL_CLI} and ${PINNED_VERSION}), same tree (${count} files, ${bytes / MB} MB), same fake`,
+      `\n[2] the Keyhole action ÷ the official vercel deploy CLI (${await newestVersion()}, the newest on the registry, and ${PINNED_VERSION}), same tree (${count} files, ${bytes / MB} MB), same fake`,
     );
     const workspace = path.join(WORK, 'ws-cli');
     generateTree(path.join(workspace, 'site'), count, bytes, 2);
