@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'deploy/vercel/lib/', 'node_modules/', 'coverage/', '.build/'] },
+  { ignores: ['dist/', 'deploy/vercel/lib/', 'node_modules/', 'coverage/', '.build/', '.bench/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
