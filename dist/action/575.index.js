@@ -157,7 +157,7 @@ function createDeployer(settings, deps) {
         const url = `${settings.brokerUrl}${settings.batch.path}`;
         let pending = batch;
         await (0,_retry_js__WEBPACK_IMPORTED_MODULE_4__/* .withRetry */ .bD)(`upload a batch of ${batch.length} files`, deps.retry, async () => {
-            const body = await (0,_batch_js__WEBPACK_IMPORTED_MODULE_3__/* .encodeBatch */ .B4)(pending);
+            const { body, length } = (0,_batch_js__WEBPACK_IMPORTED_MODULE_3__/* .batchRequestBody */ .AH)((0,_batch_js__WEBPACK_IMPORTED_MODULE_3__/* .encodeBatch */ .B4)(pending));
             let response;
             try {
                 response = await deps.fetch(url, {
@@ -165,10 +165,12 @@ function createDeployer(settings, deps) {
                     headers: {
                         ...auth,
                         'content-type': _shared_wire_js__WEBPACK_IMPORTED_MODULE_5__/* .BATCH_CONTENT_TYPE */ .AA,
+                        'content-length': String(length),
                         accept: 'application/json',
                         [_shared_wire_js__WEBPACK_IMPORTED_MODULE_5__/* .BATCH_FILES_HEADER */ .T1]: String(pending.length),
                     },
                     body,
+                    duplex: 'half',
                     signal: deps.signal,
                 });
             }
