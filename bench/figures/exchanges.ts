@@ -57,7 +57,8 @@ export default {
       await loadExchanges(broker.url, await mint(1000), concurrency);
       for (const token of await mint(1000)) await bareOnce(token);
       // The run alternates rounds of each side, so both see the same background load on a shared
-      // machine; one sample of each, a few seconds apart, moved the ratio by ±0.15 here.
+      // machine (one sample of each, seconds apart, did not), and takes each side's median: the
+      // bare loop's rate alone moves between rounds with where its thread-pool hand-offs land.
       const rounds = { load: [] as Awaited<ReturnType<typeof loadExchanges>>[], bare: [] as number[] };
       let brokerMicros = 0;
       let bareMicros = 0;
