@@ -1,4 +1,5 @@
 /** The broker keeps working, and keeps refusing, when its peers misbehave. */
+import { exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { createBroker } from '../../src/broker/app.js';
 import { silentLogger } from '../../src/broker/audit.js';
 import { parseConfig } from '../../src/broker/config.js';
@@ -72,6 +73,34 @@ test('JWKS down after warm-up: exchanges continue from the last good keys, and i
   await new Promise((r) => setTimeout(r, 20));
   expect((await exchange()).status).toBe(200);
   expect(stale.length).toBeGreaterThan(0);
+});
+
+test('after a key rotation, the last good keys are the new set: its tokens verify while the issuer is down, the old set is gone', async () => {
+  const pairs = [await generateKeyPair('RS256'), await generateKeyPair('RS256')];
+  const sets = await Promise.all(
+    pairs.map(async (pair, i) => ({
+      keys: [{ ...(await exportJWK(pair.publicKey)), kid: `k${i}`, alg: 'RS256', use: 'sig' }],
+    })),
+  );
+  let serving: number | undefined = 0;
+  const keySet = createGitHubKeySet('https://issuer.test/.well-known/jwks', {
+    cacheMaxAgeMs: 1,
+    fetch: async () => {
+      if (serving === undefined) throw new TypeError('fetch failed');
+      return new Response(JSON.stringify(sets[serving]), { headers: { 'content-type': 'application/json' } });
+    },
+  });
+  const token = (i: number) =>
+    new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: `k${i}` }).sign(pairs[i]!.privateKey);
+  const settle = () => new Promise((r) => setTimeout(r, 10));
+  await expect(jwtVerify(await token(0), keySet)).resolves.toBeDefined();
+  serving = 1;
+  await settle();
+  await expect(jwtVerify(await token(1), keySet)).resolves.toBeDefined();
+  serving = undefined;
+  await settle();
+  await expect(jwtVerify(await token(1), keySet)).resolves.toBeDefined();
+  await expect(jwtVerify(await token(0), keySet)).rejects.toThrow();
 });
 
 test('JWKS down past the staleness bound, or never reached: a clear 503, not a 401', async () => {
