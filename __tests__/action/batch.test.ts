@@ -6,7 +6,7 @@ import path from 'node:path';
 import { batchCapabilityOf, encodeBatch, planBatches } from '../../src/action/batch.js';
 import type { DeployFile } from '../../src/action/files.js';
 import { FrameReader, holdFrame, retainedBytes } from '../../src/broker/gateway/batch.js';
-import { BATCH_PATH, type BatchCapability } from '../../src/shared/wire.js';
+import { BATCH_FRAME_HEADER_BYTES, BATCH_PATH, type BatchCapability } from '../../src/shared/wire.js';
 
 const capability: BatchCapability = { path: BATCH_PATH, max_files: 3, max_file_bytes: 100, max_bytes: 1000 };
 const fake = (name: string, size: number): DeployFile => ({
@@ -130,6 +130,23 @@ describe('batchCapabilityOf', () => {
   ])('%s', (_name, answer, expected) => {
     expect(batchCapabilityOf(answer as { upload_batch?: unknown })).toEqual(expected);
   });
+});
+
+test('a frame trickled in one-byte reads is read whole into one buffer, not a view per read', async () => {
+  const content = Buffer.alloc(1000, 7);
+  const header = Buffer.alloc(BATCH_FRAME_HEADER_BYTES);
+  header.write(createHash('sha1').update(content).digest('hex'), 'latin1');
+  header.writeUInt32BE(content.length, 40);
+  const body = Buffer.concat([header, content]);
+  const bytes = async function* () {
+    for (let i = 0; i < body.length; i++) yield body.subarray(i, i + 1);
+  };
+  const reader = new FrameReader(bytes());
+  const frame = await reader.readHeader(0, 2000);
+  const pieces = await reader.readFile(frame);
+  expect(pieces).toHaveLength(1);
+  expect(Buffer.from(pieces[0]!).equals(content)).toBe(true);
+  expect(await reader.atEnd()).toBe(true);
 });
 
 describe('holdFrame: what the broker keeps of a frame, and what the budget counts', () => {

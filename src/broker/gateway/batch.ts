@@ -11,6 +11,11 @@ import type { CompiledConfig } from '../config-types.js';
 /** Frames per batch: enough to amortise a request, few enough that one answer stays small. */
 const BATCH_MAX_FILES = 256;
 /**
+ * Views a frame may be made of before it is copied instead: a 1 MiB frame in 64 KiB socket reads is
+ * about 17; a client that trickles bytes gets one buffer, not a view per read.
+ */
+const MAX_VIEWS_PER_FRAME = 64;
+/**
  * Files up to this size ride in batches; larger ones stream singly through /v2/files, where the
  * per-request cost is small against the bytes (docs/benchmarks.md, "Batched uploads").
  */
@@ -120,10 +125,19 @@ export class FrameReader {
    * docs/benchmarks.md). With WebCrypto the pieces are joined once to be digested.
    */
   async readFile(frame: FrameHeader): Promise<Uint8Array[]> {
-    const pieces: Uint8Array[] = [];
+    let pieces: Uint8Array[] = [];
     const what = `frame ${frame.index} (${frame.sha}), declared ${frame.size} bytes,`;
     let taken = 0;
     while (taken < frame.size) {
+      if (pieces.length === MAX_VIEWS_PER_FRAME) {
+        // A body arriving in many tiny reads would make as many views (and objects) as reads: from
+        // here on the frame is copied into one buffer, so what it holds is bounded by its size.
+        const whole = new Uint8Array(frame.size);
+        whole.set(concatBytes(pieces));
+        await this.fill(whole, what, taken);
+        pieces = [whole];
+        break;
+      }
       if (this.offset >= this.chunk.length) {
         if ((await this.next(what)) === undefined) throw this.endedInside(what, taken, frame.size);
         continue;
@@ -153,8 +167,8 @@ export class FrameReader {
     return false;
   }
 
-  private async fill(target: Uint8Array, what: string): Promise<void> {
-    let filled = 0;
+  private async fill(target: Uint8Array, what: string, from = 0): Promise<void> {
+    let filled = from;
     while (filled < target.length) {
       if (this.offset >= this.chunk.length) {
         if ((await this.next(what)) === undefined) throw this.endedInside(what, filled, target.length);
