@@ -83,8 +83,10 @@ test('after a key rotation, the last good keys are the new set: its tokens verif
     })),
   );
   let serving: number | undefined = 0;
+  // The fallback is taken from a set still fresh after the verification that fetched it: a cache
+  // age of a few hundred ms keeps that true on a loaded machine, and expires between the steps.
   const keySet = createGitHubKeySet('https://issuer.test/.well-known/jwks', {
-    cacheMaxAgeMs: 1,
+    cacheMaxAgeMs: 300,
     fetch: async () => {
       if (serving === undefined) throw new TypeError('fetch failed');
       return new Response(JSON.stringify(sets[serving]), { headers: { 'content-type': 'application/json' } });
@@ -92,7 +94,7 @@ test('after a key rotation, the last good keys are the new set: its tokens verif
   });
   const token = (i: number) =>
     new SignJWT({}).setProtectedHeader({ alg: 'RS256', kid: `k${i}` }).sign(pairs[i]!.privateKey);
-  const settle = () => new Promise((r) => setTimeout(r, 10));
+  const settle = () => new Promise((r) => setTimeout(r, 350));
   await expect(jwtVerify(await token(0), keySet)).resolves.toBeDefined();
   serving = 1;
   await settle();
