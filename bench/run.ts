@@ -57,4 +57,8 @@ const table = [
 ].join('\n');
 process.stdout.write(`\n${table}\n`);
 if (markdownOut) writeFileSync(markdownOut, `${table}\n`);
-process.stdout.write(`\n${rows.filter((r) => r.met).length} of ${rows.length} targets met\n`);
+// Context rows (met undefined) have no target: they are not counted either way.
+const targets = rows.filter((r) => r.met !== undefined);
+process.stdout.write(
+  `\n${targets.filter((r) => r.met).length} of ${targets.length} targets met (${rows.length - targets.length} context rows)\n`,
+);
