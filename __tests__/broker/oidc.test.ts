@@ -237,6 +237,39 @@ test('numeric claims must be digit strings (ids are never coerced)', async () =>
   expect(await rejects(await issuer.mint(AUDIENCE, defaultClaims({ run_id: '12e3' })))).toMatch(/run_id/);
 });
 
+describe('the rate limit and the replay check, asked together', () => {
+  let world: World;
+  let clock = Date.now();
+  beforeAll(async () => {
+    world = await startWorld({ extraConfig: 'limits:\n  exchange_rate_per_owner: 1\n', now: () => clock });
+  });
+  afterAll(() => world.close());
+
+  const send = (token: string) =>
+    fetch(`${world.url}/v1/exchange`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, project: 'marketing-site', target: 'preview' }),
+    });
+
+  test('a token refused by the rate limit is not used up: it exchanges once the window has passed, once', async () => {
+    world.issuer.setJob({ run_id: '7100001' });
+    expect((await send(await world.issuer.mint(AUDIENCE))).status).toBe(200);
+    world.issuer.setJob({ run_id: '7100002' });
+    const limited = await world.issuer.mint(AUDIENCE);
+    const refused = await send(limited);
+    expect(refused.status).toBe(429);
+    clock += 61_000; // the next one-minute window
+    expect((await send(limited)).status).toBe(200);
+    // Sent again in the same window it is rate-limited, which must not give back a used token.
+    expect((await send(limited)).status).toBe(429);
+    clock += 61_000;
+    const replay = await send(limited);
+    expect(replay.status).toBe(401);
+    expect(((await replay.json()) as { error: { code: string } }).error.code).toBe('token_replayed');
+  });
+});
+
 describe('through the exchange', () => {
   let world: World;
   beforeAll(async () => {
