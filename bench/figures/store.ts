@@ -11,6 +11,7 @@ import {
   brokerConfig,
   loadExchanges,
   log,
+  median,
   quick,
   startFakeProcess,
   type Figure,
@@ -19,10 +20,11 @@ import {
 export default {
   name: 'store',
   async run({ issuer, record }) {
-    const count = quick ? 1000 : 3000;
+    // Rounds long enough (~1 s) that scheduling noise on two shared cores does not decide a round.
+    const [rounds, perRound] = quick ? [3, 1000] : [5, 3000];
     const concurrency = 8;
     log(
-      `\n[9] exchanges with the Redis store (plain, TLS + ACL user) ÷ the memory store (${count} tokens each, ${concurrency} concurrent, after a warm-up; rounds interleaved)`,
+      `\n[9] exchanges with the Redis store (plain, TLS + ACL user) ÷ the memory store (${rounds} interleaved rounds of ${perRound} tokens each, ${concurrency} concurrent, after a warm-up; medians)`,
     );
     const fake = await startFakeProcess();
     const plain = await startRedis({ user: { name: 'keyhole', password: 'bench-redis-pw' } });
@@ -54,9 +56,9 @@ export default {
       for (const [, broker] of brokers) await loadExchanges(broker.url, await mint(500), concurrency);
       // Three rounds, each store in turn, so a burst of load from elsewhere hits all three alike.
       const results = new Map<string, { perSecond: number[]; p99: number[]; errors: number }>();
-      for (let round = 0; round < 3; round++) {
+      for (let round = 0; round < rounds; round++) {
         for (const [name, broker] of brokers) {
-          const load = await loadExchanges(broker.url, await mint(Math.ceil(count / 3)), concurrency);
+          const load = await loadExchanges(broker.url, await mint(perRound), concurrency);
           const entry = results.get(name) ?? { perSecond: [], p99: [], errors: 0 };
           entry.perSecond.push(load.perSecond);
           entry.p99.push(load.p99);
@@ -64,7 +66,6 @@ export default {
           results.set(name, entry);
         }
       }
-      const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
       const memory = results.get('memory')!;
       for (const name of ['redis', 'rediss']) {
         const r = results.get(name)!;
