@@ -126,3 +126,14 @@ test('a GitHub App that GitHub refuses fails closed, whatever grace the project 
     true,
   );
 });
+
+test('a require_dpop project refuses an exchange without a proof before asking GitHub anything', async () => {
+  const w = await world({
+    project: '    require_dpop: true\n',
+  });
+  const before = github.requests.length;
+  const refused = await w.exchange(runningJob());
+  expect(refused.status).toBe(400);
+  expect((await errorOf(refused)).message).toMatch(/requires DPoP-bound credentials/);
+  expect(github.requests.slice(before)).toEqual([]);
+});

@@ -172,6 +172,18 @@ export async function handleExchange(
   const job = await jobKey(claims);
   const jobAudit = { ...audit, run_url: runUrl(deps.serverUrl, claims) };
 
+  // A request that cannot succeed is refused before anything is asked of GitHub on its behalf.
+  if (project.requireDpop && !request.headers.get('dpop')) {
+    throw fail(
+      new BrokerError(
+        400,
+        'bad_request',
+        `Project ${project.name} requires DPoP-bound credentials (require_dpop: true): deploy with the Keyhole action (deploy: true), which holds the key. The official Vercel CLI cannot send DPoP proofs, so credential-only mode (deploy: false) is refused for this project.`,
+      ),
+      { ...jobAudit, reason: 'dpop proof missing at exchange' },
+    );
+  }
+
   // A token lifted from a job that has ended (its request token lives on) gets nothing.
   if (deps.jobStatus) {
     if (claims.check_run_id) {
@@ -202,16 +214,6 @@ export async function handleExchange(
   // Sender-constrained projects bind the credential to the key that signed the exchange's proof.
   let jkt: string | undefined;
   if (project.requireDpop) {
-    if (!request.headers.get('dpop')) {
-      throw fail(
-        new BrokerError(
-          400,
-          'bad_request',
-          `Project ${project.name} requires DPoP-bound credentials (require_dpop: true): deploy with the Keyhole action (deploy: true), which holds the key. The official Vercel CLI cannot send DPoP proofs, so credential-only mode (deploy: false) is refused for this project.`,
-        ),
-        { ...jobAudit, reason: 'dpop proof missing at exchange' },
-      );
-    }
     try {
       jkt = await verifyProof({
         request,
