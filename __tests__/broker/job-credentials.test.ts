@@ -181,3 +181,36 @@ test('an exchange the store could not record answers 503 and gives the job its s
   const retry = await exchange(JOB_B, key);
   expect(retry.status).toBe(200);
 });
+
+test('a retried exchange whose credential was revoked since is refused, not handed a dead credential', async () => {
+  const { exchange, revoke, audit } = await instance();
+  const job = { check_run_id: '555000333' };
+  const key = { 'idempotency-key': 'r'.repeat(32) };
+  const { credential } = await json<{ credential: string }>(await exchange(job, key));
+  expect((await revoke(credential)).status).toBe(200);
+  const retry = await exchange(job, key);
+  expect(retry.status).toBe(403);
+  const { error } = await json<{ error: { code: string; message: string } }>(retry);
+  expect(error).toMatchObject({ code: 'forbidden', message: expect.stringMatching(/was revoked/) });
+  expect(audit().at(-1)).toMatchObject({
+    event: 'exchange',
+    decision: 'deny',
+    reason: expect.stringMatching(/^retry of revoked credential /),
+  });
+});
+
+test('a retried exchange is refused closed (503) when the store cannot say whether it was revoked', async () => {
+  const store = new MemoryReplayStore();
+  const { exchange } = await instance({ store });
+  const job = { check_run_id: '555000444' };
+  const key = { 'idempotency-key': 'q'.repeat(32) };
+  expect((await exchange(job, key)).status).toBe(200);
+  const get = store.get.bind(store);
+  store.get = async (k: string) => {
+    if (k.startsWith('revoked:')) throw new Error('store down');
+    return get(k);
+  };
+  const retry = await exchange(job, key);
+  expect(retry.status).toBe(503);
+  expect(await codeOf(retry)).toBe('unavailable');
+});

@@ -94,6 +94,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     now,
     serverUrl,
     limitExchange: createExchangeRateLimit(deps.replay, now),
+    revocations,
     ...(jobStatus ? { jobStatus } : {}),
   };
   const gateway = createGateway({

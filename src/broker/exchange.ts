@@ -13,6 +13,7 @@ import { ProofError, verifyProof } from './dpop.js';
 import { badRequest, BrokerError } from './errors.js';
 import { JOB_WINDOW_MS, jobKey, runUrl } from './job.js';
 import type { JobStatusChecker } from './job-status.js';
+import type { Revocations } from './revocation.js';
 import type { GitHubClaims } from './oidc/claims.js';
 import type { TokenVerifier } from './oidc/verify.js';
 import type { CompiledConfig } from './config-types.js';
@@ -40,6 +41,8 @@ export interface ExchangeDeps {
   limitExchange?: (config: CompiledConfig, owner: string, insider: boolean) => Promise<void>;
   /** With a github_app: is the job that asks still running? */
   jobStatus?: JobStatusChecker;
+  /** A retried exchange never hands back a credential that was revoked since. */
+  revocations?: Revocations;
 }
 
 function parseRequest(text: string): { token: string; project: string; target: string } {
@@ -260,6 +263,22 @@ export async function handleExchange(
     const stored = await orUnavailable('look up this job', () => deps.replay.get(retryRecord));
     const previous = stored ? (JSON.parse(stored) as CredentialClaims) : undefined;
     if (previous && previous.tgt === input.target && previous.jkt === jkt && previous.exp > now + 5_000) {
+      // Revoked meanwhile (the job's own post step, an admin): the retry gets a refusal, not a
+      // credential every gateway call would refuse. The store's silence is a 503, as at the gateway.
+      try {
+        await deps.revocations?.check(previous);
+      } catch (error) {
+        if (!(error instanceof BrokerError) || error.status !== 401)
+          throw fail(storeUnavailable(), { ...jobAudit, reason: 'replay store unavailable' });
+        throw fail(
+          new BrokerError(
+            403,
+            'forbidden',
+            "The credential this exchange already issued (same Idempotency-Key) was revoked; a new deploy step sends a new Idempotency-Key and gets a new credential, within the job's max_credentials_per_job.",
+          ),
+          { ...jobAudit, reason: `retry of revoked credential ${previous.cid}` },
+        );
+      }
       const { credential } = await signCredential(deps.keys, previous);
       deps.logger.audit({
         event: 'exchange',
