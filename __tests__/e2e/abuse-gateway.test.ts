@@ -179,6 +179,35 @@ describe('finding 3: buffered create bodies are budgeted', () => {
   }, 30_000);
 });
 
+describe('one job may buffer half the budget', () => {
+  test("a job's second held create past its share is refused 503, while another job's create still buffers", async () => {
+    const size = 300 * KiB; // the share is 512 KiB of the 1024 KiB budget
+    const job = await credential();
+    const holder = held(createHead(job, size), '{');
+    let answer: Response | undefined;
+    for (let i = 0; i < 40; i++) {
+      answer = await call(job, 'POST', '/v13/deployments', {
+        headers: { 'content-type': 'application/json' },
+        body: 'x'.repeat(size),
+      });
+      if (answer.status === 503) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(answer!.status).toBe(503);
+    expect(answer!.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect((await errorOf(answer!)).message).toMatch(/This job's requests are buffering their share/);
+    // The budget itself has room: another job's create of the same size is read (and refused as
+    // the bad JSON it is, 400), not turned away.
+    const other = await call(await credential(), 'POST', '/v13/deployments', {
+      headers: { 'content-type': 'application/json' },
+      body: 'x'.repeat(size),
+    });
+    expect(other.status).toBe(400);
+    holder.socket.destroy();
+    await holder.closed;
+  }, 30_000);
+});
+
 describe('finding 4: the deployment quota holds under concurrency', () => {
   const inline = (i: number) => ({
     files: [{ file: 'index.html', data: `<p>${i}</p>` }],

@@ -128,7 +128,11 @@ export function createGateway(deps: GatewayDeps) {
   // as many batches as its upload slots can forward at once (4 by default, the action's own
   // concurrency), so stalled batches cannot take the bytes another project's create needs.
   const inflightBatches = new InflightLimit('batched uploads');
-  const buffered = new ByteBudget(() => deps.config.limits.max_buffered_body_bytes);
+  // One job may buffer half the budget (or one create body of max_body_bytes, if that is more).
+  const buffered = new ByteBudget(
+    () => deps.config.limits.max_buffered_body_bytes,
+    () => Math.max(deps.config.limits.max_buffered_body_bytes / 2, deps.config.limits.max_body_bytes),
+  );
 
   function usageFor(claims: CredentialClaims): Usage {
     const owner = budgetOwner(claims);
@@ -472,6 +476,7 @@ export function createGateway(deps: GatewayDeps) {
   ): Promise<GatewayResult> {
     const { limits } = deps.config;
     const reader = new FrameReader(source, deps.sha1Hex);
+    const owner = budgetOwner(claims);
     const results: BatchFileResult[] = new Array(declared);
     const inFlight = new Set<Promise<void>>();
     let bytes = 0;
@@ -508,7 +513,7 @@ export function createGateway(deps: GatewayDeps) {
         };
       } finally {
         release?.();
-        buffered.release(held);
+        buffered.release(held, owner);
       }
     };
     try {
@@ -520,16 +525,16 @@ export function createGateway(deps: GatewayDeps) {
           );
         // Back-pressure: the next file is read only when the fan-out has room for it.
         while (inFlight.size >= BATCH_FANOUT) await Promise.race(inFlight);
-        buffered.take(frame.size);
+        buffered.take(frame.size, owner);
         let file: Uint8Array[];
         let held = frame.size;
         try {
           const kept = holdFrame(await reader.readFile(frame), frame.size);
-          if (kept.held > frame.size) buffered.take(kept.held - frame.size);
+          if (kept.held > frame.size) buffered.take(kept.held - frame.size, owner);
           held = kept.held;
           file = kept.pieces;
         } catch (error) {
-          buffered.release(held);
+          buffered.release(held, owner);
           throw error;
         }
         bytes += frame.size;
@@ -571,8 +576,9 @@ export function createGateway(deps: GatewayDeps) {
       Number.isSafeInteger(declared) && declared >= 0
         ? Math.min(declared, limits.max_body_bytes)
         : limits.max_body_bytes;
+    const owner = budgetOwner(claims);
     try {
-      buffered.take(held);
+      buffered.take(held, owner);
     } catch (error) {
       release();
       throw error;
@@ -580,7 +586,7 @@ export function createGateway(deps: GatewayDeps) {
     try {
       return await createChecked(request, route, claims, project, upstream);
     } finally {
-      buffered.release(held);
+      buffered.release(held, owner);
       release();
     }
   }
