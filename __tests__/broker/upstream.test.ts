@@ -114,9 +114,13 @@ describe.each([
     await expect(
       uploadToVercel(upstreamWith(fetchImpl, baseUrl, 200), 'team_pinned', SHA, pieces),
     ).rejects.toMatchObject({ status: 504, message: 'Vercel did not answer in time; retry.' });
-    // Port 9 (discard) has no listener on loopback.
+    // A port that was just free (a server opened on it and closed again) has no listener.
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
     await expect(
-      uploadToVercel(upstreamWith(fetchImpl, 'http://127.0.0.1:9'), 'team_pinned', SHA, pieces),
+      uploadToVercel(upstreamWith(fetchImpl, `http://127.0.0.1:${deadPort}`), 'team_pinned', SHA, pieces),
     ).rejects.toMatchObject({ status: 502, message: 'Vercel could not be reached; retry.' });
   });
 });
