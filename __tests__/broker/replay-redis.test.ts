@@ -1,7 +1,12 @@
 // The Redis store on a real redis-server with a password and a db: same semantics as the memory
 // store, atomic across clients, fails fast while Redis is away and recovers when it returns.
 import { createClient } from '@redis/client';
-import { RedisReplayStore, reconnectDelay, redactRedisUrl } from '../../src/broker/replay-redis.js';
+import {
+  RedisReplayStore,
+  reconnectDelay,
+  redactRedisUrl,
+  storeEventLog,
+} from '../../src/broker/replay-redis.js';
 import { eventually, startRedis, type TestRedis } from '../helpers/redis.js';
 
 const PASSWORD = 'pw-7f3a9c1e';
@@ -94,4 +99,33 @@ test('log lines show the URL without its password; reconnects back off up to 2 s
   );
   expect([0, 1, 5, 30].map((n) => reconnectDelay(n, () => 1))).toEqual([50, 100, 1600, 2000]);
   expect(reconnectDelay(30, () => 0)).toBe(1000);
+});
+
+test('an unreachable store is logged once a minute, without the password, and once when it is back', () => {
+  const lines: { level: string; msg: string; fields: Record<string, unknown> }[] = [];
+  let clock = 1_000_000;
+  const onEvent = storeEventLog(
+    (level, msg, fields) => lines.push({ level, msg, fields }),
+    'rediss://keyhole:s3cret-pw@redis.internal:6380/0',
+    () => clock,
+  );
+  onEvent('ready'); // the first connection: nothing to report
+  for (let i = 0; i < 30; i++) {
+    onEvent('error', 'connect ECONNREFUSED');
+    onEvent('reconnecting');
+    clock += 2_000; // the client retries every ≤ 2 s: 60 s of retries
+  }
+  onEvent('error', 'connect ECONNREFUSED');
+  onEvent('ready');
+  onEvent('ready');
+  expect(lines.map((l) => `${l.level} ${l.msg}`)).toEqual([
+    'error replay store unreachable; exchanges and creates answer 503 until it returns',
+    'error replay store unreachable; exchanges and creates answer 503 until it returns',
+    'info replay store reachable again',
+  ]);
+  expect(lines[0]!.fields).toEqual({
+    store: 'rediss://keyhole:***@redis.internal:6380/0',
+    reason: 'connect ECONNREFUSED',
+  });
+  expect(JSON.stringify(lines)).not.toContain('s3cret-pw');
 });

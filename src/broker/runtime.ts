@@ -19,7 +19,7 @@ import { withOperations } from './ops.js';
 import type { CompiledConfig } from './config-types.js';
 import type { UpstreamFetch } from './gateway/forward.js';
 import { MemoryReplayStore, type ReplayStore } from './replay.js';
-import { redactRedisUrl, RedisReplayStore } from './replay-redis.js';
+import { redactRedisUrl, RedisReplayStore, storeEventLog } from './replay-redis.js';
 
 /** How long the last good key set keeps verifying while the issuer is unreachable (keys.ts default). */
 const MAX_KEY_SET_STALE_MS = 6 * 3600_000;
@@ -90,26 +90,8 @@ function createEnvReader(env: NodeJS.ProcessEnv, envFile: string | undefined) {
 
 function openStore(url: string, config: CompiledConfig, logger: Logger): ReplayStore {
   if (url === 'memory') return new MemoryReplayStore({ maxEntries: config.limits.replay_store_max_entries });
-  const shown = redactRedisUrl(url);
-  let lastErrorLog = 0;
-  let down = false;
   return new RedisReplayStore(url, {
-    onEvent: (event, detail) => {
-      if (event === 'ready') {
-        if (down) logger.log('info', 'replay store reachable again', { store: shown });
-        down = false;
-        return;
-      }
-      if (event !== 'error') return;
-      down = true;
-      // The client retries every ≤ 2 s while Redis is down: one line a minute is enough to see it.
-      if (Date.now() - lastErrorLog < 60_000) return;
-      lastErrorLog = Date.now();
-      logger.log('error', 'replay store unreachable; exchanges and creates answer 503 until it returns', {
-        store: shown,
-        reason: detail,
-      });
-    },
+    onEvent: storeEventLog((level, msg, fields) => logger.log(level, msg, fields), url),
   });
 }
 

@@ -4,7 +4,7 @@
  * `rediss://` from the variable the config's `replay_store_env` names (Vercel's marketplace Redis).
  */
 import type { Broker } from './app.js';
-import { RedisReplayStore } from './replay-redis.js';
+import { RedisReplayStore, storeEventLog } from './replay-redis.js';
 import { createBrokerFromEnv, type ServerlessEnv } from './serverless.js';
 
 /**
@@ -47,12 +47,10 @@ export default {
     broker ??= createBrokerFromEnv(process.env as ServerlessEnv, {
       openStore: (url) => {
         const store = new RedisReplayStore(url, {
-          onEvent: (event, detail) => {
-            if (event === 'error')
-              console.log(
-                JSON.stringify({ level: 'error', msg: 'replay store unreachable', reason: detail }),
-              );
-          },
+          onEvent: storeEventLog(
+            (level, msg, fields) => console.log(JSON.stringify({ level, msg, ...fields })),
+            url,
+          ),
         });
         stores.push(store);
         return store;
