@@ -2,7 +2,8 @@
 import { aliasPatternsOverlap, compileAliasPattern } from './alias-patterns.js';
 import type { CompiledConfig, CompiledProject } from './config-types.js';
 import { GITHUB_ISSUER, GITHUB_JWKS_URL } from './oidc/claims.js';
-import { compileRules, foldCase } from './policy/compile.js';
+import { foldCase } from './fold-case.js';
+import { compileRules } from './policy/compile.js';
 import { lintPolicy } from './policy/lint.js';
 import { configSchema, KNOWN_KEYS, type ConfigFile } from './policy/schema.js';
 import {

@@ -6,7 +6,7 @@
 import { BrokerError } from './errors.js';
 import type { PolicyClaims } from './oidc/claims.js';
 import type { CompiledConfig } from './config-types.js';
-import { foldCase } from './policy/compile.js';
+import { foldCase } from './fold-case.js';
 import { MemoryReplayStore, type ReplayStore } from './replay.js';
 
 const RATE_WINDOW_MS = 60_000;

@@ -5,6 +5,7 @@ import { badRequest, BrokerError, forbidden, invalidCredential, notFound } from 
 import type { CompiledConfig, CompiledProject } from '../config-types.js';
 import type { ReplayStore } from '../replay.js';
 import { toHex } from '../bytes.js';
+import { foldCase } from '../fold-case.js';
 import { assignAlias, recordCreated } from './aliases.js';
 import { checkCreateBody } from './body-rules.js';
 import {
@@ -863,7 +864,7 @@ export function createGateway(deps: GatewayDeps) {
       throw refuse(`promotion needs a production credential; this one deploys to ${claims.tgt}`);
     }
     // Compared as GitHub compares environment names: case-insensitively.
-    const environment = claims.env?.replace(/[A-Z]/g, (c) => c.toLowerCase());
+    const environment = claims.env === undefined ? undefined : foldCase(claims.env);
     if (project.promoteEnvironments && !(environment && project.promoteEnvironments.includes(environment))) {
       throw refuse(
         `project ${project.name} is promoted only from jobs in the GitHub environment ${project.promoteEnvironments.join(' or ')}; this job's environment is ${claims.env ?? 'none'}`,

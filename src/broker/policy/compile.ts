@@ -2,6 +2,7 @@
 import picomatch from 'picomatch';
 import type { CompiledRule, Matcher } from '../config-types.js';
 import type { RuleFile } from './schema.js';
+import { foldCase } from '../fold-case.js';
 
 /** Events that run attacker-influenced code with the base repository's identity (research/oidc.md §7.2 #12). */
 export const RISKY_EVENTS = ['pull_request_target', 'workflow_run', 'issue_comment'] as const;
@@ -21,11 +22,6 @@ export function compilePattern(pattern: string): Matcher {
     strictSlashes: true,
   });
   return (value) => isMatch(value);
-}
-
-/** ASCII-only case folding: `toLocaleLowerCase` would let Unicode look-alikes compare equal. */
-export function foldCase(value: string): string {
-  return value.replace(/[A-Z]/g, (c) => c.toLowerCase());
 }
 
 function compileRule(rule: RuleFile, index: number): CompiledRule {

@@ -1,7 +1,8 @@
 /** The policy decision: a pure function from (policy, verified claims, project, target) to a grant or reasons. */
 import type { PolicyClaims } from '../oidc/claims.js';
 import type { CompiledConfig, CompiledProject, CompiledRule } from '../config-types.js';
-import { foldCase, RISKY_EVENTS } from './compile.js';
+import { foldCase } from '../fold-case.js';
+import { RISKY_EVENTS } from './compile.js';
 
 export interface Grant {
   project: CompiledProject;
