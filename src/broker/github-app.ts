@@ -37,6 +37,16 @@ export interface GitHubApp {
   getRepo(repository: string, path: string): Promise<GitHubAnswer>;
 }
 
+/**
+ * One classification for every GitHub failure: no status (network errors, time-outs), 5xx and 429
+ * mean "GitHub cannot say", which callers may treat with grace; any other refusal (a missing
+ * installation, 401/403) is an Error carrying its status.
+ */
+function githubFailure(status: number | undefined, unreachable: string, refused: string): Error {
+  if (status === undefined || status >= 500 || status === 429) return new GitHubUnreachableError(unreachable);
+  return Object.assign(new Error(refused), { status });
+}
+
 export function createGitHubApp(settings: GitHubAppSettings): GitHubApp {
   const timeoutMs = settings.timeoutMs ?? 10_000;
   const request = octokitRequest.defaults({
@@ -51,12 +61,14 @@ export function createGitHubApp(settings: GitHubAppSettings): GitHubApp {
   });
   const installations = new Map<string, { id: number; at: number }>();
 
-  /** Network errors, time-outs, 5xx and 429 mean "GitHub cannot say", which callers may treat with grace. */
+  /** An Octokit failure, classified like a direct answer (`githubFailure`). */
   function classify(error: unknown): never {
     const status = (error as { status?: number }).status;
-    if (status === undefined || status >= 500 || status === 429)
-      throw new GitHubUnreachableError(error instanceof Error ? error.message : String(error));
-    throw Object.assign(new Error(`GitHub answered ${status}`), { status });
+    throw githubFailure(
+      status,
+      error instanceof Error ? error.message : String(error),
+      `GitHub answered ${status}`,
+    );
   }
 
   async function installationToken(repository: string): Promise<string> {
@@ -111,15 +123,13 @@ export function createGitHubApp(settings: GitHubAppSettings): GitHubApp {
       } catch (error) {
         throw new GitHubUnreachableError(error instanceof Error ? error.message : String(error));
       }
-      if (response.status >= 500 || response.status === 429) {
-        await response.body?.cancel();
-        throw new GitHubUnreachableError(`HTTP ${response.status}`);
-      }
       if (!response.ok && response.status !== 404) {
         await response.body?.cancel();
-        throw Object.assign(new Error(`GitHub answered ${response.status} to GET ${path}`), {
-          status: response.status,
-        });
+        throw githubFailure(
+          response.status,
+          `HTTP ${response.status}`,
+          `GitHub answered ${response.status} to GET ${path}`,
+        );
       }
       return { status: response.status, body: await response.json().catch(() => undefined) };
     },
