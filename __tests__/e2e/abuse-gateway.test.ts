@@ -151,31 +151,36 @@ describe('finding 2: one credential cannot starve other projects', () => {
   });
 });
 
+/** A create of `size` bytes of (invalid) JSON: 400 once read, 503 when it may not be buffered. */
+const createOf = (credential: string, size: number) =>
+  call(credential, 'POST', '/v13/deployments', {
+    headers: { 'content-type': 'application/json' },
+    body: 'x'.repeat(size),
+  });
+
+/** Creates until one is refused 503 (held bodies take their bytes as they arrive); that answer. */
+async function refusedWhileHeld(credential: string, size: number): Promise<Response> {
+  let answer = await createOf(credential, size);
+  for (let i = 0; i < 40 && answer.status !== 503; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    answer = await createOf(credential, size);
+  }
+  expect(answer.status).toBe(503);
+  expect(answer.headers.get('retry-after')).toMatch(/^\d+$/);
+  return answer;
+}
+
 describe('finding 3: buffered create bodies are budgeted', () => {
   test('creates held back past max_buffered_body_bytes are refused 503 at once; the budget returns when they end', async () => {
     const size = 500 * KiB;
     const holders = [await credential(), await credential()].map((c) => held(createHead(c, size), '{'));
     const third = await credential();
     // Wait until both holders are buffering (their bytes taken), then a third create is refused.
-    let answer: Response | undefined;
-    for (let i = 0; i < 40; i++) {
-      answer = await call(third, 'POST', '/v13/deployments', {
-        headers: { 'content-type': 'application/json' },
-        body: 'x'.repeat(size),
-      });
-      if (answer.status === 503) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(answer!.status).toBe(503);
-    expect(answer!.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect((await errorOf(answer!)).code).toBe('unavailable');
+    const answer = await refusedWhileHeld(third, size);
+    expect((await errorOf(answer)).code).toBe('unavailable');
     // The holders are cut off by the body deadline, and their budget comes back.
     await Promise.all(holders.map((h) => h.closed));
-    const after = await call(third, 'POST', '/v13/deployments', {
-      headers: { 'content-type': 'application/json' },
-      body: 'x'.repeat(size),
-    });
-    expect(after.status).toBe(400);
+    expect((await createOf(third, size)).status).toBe(400);
   }, 30_000);
 });
 
@@ -184,25 +189,11 @@ describe('one job may buffer half the budget', () => {
     const size = 300 * KiB; // the share is 512 KiB of the 1024 KiB budget
     const job = await credential();
     const holder = held(createHead(job, size), '{');
-    let answer: Response | undefined;
-    for (let i = 0; i < 40; i++) {
-      answer = await call(job, 'POST', '/v13/deployments', {
-        headers: { 'content-type': 'application/json' },
-        body: 'x'.repeat(size),
-      });
-      if (answer.status === 503) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    expect(answer!.status).toBe(503);
-    expect(answer!.headers.get('retry-after')).toMatch(/^\d+$/);
-    expect((await errorOf(answer!)).message).toMatch(/This job's requests are buffering their share/);
+    const answer = await refusedWhileHeld(job, size);
+    expect((await errorOf(answer)).message).toMatch(/This job's requests are buffering their share/);
     // The budget itself has room: another job's create of the same size is read (and refused as
     // the bad JSON it is, 400), not turned away.
-    const other = await call(await credential(), 'POST', '/v13/deployments', {
-      headers: { 'content-type': 'application/json' },
-      body: 'x'.repeat(size),
-    });
-    expect(other.status).toBe(400);
+    expect((await createOf(await credential(), size)).status).toBe(400);
     holder.socket.destroy();
     await holder.closed;
   }, 30_000);
