@@ -132,6 +132,19 @@ test.each(drifts)('drift: %s → a failing row with what to change, exit 1', asy
   expect(code).toBe(1);
 });
 
+test('branch policies past the first page are not judged unseen: a list longer than one page is a warning, not OK', async () => {
+  const repo = healthy();
+  // 100 harmless entries, then one the rule does not allow: GitHub's default page (30) hides it.
+  repo.environments![0]!.policies = [
+    ...Array.from({ length: 100 }, () => ({ name: 'main', type: 'branch' as const })),
+    { name: 'release/*', type: 'branch' as const },
+  ];
+  github.setRepository(repo);
+  const { stdout } = await doctor();
+  expect(stdout).toMatch(/WARN .*branch policy .*lists 101 branch policies; the doctor read the first 100/);
+  expect(stdout).not.toMatch(/OK .*branch policy/);
+});
+
 test('a wait timer alone counts as protection; --json gives the findings for automation', async () => {
   const repo = healthy();
   repo.environments![0]!.reviewers = 0;

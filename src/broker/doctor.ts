@@ -156,10 +156,24 @@ async function checkEnvironment(github: GitHubApp, rule: CompiledRule, name: str
     });
     return;
   }
-  const listed = await github.getRepo(repo, `${path}/deployment-branch-policies`);
-  const policies =
-    (listed.body as { branch_policies?: { name: string; type?: string }[] } | undefined)?.branch_policies ??
-    [];
+  // GitHub pages this list (30 by default): a verdict on a partial list could miss a foreign branch.
+  const listed = await github.getRepo(repo, `${path}/deployment-branch-policies?per_page=100`);
+  const page = listed.body as
+    { total_count?: number; branch_policies?: { name: string; type?: string }[] } | undefined;
+  const policies = page?.branch_policies ?? [];
+  if (listed.status !== 200 || (page?.total_count ?? policies.length) > policies.length) {
+    add({
+      status: 'warn',
+      check: 'branch policy',
+      subject,
+      detail:
+        listed.status !== 200
+          ? `GitHub answered ${listed.status} for the environment's branch policies: they could not be read`
+          : `the environment lists ${page!.total_count} branch policies; the doctor read the first ${policies.length}`,
+      fix: `check in Settings → Environments that only ${refs} may deploy`,
+    });
+    return;
+  }
   const foreign = policies.filter((p) => !admittedByRule(rule, p));
   add(
     foreign.length === 0

@@ -293,8 +293,9 @@ export async function handleExchange(
   }
 
   // One job, a bounded number of credentials: counted atomically in the store every instance shares.
+  const slotKey = `jobslots:${project.name}:${job}`;
   const taken = await orUnavailable("count this job's credentials", () =>
-    deps.replay.take(`jobslots:${project.name}:${job}`, 1, project.maxCredentialsPerJob, JOB_WINDOW_MS),
+    deps.replay.take(slotKey, 1, project.maxCredentialsPerJob, JOB_WINDOW_MS),
   );
   if (taken === undefined) {
     throw fail(
@@ -333,24 +334,14 @@ export async function handleExchange(
   });
   if (retryRecord) {
     try {
-      await deps.replay.put(retryRecord, JSON.stringify(minted), expires - now);
-    } catch {
+      await orUnavailable('record this exchange', () =>
+        deps.replay.put(retryRecord, JSON.stringify(minted), expires - now),
+      );
+    } catch (error) {
       // Unrecorded, the credential could not be handed to a retry: it is never answered, and the
       // job's slot is given back so the retry the 503 asks for can succeed.
-      await deps.replay
-        .take(`jobslots:${project.name}:${job}`, -1, project.maxCredentialsPerJob, JOB_WINDOW_MS)
-        .catch(() => undefined);
-      throw fail(
-        new BrokerError(
-          503,
-          'unavailable',
-          'The broker cannot record this exchange right now; retry shortly.',
-          {
-            'retry-after': '5',
-          },
-        ),
-        { ...jobAudit, reason: 'replay store unavailable' },
-      );
+      await deps.replay.take(slotKey, -1, project.maxCredentialsPerJob, JOB_WINDOW_MS).catch(() => undefined);
+      throw fail(error as BrokerError, { ...jobAudit, reason: 'replay store unavailable' });
     }
   }
   deps.logger.audit({

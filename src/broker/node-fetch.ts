@@ -93,7 +93,7 @@ export function createNodeFetch(maxSockets: number): UpstreamFetch {
     send(input, init, httpAgent, httpsAgent)) as UpstreamFetch;
   fetchImpl.acceptsAsyncIterable = true;
   fetchImpl.postWhole = (url, headers, body, timeoutMs) =>
-    postWhole(url, headers, body, timeoutMs, url.startsWith('https:') ? httpsAgent : httpAgent);
+    postWhole(url, headers, body, timeoutMs, httpAgent, httpsAgent);
   return fetchImpl;
 }
 
@@ -157,9 +157,11 @@ const postWhole = (
   headers: Record<string, string>,
   body: readonly Uint8Array[],
   timeoutMs: number,
-  agent: HttpAgent,
+  httpAgent: HttpAgent,
+  httpsAgent: HttpsAgent,
 ) =>
   new Promise<WholeAnswer>((resolve, reject) => {
+    const secure = url.startsWith('https:');
     let req: ClientRequest | undefined = undefined;
     const timer = setTimeout(() => {
       req?.destroy();
@@ -169,9 +171,9 @@ const postWhole = (
       clearTimeout(timer);
       reject(error);
     };
-    req = (url.startsWith('https:') ? httpsRequest : httpRequest)(
+    req = (secure ? httpsRequest : httpRequest)(
       url,
-      { method: 'POST', headers, agent },
+      { method: 'POST', headers, agent: secure ? httpsAgent : httpAgent },
       (res) => {
         const chunks: Buffer[] = [];
         let kept = 0;

@@ -133,10 +133,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
 
     const storeUrl = config.replayStoreEnv ? readEnv(config.replayStoreEnv) : config.replayStore;
     if (!storeUrl || !STORE_URL.test(storeUrl)) {
+      const setting = config.replayStoreEnv ? `${config.replayStoreEnv} (replay_store_env)` : 'replay_store';
       throw new Error(
-        `${config.replayStoreEnv} (replay_store_env) must hold redis://…, rediss://… or redis+cluster://host1:port1,host2:port2 (user, password and db in the URL), but it is ${storeUrl ? 'something else' : 'empty'}`,
+        `${setting} must hold memory, redis://…, rediss://… or redis+cluster://host1:port1,host2:port2 (user, password and db in the URL), but it is ${storeUrl ? 'something else' : 'empty'}`,
       );
     }
+    // Its key is a secret like the others: read before a store is opened, so a missing one stops
+    // the start or the reload without leaving a new connection behind.
+    const githubApp = githubAppFromConfig(config, readEnv, fetch);
     const store =
       previous && previous.storeUrl === storeUrl
         ? previous.store
@@ -162,8 +166,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     const pools =
       previous && previous.pools.size === size ? previous.pools : { size, fetchFor: instrumentedPools(size) };
 
-    // Its key is a secret like the others: read here, so a missing one stops the start or the reload.
-    const githubApp = githubAppFromConfig(config, readEnv, fetch);
     const broker = createBroker({
       config,
       keys,
@@ -238,7 +240,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       current = next;
       if (replaced.store !== next.store) {
         retired.push(replaced.store);
-        setTimeout(() => void replaced.store.close?.(), OLD_STORE_GRACE_MS).unref();
+        setTimeout(() => {
+          retired.splice(retired.indexOf(replaced.store), 1);
+          void replaced.store.close?.();
+        }, OLD_STORE_GRACE_MS).unref();
       }
       metrics.configReloaded('ok');
       logger.log('info', 'config reloaded', {

@@ -60,8 +60,10 @@ export default {
     try {
       ready = await broker;
     } catch (error) {
-      // A bad config or a missing key: say so in the log, answer 503, and try again next request.
+      // A bad config or a missing key: say so in the log, answer 503, and try again next request
+      // (closing what the failed start opened, so retries do not pile up connections).
       broker = undefined;
+      await Promise.all(stores.splice(0).map((store) => store.close()));
       console.log(
         JSON.stringify({ level: 'error', msg: 'broker cannot start', error: (error as Error).message }),
       );

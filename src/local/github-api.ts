@@ -144,9 +144,13 @@ export async function startGitHubApi(options: { appId?: string } = {}): Promise<
         if (environment[2]) {
           if (env.branches !== 'custom') return send(res, 404, notFound);
           const policies = env.policies ?? [];
+          // Paged as GitHub pages it: 30 by default, at most 100 (first page only).
+          const perPage = Math.min(100, Number(url.searchParams.get('per_page') ?? 30) || 30);
           return send(res, 200, {
             total_count: policies.length,
-            branch_policies: policies.map((p, i) => ({ id: i + 1, name: p.name, type: p.type })),
+            branch_policies: policies
+              .slice(0, perPage)
+              .map((p, i) => ({ id: i + 1, name: p.name, type: p.type })),
           });
         }
         const rules: unknown[] = [];

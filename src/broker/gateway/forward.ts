@@ -105,6 +105,14 @@ const redirectRefused = (status: number) =>
   // Following a redirect would carry the upstream token to wherever it points.
   new BrokerError(502, 'upstream_error', `Vercel answered with a redirect (${status}); not followed.`);
 
+/** The headers Vercel's `POST /v2/files` reads for one file: its type, SHA-1 (both spellings) and size. */
+export const fileHeaders = (digest: string, size: number): Record<string, string> => ({
+  'content-type': 'application/octet-stream',
+  'x-vercel-digest': digest,
+  'x-now-digest': digest,
+  'x-now-size': String(size),
+});
+
 const uploadTimeoutMs = (upstream: Upstream, bytes: number) =>
   upstream.timeoutMs + bytes / UPLOAD_FLOOR_BYTES_PER_MS;
 
@@ -128,12 +136,7 @@ export async function uploadToVercel(
       path: '/v2/files',
       query: new URLSearchParams(),
       teamId,
-      headers: new Headers({
-        'content-type': 'application/octet-stream',
-        'x-vercel-digest': digest,
-        'x-now-digest': digest,
-        'x-now-size': String(size),
-      }),
+      headers: new Headers(fileHeaders(digest, size)),
       body,
       contentLength: size,
     });
@@ -149,11 +152,8 @@ export async function uploadToVercel(
     answer = await post(
       url,
       {
-        'content-type': 'application/octet-stream',
+        ...fileHeaders(digest, size),
         'content-length': String(size),
-        'x-vercel-digest': digest,
-        'x-now-digest': digest,
-        'x-now-size': String(size),
         authorization: `Bearer ${upstream.token}`,
         'user-agent': upstream.userAgent,
       },

@@ -10,6 +10,7 @@ import { assignAlias, recordCreated } from './aliases.js';
 import { checkCreateBody } from './body-rules.js';
 import {
   copyResponseHeaders,
+  fileHeaders,
   forwardToVercel,
   relayResponse,
   uploadToVercel,
@@ -393,12 +394,7 @@ export function createGateway(deps: GatewayDeps) {
     let bodyError: BrokerError | undefined;
     // The upstream request (and its pooled socket) starts only once the body does: a client that
     // declares a size and sends nothing holds no upstream socket (the adapter's body deadline ends it).
-    const headers = new Headers({
-      'content-type': 'application/octet-stream',
-      'x-vercel-digest': digest,
-      'x-now-digest': digest,
-      'x-now-size': String(size),
-    });
+    const headers = new Headers(fileHeaders(digest, size));
     try {
       const started = source && size > 0 ? await startOfBody(source) : source;
       const counted = started ? exactly(started, size, (error) => (bodyError = error)) : undefined;
