@@ -6,8 +6,8 @@ import { rmSync } from 'node:fs';
 const ncc = 'node_modules/@vercel/ncc/dist/ncc/cli.js';
 for (const [entry, out] of [
   ['src/action/index.ts', 'dist/action'],
-  ['src/broker/index.ts', 'dist/broker'],
-  ['src/broker/vercel.ts', 'deploy/vercel/lib'],
+  ['src/broker/host/node/index.ts', 'dist/broker'],
+  ['src/broker/host/node/vercel.ts', 'deploy/vercel/lib'],
 ]) {
   rmSync(out, { recursive: true, force: true });
   execFileSync(

@@ -1,12 +1,12 @@
 /** Preview aliases: which patterns policy check accepts, and a gateway route that assigns only what they allow. */
 import { createHash } from 'node:crypto';
-import { parseConfig } from '../../src/broker/config.js';
+import { parseConfig } from '../../src/broker/policy/config.js';
 import {
   aliasPatternsOverlap,
   checkAliasPattern,
   compileAliasPattern,
   normalizeAlias,
-} from '../../src/broker/alias-patterns.js';
+} from '../../src/broker/policy/alias-patterns.js';
 import { brokerYaml, LOCAL_URLS } from '../helpers/config.js';
 import { startWorld, type World } from '../helpers/world.js';
 

@@ -3,7 +3,7 @@ import {
   mintCredential,
   verifyCredential,
   type CredentialClaims,
-} from '../../src/broker/credential.js';
+} from '../../src/broker/credential/credential.js';
 import { CREDENTIAL_MAX_LENGTH, CREDENTIAL_PATTERN } from '../../src/shared/wire.js';
 
 const key = (byte: number, length = 32) => Buffer.alloc(length, byte).toString('base64url');

@@ -1,7 +1,7 @@
 /** RFC 9449 DPoP: a bound credential is useless without a fresh proof from its key, for this request. */
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { createProof, createProofKey, withProofs, type ProofKey } from '../../src/action/dpop.js';
-import { parseConfig } from '../../src/broker/config.js';
+import { parseConfig } from '../../src/broker/policy/config.js';
 import { brokerYaml, LOCAL_URLS } from '../helpers/config.js';
 import { startWorld, type World } from '../helpers/world.js';
 
@@ -102,7 +102,7 @@ test('refused: a stale proof, an unsigned or HMAC proof, a proof carrying a priv
       .setProtectedHeader({ alg: 'ES256', typ: 'dpop+jwt', jwk: key.jwk, ...header })
       .sign(key.privateKey);
   const now = Math.floor(Date.now() / 1000);
-  const { accessTokenHash } = await import('../../src/broker/dpop.js');
+  const { accessTokenHash } = await import('../../src/broker/credential/dpop.js');
   const ath = await accessTokenHash(credential);
   const stale = await sign({ iat: now - 120, ath });
   expect((await refusal(await call({ authorization: `DPoP ${credential}`, dpop: stale }))).message).toMatch(

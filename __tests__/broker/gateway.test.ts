@@ -1,7 +1,7 @@
 /** The gateway refuses everything a deploy of the pinned project does not need, and proves nothing went upstream. */
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
-import { mintCredential } from '../../src/broker/credential.js';
+import { mintCredential } from '../../src/broker/credential/credential.js';
 import { startWorld, UPSTREAM_TOKEN, type World } from '../helpers/world.js';
 
 let world: World;

@@ -1,6 +1,7 @@
 /** Credentials that die with their job: one per job (retries included), revocation shared by every instance. */
 import { createHash } from 'node:crypto';
-import { MemoryReplayStore, type ReplayStore } from '../../src/broker/replay.js';
+import { MemoryReplayStore } from '../../src/broker/store/memory.js';
+import type { ReplayStore } from '../../src/broker/store/store.js';
 import type { JobClaims } from '../../src/local/github-oidc.js';
 import { startWorld, type World } from '../helpers/world.js';
 

@@ -1,7 +1,7 @@
 /** docs/operations.md's metrics table against the broker's own registry: every keyhole_* series, its type, nothing else. */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { createMetrics } from '../../src/broker/metrics.js';
+import { createMetrics } from '../../src/broker/host/node/metrics.js';
 import { REPO_ROOT } from '../../src/local/runner.js';
 
 test('the metrics table lists exactly the keyhole_* metrics the broker registers, with their types', async () => {

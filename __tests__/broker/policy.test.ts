@@ -1,6 +1,6 @@
 import { parse, stringify } from 'yaml';
-import { parseConfig } from '../../src/broker/config.js';
-import { ConfigError } from '../../src/broker/yaml-file.js';
+import { parseConfig } from '../../src/broker/policy/config.js';
+import { ConfigError } from '../../src/broker/policy/yaml-file.js';
 import type { PolicyClaims } from '../../src/broker/oidc/claims.js';
 import { compilePattern } from '../../src/broker/policy/compile.js';
 import { KNOWN_KEYS } from '../../src/broker/policy/schema.js';

@@ -1,5 +1,5 @@
 /** Gated `vercel pull` and build-once-then-promote, through the gateway against the strict fake. */
-import { mintCredential } from '../../src/broker/credential.js';
+import { mintCredential } from '../../src/broker/credential/credential.js';
 import { WEB_ENV, WEB_FAKE_PROJECTS, WEB_PROJECT, WEB_SECRETS } from '../helpers/web-project.js';
 import { startWorld, UPSTREAM_TOKEN, type World } from '../helpers/world.js';
 

@@ -1,7 +1,7 @@
 // The Redis store on a real three-master Redis Cluster with a password: the same semantics as on
 // one node, with keys spread over every node, and atomic takes across clients.
 import { execFileSync } from 'node:child_process';
-import { parseClusterUrl, RedisReplayStore, redactRedisUrl } from '../../src/broker/replay-redis.js';
+import { parseClusterUrl, RedisReplayStore, redactRedisUrl } from '../../src/broker/store/redis.js';
 import { eventually, freePort, startRedisCluster, type TestRedisCluster } from '../helpers/redis.js';
 
 const PASSWORD = 'pw-c1u5t3r';

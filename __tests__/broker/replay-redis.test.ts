@@ -6,7 +6,7 @@ import {
   reconnectDelay,
   redactRedisUrl,
   storeEventLog,
-} from '../../src/broker/replay-redis.js';
+} from '../../src/broker/store/redis.js';
 import { eventually, startRedis, type TestRedis } from '../helpers/redis.js';
 
 const PASSWORD = 'pw-7f3a9c1e';

@@ -2,10 +2,11 @@
 import { exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
 import { createBroker } from '../../src/broker/app.js';
 import { silentLogger } from '../../src/broker/audit.js';
-import { parseConfig } from '../../src/broker/config.js';
-import { loadSigningKeys } from '../../src/broker/credential.js';
+import { parseConfig } from '../../src/broker/policy/config.js';
+import { loadSigningKeys } from '../../src/broker/credential/credential.js';
 import { createGitHubKeySet, createTokenVerifier } from '../../src/broker/oidc/verify.js';
-import { MemoryReplayStore, type ReplayStore } from '../../src/broker/replay.js';
+import { MemoryReplayStore } from '../../src/broker/store/memory.js';
+import type { ReplayStore } from '../../src/broker/store/store.js';
 import { startGitHubIssuer, type GitHubIssuer } from '../../src/local/github-oidc.js';
 import { startVercelFake, type VercelFake } from '../fakes/vercel.js';
 import { AUDIENCE, brokerYaml } from '../helpers/config.js';

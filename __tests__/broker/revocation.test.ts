@@ -1,8 +1,8 @@
 // Revocations when the shared store fails: never a bare 500, always what to do (retry), fail closed.
-import type { CredentialClaims } from '../../src/broker/credential.js';
+import type { CredentialClaims } from '../../src/broker/credential/credential.js';
 import { BrokerError } from '../../src/broker/errors.js';
-import { MemoryReplayStore } from '../../src/broker/replay.js';
-import { createRevocations } from '../../src/broker/revocation.js';
+import { MemoryReplayStore } from '../../src/broker/store/memory.js';
+import { createRevocations } from '../../src/broker/credential/revocation.js';
 
 const claims = {
   v: 1,

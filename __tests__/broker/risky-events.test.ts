@@ -1,6 +1,6 @@
 /** workflow_run, pull_request_target and issue_comment: preview only, through a rule that pins the exact workflow. */
-import { parseConfig } from '../../src/broker/config.js';
-import { ConfigError } from '../../src/broker/yaml-file.js';
+import { parseConfig } from '../../src/broker/policy/config.js';
+import { ConfigError } from '../../src/broker/policy/yaml-file.js';
 import type { PolicyClaims } from '../../src/broker/oidc/claims.js';
 import { evaluatePolicy } from '../../src/broker/policy/evaluate.js';
 import { defaultClaims } from '../../src/local/github-oidc.js';

@@ -1,5 +1,5 @@
 // `take`, the counter primitive behind quotas, job limits and rate windows: the memory store's semantics.
-import { MemoryReplayStore } from '../../src/broker/replay.js';
+import { MemoryReplayStore } from '../../src/broker/store/memory.js';
 
 test('take adds within the limit, refuses past it without adding, and gives back', async () => {
   let now = 1_000;

@@ -5,8 +5,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createNodeFetch } from '../../src/broker/node-fetch.js';
-import { createMetrics } from '../../src/broker/metrics.js';
+import { createNodeFetch } from '../../src/broker/host/node/fetch.js';
+import { createMetrics } from '../../src/broker/host/node/metrics.js';
 import { uploadToVercel, type Upstream, type UpstreamFetch } from '../../src/broker/gateway/forward.js';
 
 interface Seen {

@@ -1,5 +1,5 @@
 /**
- * The Worker entry (src/broker/worker.ts) bundled to one ES module as wrangler does, run in workerd
+ * The Worker entry (src/broker/host/worker.ts) bundled to one ES module as wrangler does, run in workerd
  * through Miniflare with the settings of deploy/cloudflare/wrangler.toml: the bundled action deploys
  * through it against the strict fake, and a token used at one isolate is refused at another because
  * both share the Durable Object replay store.
@@ -15,11 +15,11 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { Miniflare } from 'miniflare';
 import { parse } from 'smol-toml';
-import { parseConfig } from '../../src/broker/config.js';
+import { parseConfig } from '../../src/broker/policy/config.js';
 import {
   DurableObjectReplayStore,
   type DurableObjectNamespaceBinding,
-} from '../../src/broker/replay-durable-object.js';
+} from '../../src/broker/store/durable-object.js';
 import { startGitHubIssuer, type GitHubIssuer } from '../../src/local/github-oidc.js';
 import { REPO_ROOT, runActionBundle } from '../../src/local/runner.js';
 import { startVercelFake, type VercelFake } from '../fakes/vercel.js';

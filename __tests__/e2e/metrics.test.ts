@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
-import { METRIC_NAMES } from '../../src/broker/metrics.js';
+import { METRIC_NAMES } from '../../src/broker/host/node/metrics.js';
 import { AUDIENCE } from '../helpers/config.js';
 import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
 import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';

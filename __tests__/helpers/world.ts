@@ -1,13 +1,14 @@
 /** The local world in one process: OIDC issuer, strict Vercel fake, and a broker behind the real Node adapter. */
 import { createBroker, type Broker } from '../../src/broker/app.js';
 import { createLogger } from '../../src/broker/audit.js';
-import { parseConfig } from '../../src/broker/config.js';
-import type { GitHubApp } from '../../src/broker/github-app.js';
-import { loadSigningKeys, type SigningKeys } from '../../src/broker/credential.js';
+import { parseConfig } from '../../src/broker/policy/config.js';
+import type { GitHubApp } from '../../src/broker/github/app.js';
+import { loadSigningKeys, type SigningKeys } from '../../src/broker/credential/credential.js';
 import { createGitHubKeySet, createTokenVerifier } from '../../src/broker/oidc/verify.js';
-import type { CompiledConfig } from '../../src/broker/config-types.js';
-import { MemoryReplayStore, type ReplayStore } from '../../src/broker/replay.js';
-import { startServer, type RunningServer } from '../../src/broker/server.js';
+import type { CompiledConfig } from '../../src/broker/policy/compiled.js';
+import { MemoryReplayStore } from '../../src/broker/store/memory.js';
+import type { ReplayStore } from '../../src/broker/store/store.js';
+import { startServer, type RunningServer } from '../../src/broker/host/node/server.js';
 import { startGitHubIssuer, type GitHubIssuer, type JobClaims } from '../../src/local/github-oidc.js';
 import { startVercelFake, type VercelFake, type VercelFakeOptions } from '../fakes/vercel.js';
 import { AUDIENCE, brokerYaml } from './config.js';

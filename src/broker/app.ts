@@ -2,19 +2,19 @@
 import { Hono } from 'hono';
 import type { Logger } from './audit.js';
 import { BrokerError } from './errors.js';
-import { handleExchange, type ExchangeDeps } from './exchange.js';
+import { handleExchange, type ExchangeDeps } from './exchange/handler.js';
 import { createGateway } from './gateway/index.js';
-import type { CredentialClaims, SigningKeys } from './credential.js';
+import type { CredentialClaims, SigningKeys } from './credential/credential.js';
 import type { TokenVerifier } from './oidc/verify.js';
-import type { CompiledConfig } from './config-types.js';
-import type { ReplayStore } from './replay.js';
+import type { CompiledConfig } from './policy/compiled.js';
+import type { ReplayStore } from './store/store.js';
 import { EXCHANGE_PATH, REVOKE_PATH } from '../shared/wire.js';
 import { randomHex } from './bytes.js';
-import { credentialRunUrl } from './job.js';
-import { createRevocations, handleRevoke } from './revocation.js';
-import { createExchangeRateLimit } from './limits.js';
-import type { GitHubApp } from './github-app.js';
-import { createJobStatusChecker } from './job-status.js';
+import { credentialRunUrl } from './github/job.js';
+import { createRevocations, handleRevoke } from './credential/revocation.js';
+import { createExchangeRateLimit } from './limits/rate.js';
+import type { GitHubApp } from './github/app.js';
+import { createJobStatusChecker } from './github/job-status.js';
 
 export interface BrokerDeps {
   config: CompiledConfig;
@@ -166,7 +166,7 @@ export function createBroker(deps: BrokerDeps): Broker {
   app.onError((error, c) => {
     const requestId = c.get('requestId') ?? newRequestId();
     const known = error instanceof BrokerError;
-    const extra = error as { audit?: Record<string, unknown>; claims?: CredentialClaims; route?: string };
+    const refusal = known ? error : undefined;
     const isExchange = c.req.path === EXCHANGE_PATH;
     if (!known)
       deps.logger.log('error', 'unhandled error', {
@@ -182,15 +182,15 @@ export function createBroker(deps: BrokerDeps): Broker {
     deps.logger.audit({
       event: isExchange ? 'exchange' : c.req.path === REVOKE_PATH ? 'revoke' : 'gateway',
       decision: known && error.status < 500 ? 'deny' : 'error',
-      reason: known ? ((extra.audit?.reason as string | undefined) ?? error.message) : 'internal error',
+      reason: known ? (error.reason ?? error.message) : 'internal error',
       code: known ? error.code : 'internal_error',
       request_id: requestId,
       status: response.status,
       ...(isExchange
-        ? extra.audit
+        ? refusal?.audit
         : {
-            route: extra.route ?? `${c.req.method} ${c.req.path}`.slice(0, 200),
-            ...credentialFields(extra.claims),
+            route: refusal?.route ?? `${c.req.method} ${c.req.path}`.slice(0, 200),
+            ...credentialFields(refusal?.claims),
           }),
     });
     return response;

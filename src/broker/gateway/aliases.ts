@@ -2,20 +2,18 @@
  * `POST /v2/deployments/:id/aliases`: a preview credential gives a deployment it created a stable
  * name from the project's `preview_aliases`. Every static rule is checked before any upstream call.
  */
-import type { CredentialClaims } from '../credential.js';
+import type { CredentialClaims } from '../credential/credential.js';
 import { BrokerError, forbidden } from '../errors.js';
 import { readLimitedText } from '../http.js';
-import { normalizeAlias } from '../alias-patterns.js';
-import type { CompiledProject } from '../config-types.js';
-import type { ReplayStore } from '../replay.js';
+import { normalizeAlias } from '../policy/alias-patterns.js';
+import type { CompiledProject } from '../policy/compiled.js';
+import { storeKeys, type ReplayStore } from '../store/store.js';
 import { forwardToVercel, relayResponse, type Upstream } from './forward.js';
 
 const MAX_ALIAS_BODY = 4096;
 const MAX_DOMAIN_PAGES = 20;
 
 /** The record a create leaves behind: which credential made the deployment, for which target. */
-export const createdKey = (deploymentId: string) => `created:${deploymentId}`;
-
 export interface CreatedRecord {
   cid: string;
   tgt: string;
@@ -32,7 +30,7 @@ export async function recordCreated(
   const { id } = (await response.clone().json()) as { id?: unknown };
   if (typeof id !== 'string') return;
   const record: CreatedRecord = { cid: claims.cid, tgt: claims.tgt };
-  await store.put(createdKey(id), JSON.stringify(record), ttlMs);
+  await store.put(storeKeys.created(id), JSON.stringify(record), ttlMs);
 }
 
 /** Reads and checks `{alias}`: the one field Keyhole forwards (no `redirect`, which points elsewhere). */
@@ -85,7 +83,7 @@ export async function assignAlias(
       `alias ${alias} does not match project ${project.name}'s preview_aliases (${project.previewAliases.map((p) => p.pattern).join(', ')})`,
     );
   }
-  const recorded = await ctx.store.get(createdKey(ctx.deploymentId));
+  const recorded = await ctx.store.get(storeKeys.created(ctx.deploymentId));
   const record = recorded ? (JSON.parse(recorded) as CreatedRecord) : undefined;
   if (!record || record.cid !== claims.cid || record.tgt !== 'preview') {
     throw forbidden(

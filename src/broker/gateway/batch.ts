@@ -6,7 +6,7 @@
 import { badRequest, BrokerError } from '../errors.js';
 import { concatBytes, toHex } from '../bytes.js';
 import { BATCH_FRAME_HEADER_BYTES, BATCH_PATH, type BatchCapability } from '../../shared/wire.js';
-import type { CompiledConfig } from '../config-types.js';
+import type { CompiledConfig } from '../policy/compiled.js';
 
 /** Frames per batch: enough to amortise a request, few enough that one answer stays small. */
 const BATCH_MAX_FILES = 256;

@@ -1,5 +1,5 @@
 /** Checks and rewrites the `POST /v13/deployments` body: the pin, the target and provenance come from the credential. */
-import type { CredentialClaims } from '../credential.js';
+import type { CredentialClaims } from '../credential/credential.js';
 import { badRequest, forbidden } from '../errors.js';
 
 /** Fields that could escape the pin (research/vercel.md §3.4): refused by name. */

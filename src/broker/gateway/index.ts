@@ -1,9 +1,13 @@
 /** The deny-by-default Vercel gateway: credential → route allow-list → body rules → fresh upstream request. */
 import type { AuditEvent, Logger } from '../audit.js';
-import { createCredentialVerifier, type CredentialClaims, type SigningKeys } from '../credential.js';
+import {
+  createCredentialVerifier,
+  type CredentialClaims,
+  type SigningKeys,
+} from '../credential/credential.js';
 import { badRequest, BrokerError, forbidden, invalidCredential, notFound } from '../errors.js';
-import type { CompiledConfig, CompiledProject } from '../config-types.js';
-import type { ReplayStore } from '../replay.js';
+import type { CompiledConfig, CompiledProject } from '../policy/compiled.js';
+import { storeKeys, type ReplayStore } from '../store/store.js';
 import { toHex } from '../bytes.js';
 import { foldCase } from '../fold-case.js';
 import { assignAlias, recordCreated } from './aliases.js';
@@ -21,11 +25,12 @@ import {
 } from './forward.js';
 import { matchRoute, type MatchedRoute } from './routes.js';
 import { readLimitedText } from '../http.js';
-import type { Revocations } from '../revocation.js';
-import { ProofError, verifyProof } from '../dpop.js';
-import { ByteBudget, InflightLimit } from '../limits.js';
-import type { JobStatusChecker } from '../job-status.js';
-import { JOB_WINDOW_MS } from '../job.js';
+import type { Revocations } from '../credential/revocation.js';
+import { ProofError, verifyProof } from '../credential/dpop.js';
+import { ByteBudget } from '../limits/byte-budget.js';
+import { InflightLimit } from '../limits/inflight.js';
+import type { JobStatusChecker } from '../github/job-status.js';
+import { JOB_WINDOW_MS } from '../github/job.js';
 import {
   BATCH_CONTENT_TYPE,
   BATCH_FILES_HEADER,
@@ -155,8 +160,7 @@ export function createGateway(deps: GatewayDeps) {
     if (!match) throw invalidCredential('Send the Keyhole credential as "Authorization: Bearer khd_…".');
     const [, scheme, credential] = match as unknown as [string, string, string];
     const claims = await verifyCredential(credential, deps.now());
-    const refuse = (error: BrokerError, reason: string) =>
-      Object.assign(error, { claims, audit: { reason } });
+    const refuse = (error: BrokerError, reason: string) => error.with({ claims, reason });
     await deps.revocations.check(claims);
     if (claims.jkt) {
       // RFC 9449 §7.1: a bound credential presented as a bearer token is refused, proof or not.
@@ -329,7 +333,7 @@ export function createGateway(deps: GatewayDeps) {
     const owner = budgetOwner(claims);
     const budget = async (what: 'bytes' | 'files', amount: number, max: number) => {
       try {
-        return await deps.store.take(`upload-${what}:${owner}`, amount, max, JOB_WINDOW_MS);
+        return await deps.store.take(storeKeys.uploads(what, owner), amount, max, JOB_WINDOW_MS);
       } catch {
         throw new BrokerError(
           503,
@@ -619,11 +623,11 @@ export function createGateway(deps: GatewayDeps) {
         ),
       ),
     );
-    const key = `create:${claims.cid}:${digest}`;
+    const key = storeKeys.createRecord(claims.cid, digest);
     const ttl = Math.max(60_000, claims.exp - deps.now() + 60_000);
     const previous = await deps.store.get(key);
     if (previous) return json(200, JSON.parse(previous));
-    if (!(await acquire(`lock:${key}`))) {
+    if (!(await acquire(storeKeys.createLock(key)))) {
       const settled = await waitForRecord(key);
       if (settled) return json(200, JSON.parse(settled));
       throw new BrokerError(
@@ -637,7 +641,7 @@ export function createGateway(deps: GatewayDeps) {
     try {
       // An earlier attempt ended without knowing whether Vercel created it: look before creating.
       // That attempt's quota unit is still held, so a retry of the same body takes no other.
-      const ambiguous = await deps.store.get(`ambiguous:${key}`);
+      const ambiguous = await deps.store.get(storeKeys.createAmbiguous(key));
       if (ambiguous) {
         const found = await findCreated(project, upstream, digest);
         if (found) return await remember(key, found, ttl);
@@ -645,7 +649,7 @@ export function createGateway(deps: GatewayDeps) {
       // The quota is taken before forwarding, atomically and in the shared store: concurrent
       // creates (on any instance) can never pass it; a create Vercel definitively refused gives it back.
       // Counted per job like the other quotas: several credentials of one job share one budget.
-      const quotaKey = `deployments:${budgetOwner(claims)}`;
+      const quotaKey = storeKeys.deployments(budgetOwner(claims));
       const max = deps.config.limits.max_deployments;
       // Kept for the job's window like the upload budgets, not one credential's life: a job that
       // exchanges again later must not find its count reset.
@@ -672,7 +676,7 @@ export function createGateway(deps: GatewayDeps) {
         // Sent but unanswered: Vercel may have created it. Look before letting the client retry.
         const found = await findCreated(project, upstream, digest);
         if (found) return await remember(key, found, ttl);
-        await deps.store.put(`ambiguous:${key}`, '1', ttl);
+        await deps.store.put(storeKeys.createAmbiguous(key), '1', ttl);
         throw error;
       }
       if (!response.ok) {
@@ -681,12 +685,12 @@ export function createGateway(deps: GatewayDeps) {
           await response.body?.cancel();
           return await remember(key, found, ttl);
         }
-        if (response.status >= 500) await deps.store.put(`ambiguous:${key}`, '1', ttl);
+        if (response.status >= 500) await deps.store.put(storeKeys.createAmbiguous(key), '1', ttl);
         else {
           // Refused for certain: give back the one unit held for this body (this attempt's, or an
           // ambiguous earlier attempt's), and drop the marker so a later retry takes its own again.
           await deps.store.take(quotaKey, -1, max, JOB_WINDOW_MS);
-          if (ambiguous) await deps.store.release(`ambiguous:${key}`);
+          if (ambiguous) await deps.store.release(storeKeys.createAmbiguous(key));
         }
         return await relayResponse(response);
       }
@@ -700,7 +704,7 @@ export function createGateway(deps: GatewayDeps) {
       }
       return await remember(key, body, ttl, copyResponseHeaders(response.headers));
     } finally {
-      await deps.store.release(`lock:${key}`);
+      await deps.store.release(storeKeys.createLock(key));
     }
   }
 
@@ -1004,7 +1008,7 @@ export function createGateway(deps: GatewayDeps) {
     try {
       route = matchRoute(request.method, rawTarget, request.headers);
     } catch (error) {
-      if (error instanceof BrokerError) Object.assign(error, { claims });
+      if (error instanceof BrokerError) error.with({ claims });
       throw error;
     }
     try {
@@ -1016,7 +1020,7 @@ export function createGateway(deps: GatewayDeps) {
         upstreamStatus: result.upstreamStatus ?? result.response.status,
       };
     } catch (error) {
-      if (error instanceof BrokerError) Object.assign(error, { claims, route: route.name });
+      if (error instanceof BrokerError) error.with({ claims, route: route.name });
       throw error;
     }
   };

@@ -30,6 +30,7 @@ export class InvalidTokenError extends BrokerError {
   constructor(detail: string) {
     super(401, 'invalid_token', 'The OIDC token is invalid, expired, or not meant for this broker.');
     this.detail = detail;
+    this.with({ reason: detail });
   }
 }
 
@@ -41,6 +42,7 @@ export class KeySetUnavailableError extends BrokerError {
       'retry-after': '5',
     });
     this.detail = detail;
+    this.with({ reason: detail });
   }
 }
 

@@ -5,7 +5,7 @@
 import { decodeJwt } from 'jose';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import type { CompiledConfig } from '../config-types.js';
+import type { CompiledConfig } from './compiled.js';
 import type { PolicyClaims } from '../oidc/claims.js';
 import {
   byLine,
@@ -15,7 +15,7 @@ import {
   readYaml,
   type ConfigIssue,
   type Finding,
-} from '../yaml-file.js';
+} from './yaml-file.js';
 import { evaluatePolicy, ruleName } from './evaluate.js';
 
 /** The claims a decision reads; a claims file without one of them cannot be evaluated. */

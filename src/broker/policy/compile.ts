@@ -1,6 +1,6 @@
 /** Compiles a project's rules once into frozen matchers: globs become anchored matchers, names are folded. */
 import picomatch from 'picomatch';
-import type { CompiledRule, Matcher } from '../config-types.js';
+import type { CompiledRule, Matcher } from './compiled.js';
 import type { RuleFile } from './schema.js';
 import { foldCase } from '../fold-case.js';
 

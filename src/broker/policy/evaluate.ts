@@ -1,6 +1,6 @@
 /** The policy decision: a pure function from (policy, verified claims, project, target) to a grant or reasons. */
 import type { PolicyClaims } from '../oidc/claims.js';
-import type { CompiledConfig, CompiledProject, CompiledRule } from '../config-types.js';
+import type { CompiledConfig, CompiledProject, CompiledRule } from './compiled.js';
 import { foldCase } from '../fold-case.js';
 import { RISKY_EVENTS } from './compile.js';
 
@@ -134,4 +134,27 @@ export function evaluatePolicy(
   }
   const reasons = [...new Set(forTarget.flatMap((r) => r.failures))];
   return { allowed: false, message: reasons.join('; '), rules, projectKnown: true };
+}
+
+/**
+ * True when some rule names this repository (its id, its owner's id, or, for a rule without ids,
+ * its name): only then can a token ever be allowed, so only then is its `jti` worth remembering.
+ * Anyone on the internet can mint genuine tokens for the broker's audience; tokens no rule could
+ * allow must not take replay-store entries.
+ */
+export function couldEverAllow(config: CompiledConfig, claims: PolicyClaims): boolean {
+  for (const project of config.projects.values()) {
+    for (const rule of project.rules) {
+      if (rule.repositoryId !== undefined && rule.repositoryId === claims.repository_id) return true;
+      if (rule.repositoryOwnerId !== undefined && rule.repositoryOwnerId === claims.repository_owner_id)
+        return true;
+      if (
+        rule.repositoryId === undefined &&
+        rule.repositoryOwnerId === undefined &&
+        rule.repository === foldCase(claims.repository)
+      )
+        return true;
+    }
+  }
+  return false;
 }

@@ -1,5 +1,5 @@
 /** The admin's view of a decision: which rule allows the request, or under each rule why it does not. */
-import type { CompiledProject } from '../config-types.js';
+import type { CompiledProject } from './compiled.js';
 import { ruleName, type Decision } from './evaluate.js';
 
 function describeRule(project: CompiledProject, index: number): string {

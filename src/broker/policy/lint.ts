@@ -2,7 +2,7 @@
  * The policy language's checks beyond the schema, run on the raw document so they report alongside
  * schema errors in one pass: each finding says what to write instead.
  */
-import { closestMatch, type Finding, type IssuePath } from '../yaml-file.js';
+import { closestMatch, type Finding, type IssuePath } from './yaml-file.js';
 import { RISKY_EVENTS } from './compile.js';
 
 export interface Findings {

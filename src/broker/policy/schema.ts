@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { isHttpsOrLoopback } from '../../shared/wire.js';
 import { GITHUB_ISSUER } from '../oidc/claims.js';
-import { checkAliasPattern } from '../alias-patterns.js';
+import { checkAliasPattern } from './alias-patterns.js';
 
 const numericId = (what: string) =>
   z

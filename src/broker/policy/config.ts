@@ -1,11 +1,11 @@
 /** Reads the broker's YAML config strictly and returns the compiled configuration, or every error with its fix. */
 import { aliasPatternsOverlap, compileAliasPattern } from './alias-patterns.js';
-import type { CompiledConfig, CompiledProject } from './config-types.js';
-import { GITHUB_ISSUER, GITHUB_JWKS_URL } from './oidc/claims.js';
-import { foldCase } from './fold-case.js';
-import { compileRules } from './policy/compile.js';
-import { lintPolicy } from './policy/lint.js';
-import { configSchema, KNOWN_KEYS, type ConfigFile } from './policy/schema.js';
+import type { CompiledConfig, CompiledProject } from './compiled.js';
+import { GITHUB_ISSUER, GITHUB_JWKS_URL } from '../oidc/claims.js';
+import { foldCase } from '../fold-case.js';
+import { compileRules } from './compile.js';
+import { lintPolicy } from './lint.js';
+import { configSchema, KNOWN_KEYS, type ConfigFile } from './schema.js';
 import {
   byLine,
   ConfigError,

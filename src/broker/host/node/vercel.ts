@@ -3,9 +3,9 @@
  * path reaches it through the rewrite in deploy/vercel/vercel.json; the store is Redis over
  * `rediss://` from the variable the config's `replay_store_env` names (Vercel's marketplace Redis).
  */
-import type { Broker } from './app.js';
-import { RedisReplayStore, storeEventLog } from './replay-redis.js';
-import { createBrokerFromEnv, type ServerlessEnv } from './serverless.js';
+import type { Broker } from '../../app.js';
+import { RedisReplayStore, storeEventLog } from '../../store/redis.js';
+import { createBrokerFromEnv, type ServerlessEnv } from '../compose.js';
 
 /**
  * Vercel appends the parameters a rewrite matched to the query string (`/:keyholePath*` reaches the

@@ -3,7 +3,7 @@
  * keys are loaded or loadable) and `GET /metrics` (Prometheus text, only with its bearer token).
  * Both are answered before the gateway, which would otherwise ask for a credential.
  */
-import type { Broker } from './app.js';
+import type { Broker } from '../../app.js';
 
 export interface ReadinessCheck {
   name: string;

@@ -3,8 +3,8 @@
  * naming the method and URL, used once (`jti` through the shared store), and hashing the credential.
  */
 import { calculateJwkThumbprint, EmbeddedJWK, jwtVerify, type JWK } from 'jose';
-import { BrokerError } from './errors.js';
-import type { ReplayStore } from './replay.js';
+import { BrokerError } from '../errors.js';
+import { storeKeys, type ReplayStore } from '../store/store.js';
 
 /** A proof is accepted for a minute after its `iat`, and 10 s early (runner clocks drift). */
 const PROOF_MAX_AGE_SECONDS = 60;
@@ -110,7 +110,7 @@ export async function verifyProof(check: ProofCheck): Promise<string> {
   let first: boolean;
   try {
     first = await check.store.reserve(
-      `dpop:${jkt}:${payload.jti}`,
+      storeKeys.proofId(jkt, payload.jti),
       (PROOF_MAX_AGE_SECONDS + PROOF_FUTURE_SECONDS + 5) * 1000,
     );
   } catch {

@@ -4,8 +4,8 @@
  * in place: the environment exists and is protected, its branch policy admits only the rule's refs,
  * the pinned workflow file exists at the pinned ref, and the repository and owner ids match.
  */
-import type { CompiledConfig, CompiledRule } from './config-types.js';
-import { githubAppFromConfig, type GitHubApp } from './github-app.js';
+import type { CompiledConfig, CompiledRule } from '../policy/compiled.js';
+import { githubAppFromConfig, type GitHubApp } from './app.js';
 
 export type FindingStatus = 'ok' | 'warn' | 'fail';
 

@@ -6,20 +6,21 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
-import { createBroker, type Broker } from './app.js';
-import type { Logger } from './audit.js';
-import { parseConfig } from './config.js';
-import { ConfigError, formatIssue } from './yaml-file.js';
-import { loadSigningKeys, type SigningKeys } from './credential.js';
+import { createBroker, type Broker } from '../../app.js';
+import type { Logger } from '../../audit.js';
+import { parseConfig } from '../../policy/config.js';
+import { ConfigError, formatIssue } from '../../policy/yaml-file.js';
+import { loadSigningKeys, type SigningKeys } from '../../credential/credential.js';
 import { createMetrics, type BrokerMetrics } from './metrics.js';
-import { createPooledFetch, nodeFetch } from './node-fetch.js';
-import { githubAppFromConfig } from './github-app.js';
-import { createGitHubKeySet, createTokenVerifier } from './oidc/verify.js';
+import { createPooledFetch, nodeFetch } from './fetch.js';
+import { githubAppFromConfig } from '../../github/app.js';
+import { createGitHubKeySet, createTokenVerifier } from '../../oidc/verify.js';
 import { withOperations } from './ops.js';
-import type { CompiledConfig } from './config-types.js';
-import type { UpstreamFetch } from './gateway/forward.js';
-import { MemoryReplayStore, type ReplayStore } from './replay.js';
-import { redactRedisUrl, RedisReplayStore, storeEventLog } from './replay-redis.js';
+import type { CompiledConfig } from '../../policy/compiled.js';
+import type { UpstreamFetch } from '../../gateway/forward.js';
+import { MemoryReplayStore } from '../../store/memory.js';
+import type { ReplayStore } from '../../store/store.js';
+import { redactRedisUrl, RedisReplayStore, storeEventLog } from '../../store/redis.js';
 
 /** How long the last good key set keeps verifying while the issuer is unreachable (keys.ts default). */
 const MAX_KEY_SET_STALE_MS = 6 * 3600_000;

@@ -3,13 +3,13 @@
  * from the Worker's variables and secrets, the replay store is the `KEYHOLE_REPLAY` Durable Object
  * namespace shared by every isolate.
  */
-import type { Broker } from './app.js';
+import type { Broker } from '../app.js';
 import {
   DurableObjectReplayStore,
   ReplayStoreObject,
   type DurableObjectNamespaceBinding,
-} from './replay-durable-object.js';
-import { createBrokerFromEnv, type ServerlessEnv } from './serverless.js';
+} from '../store/durable-object.js';
+import { createBrokerFromEnv, type ServerlessEnv } from './compose.js';
 
 /** The class name `wrangler.toml` binds as `KEYHOLE_REPLAY`. */
 export { ReplayStoreObject as KeyholeReplayStore };

@@ -6,7 +6,7 @@
  * reconnects with backoff in the background and the broker recovers by itself.
  */
 import { createClient, createCluster, defineScript } from '@redis/client';
-import type { ReplayStore } from './replay.js';
+import type { ReplayStore } from './store.js';
 
 /**
  * `take` as one Lua script: Redis runs it atomically, so two instances can never both pass a limit.

@@ -4,14 +4,14 @@
  * Memory replay stores are per isolate there, so a shared store is required: one the platform
  * provides (`replay`, e.g. a Durable Object), or Redis from the config (`openStore`).
  */
-import { createBroker, type Broker } from './app.js';
-import { createLogger } from './audit.js';
-import { githubAppFromConfig } from './github-app.js';
-import { parseConfig } from './config.js';
-import { loadSigningKeys } from './credential.js';
-import { createGitHubKeySet, createTokenVerifier } from './oidc/verify.js';
-import type { CompiledConfig } from './config-types.js';
-import type { ReplayStore } from './replay.js';
+import { createBroker, type Broker } from '../app.js';
+import { createLogger } from '../audit.js';
+import { githubAppFromConfig } from '../github/app.js';
+import { parseConfig } from '../policy/config.js';
+import { loadSigningKeys } from '../credential/credential.js';
+import { createGitHubKeySet, createTokenVerifier } from '../oidc/verify.js';
+import type { CompiledConfig } from '../policy/compiled.js';
+import type { ReplayStore } from '../store/store.js';
 
 export interface ServerlessEnv {
   /** The YAML config file's text. */

@@ -13,7 +13,7 @@ import {
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { UpstreamTimeout, type UpstreamFetch, type WholeAnswer } from './gateway/forward.js';
+import { UpstreamTimeout, type UpstreamFetch, type WholeAnswer } from '../../gateway/forward.js';
 
 /** Answers up to this size with a Content-Length are collected here and handed over as one buffer. */
 const BUFFER_LIMIT = 1024 * 1024;

@@ -4,9 +4,9 @@
  * id, repository or raw path ever becomes a label, so the number of series stays bounded.
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { AuditEvent, Logger } from './audit.js';
-import type { ReplayStore } from './replay.js';
-import type { UpstreamFetch } from './gateway/forward.js';
+import type { AuditEvent, Logger } from '../../audit.js';
+import type { ReplayStore } from '../../store/store.js';
+import type { UpstreamFetch } from '../../gateway/forward.js';
 
 /** The names the Grafana dashboard (examples/grafana-dashboard.json) and docs/operations.md use. */
 export const METRIC_NAMES = [

@@ -5,23 +5,27 @@ import {
   IDEMPOTENCY_KEY_PATTERN,
   type BatchCapability,
   type ExchangeResponse,
-} from '../shared/wire.js';
-import type { AuditEvent, Logger } from './audit.js';
-import { toHex } from './bytes.js';
-import { mintCredential, signCredential, type CredentialClaims, type SigningKeys } from './credential.js';
-import { ProofError, verifyProof } from './dpop.js';
-import { badRequest, BrokerError } from './errors.js';
-import { JOB_WINDOW_MS, jobKey, runUrl } from './job.js';
-import type { JobStatusChecker } from './job-status.js';
-import type { Revocations } from './revocation.js';
-import type { GitHubClaims } from './oidc/claims.js';
-import type { TokenVerifier } from './oidc/verify.js';
-import type { CompiledConfig } from './config-types.js';
-import { evaluatePolicy } from './policy/evaluate.js';
-import type { ReplayStore } from './replay.js';
-import { readLimitedText } from './http.js';
-import { couldEverAllow } from './limits.js';
-import { batchCapability } from './gateway/batch.js';
+} from '../../shared/wire.js';
+import type { AuditEvent, Logger } from '../audit.js';
+import { toHex } from '../bytes.js';
+import {
+  mintCredential,
+  signCredential,
+  type CredentialClaims,
+  type SigningKeys,
+} from '../credential/credential.js';
+import { ProofError, verifyProof } from '../credential/dpop.js';
+import { badRequest, BrokerError } from '../errors.js';
+import { JOB_WINDOW_MS, jobKey, runUrl } from '../github/job.js';
+import type { JobStatusChecker } from '../github/job-status.js';
+import type { Revocations } from '../credential/revocation.js';
+import type { GitHubClaims } from '../oidc/claims.js';
+import type { TokenVerifier } from '../oidc/verify.js';
+import type { CompiledConfig } from '../policy/compiled.js';
+import { couldEverAllow, evaluatePolicy } from '../policy/evaluate.js';
+import { storeKeys, type ReplayStore } from '../store/store.js';
+import { readLimitedText } from '../http.js';
+import { batchCapability } from '../gateway/batch.js';
 
 const MAX_EXCHANGE_BODY = 16 * 1024;
 /** Reservations outlive the token: its 5 minutes, the verifier's clock tolerance, and a margin. */
@@ -106,7 +110,8 @@ export async function handleExchange(
   /** The Node adapter's body stream (app.ts `nodeBody`), read instead of `request.body`. */
   nodeBody?: AsyncIterable<Uint8Array>,
 ): Promise<Response> {
-  const fail = (error: BrokerError, audit: Partial<AuditEvent>) => Object.assign(error, { audit });
+  const fail = (error: BrokerError, { reason, ...audit }: Partial<AuditEvent>) =>
+    error.with({ audit, reason });
   if (request.method !== 'POST') {
     throw fail(
       new BrokerError(405, 'method_not_allowed', `${EXCHANGE_PATH} accepts POST only`, { allow: 'POST' }),
@@ -121,8 +126,7 @@ export async function handleExchange(
   try {
     claims = await deps.verifyToken(input.token);
   } catch (error) {
-    if (error instanceof BrokerError)
-      throw fail(error, { ...base, reason: (error as { detail?: string }).detail ?? error.code });
+    if (error instanceof BrokerError) throw fail(error, { ...base, reason: error.code });
     throw error;
   }
   const audit = { ...base, ...claimFields(claims) };
@@ -134,7 +138,7 @@ export async function handleExchange(
   // rate window and the token's jti are asked at once: one round trip to a shared store instead of
   // two in a row (docs/benchmarks.md). A refused rate gives the jti back, so a rate-limited token
   // can still be retried, as when the rate was asked first.
-  const jtiKey = `jti:${claims.iss}:${claims.jti}`;
+  const jtiKey = storeKeys.tokenId(claims.iss, claims.jti);
   const [rate, reserved] = await Promise.allSettled([
     deps.limitExchange?.(deps.config, claims.repository_owner_id, insider),
     insider
@@ -196,10 +200,7 @@ export async function handleExchange(
           project,
         );
       } catch (error) {
-        if (error instanceof BrokerError) {
-          const reason = (error as { audit?: { reason?: string } }).audit?.reason ?? error.message;
-          throw fail(error, { ...jobAudit, reason });
-        }
+        if (error instanceof BrokerError) throw fail(error, jobAudit);
         throw error;
       }
     } else {
@@ -257,7 +258,7 @@ export async function handleExchange(
   if (idempotencyKey !== null && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey))
     throw fail(badRequest('Idempotency-Key must be 16-128 letters, digits, _ or -'), jobAudit);
   const retryRecord = idempotencyKey
-    ? `jobcred:${project.name}:${job}:${await sha256Hex(idempotencyKey)}`
+    ? storeKeys.exchangeRetry(project.name, job, await sha256Hex(idempotencyKey))
     : undefined;
   if (retryRecord) {
     const stored = await orUnavailable('look up this job', () => deps.replay.get(retryRecord));
@@ -293,7 +294,7 @@ export async function handleExchange(
   }
 
   // One job, a bounded number of credentials: counted atomically in the store every instance shares.
-  const slotKey = `jobslots:${project.name}:${job}`;
+  const slotKey = storeKeys.jobSlots(project.name, job);
   const taken = await orUnavailable("count this job's credentials", () =>
     deps.replay.take(slotKey, 1, project.maxCredentialsPerJob, JOB_WINDOW_MS),
   );

@@ -1,27 +1,5 @@
-/**
- * What broker instances share: one-time reservations (OIDC `jti`s, in-flight creates) and small
- * records with expiry (what each credential created). Memory for one instance, Redis for several.
- */
-
-export interface ReplayStore {
-  /** Atomically reserves `key` for `ttlMs`; true for the first caller, false while it is held. */
-  reserve(key: string, ttlMs: number): Promise<boolean>;
-  /** Gives a reservation back early (a create that failed may be tried again). */
-  release(key: string): Promise<void>;
-  get(key: string): Promise<string | undefined>;
-  put(key: string, value: string, ttlMs: number): Promise<void>;
-  /**
-   * Atomically adds `amount` to the counter at `key` when the sum stays within `limit`, and returns
-   * the new value; returns undefined and adds nothing when it would not. A new counter expires
-   * `ttlMs` after it was created. A negative `amount` gives back what was taken (quotas refunded
-   * after a refused upstream call). One primitive for quotas, job limits and rate windows, so every
-   * store gives the same guarantee across instances.
-   */
-  take(key: string, amount: number, limit: number, ttlMs: number): Promise<number | undefined>;
-  /** Readiness: resolves when the store answers (a Redis PING); absent for stores that always do. */
-  ping?(): Promise<void>;
-  close?(): Promise<void>;
-}
+/** The store of a single broker instance: bounded, and full means refusing, never forgetting. */
+import type { ReplayStore } from './store.js';
 
 /**
  * In-memory store for a single broker instance. Bounded: when full it evicts expired keys and,

@@ -4,11 +4,11 @@
  * credential of a job that ended answers 401. When GitHub cannot say, each project chooses between
  * failing closed and a bounded grace; every such decision is logged.
  */
-import type { Logger } from './audit.js';
-import type { CompiledProject } from './config-types.js';
-import type { CredentialClaims } from './credential.js';
-import { BrokerError, invalidCredential } from './errors.js';
-import { GitHubUnreachableError, type GitHubApp } from './github-app.js';
+import type { Logger } from '../audit.js';
+import type { CompiledProject } from '../policy/compiled.js';
+import type { CredentialClaims } from '../credential/credential.js';
+import { BrokerError, invalidCredential, unavailable } from '../errors.js';
+import { GitHubUnreachableError, type GitHubApp } from './app.js';
 
 const JOB_ENDED_MESSAGE = 'The job that obtained this credential has ended.';
 const MAX_JOBS = 10_000;
@@ -60,9 +60,6 @@ export function createJobStatusChecker(deps: {
     jobs.set(key, { state, checkedAt: deps.now(), runningAt });
   }
 
-  const unavailable = (message: string) =>
-    new BrokerError(503, 'unavailable', message, { 'retry-after': '5' });
-
   return {
     async atExchange(job, project) {
       let state: State;
@@ -79,19 +76,19 @@ export function createJobStatusChecker(deps: {
           reason: describe(error),
         });
         if (grace) return;
-        throw unavailable('The broker cannot confirm with GitHub that this job is running; retry shortly.');
+        throw unavailable(
+          'The broker cannot confirm with GitHub that this job is running; retry shortly.',
+          5,
+        );
       }
       const key = `${job.repository.toLowerCase()}#${job.checkRunId}`;
       remember(key, state, state === 'running' ? deps.now() : 0);
       if (state !== 'running')
-        throw Object.assign(
-          new BrokerError(
-            403,
-            'job_not_running',
-            `The job's check run ${job.checkRunId} is not in progress: credentials are issued only to running jobs.`,
-          ),
-          { audit: { reason: 'job not running at exchange' } },
-        );
+        throw new BrokerError(
+          403,
+          'job_not_running',
+          `The job's check run ${job.checkRunId} is not in progress: credentials are issued only to running jobs.`,
+        ).with({ reason: 'job not running at exchange' });
     },
 
     async onCall(claims, project) {
@@ -99,8 +96,7 @@ export function createJobStatusChecker(deps: {
       const key = `${claims.repo.toLowerCase()}#${claims.crid}`;
       const known = jobs.get(key);
       const runningAt = Math.max(known?.runningAt ?? 0, claims.iat);
-      const ended = () =>
-        Object.assign(invalidCredential(JOB_ENDED_MESSAGE), { claims, audit: { reason: 'job ended' } });
+      const ended = () => invalidCredential(JOB_ENDED_MESSAGE).with({ claims, reason: 'job ended' });
       if (known?.state === 'ended') throw ended();
       if (known && deps.now() - known.checkedAt < deps.cacheMs) return;
       let state: State;
@@ -122,10 +118,10 @@ export function createJobStatusChecker(deps: {
           reason: describe(error),
         });
         if (withinGrace) return;
-        throw Object.assign(
-          unavailable('The broker cannot confirm with GitHub that the job is still running; retry shortly.'),
-          { claims, audit: { reason: 'job status unknown (GitHub unreachable)' } },
-        );
+        throw unavailable(
+          'The broker cannot confirm with GitHub that the job is still running; retry shortly.',
+          5,
+        ).with({ claims, reason: 'job status unknown (GitHub unreachable)' });
       }
       remember(key, state, state === 'running' ? deps.now() : runningAt);
       if (state === 'ended') throw ended();

@@ -3,7 +3,7 @@
  * policy/ so the gateway, the exchange and the app can hold the config without depending on the
  * policy module; policy/compile.ts fills in each project's rules.
  */
-import type { GitHubAppFile, Limits, ProjectFile } from './policy/schema.js';
+import type { GitHubAppFile, Limits, ProjectFile } from './schema.js';
 
 export type Matcher = (value: string) => boolean;
 

@@ -2,12 +2,12 @@
  * Revocation: `POST /v1/revoke` records a credential's id in the shared store until the credential
  * would have expired anyway; every instance sharing the store refuses it within a second.
  */
-import type { RevokeResponse } from '../shared/wire.js';
-import type { Logger } from './audit.js';
+import type { RevokeResponse } from '../../shared/wire.js';
+import type { Logger } from '../audit.js';
 import { verifyCredential, type CredentialClaims, type SigningKeys } from './credential.js';
-import { BrokerError, invalidCredential } from './errors.js';
-import { credentialRunUrl } from './job.js';
-import type { ReplayStore } from './replay.js';
+import { invalidCredential, unavailable, type BrokerError } from '../errors.js';
+import { credentialRunUrl } from '../github/job.js';
+import { storeKeys, type ReplayStore } from '../store/store.js';
 
 /** How long an instance may trust its own "not revoked" answer: the bound on a revocation's delay. */
 const REVOCATION_FRESHNESS_MS = 1_000;
@@ -31,7 +31,7 @@ export function createRevocations(store: ReplayStore, now: () => number): Revoca
   return {
     async revoke(claims) {
       try {
-        await store.put(`revoked:${claims.cid}`, '1', Math.max(1, claims.exp - now()));
+        await store.put(storeKeys.revoked(claims.cid), '1', Math.max(1, claims.exp - now()));
       } catch {
         // Not recorded: say so and when to retry (the action's post step retries), never a bare 500.
         throw unavailable('The broker cannot record the revocation right now; retry shortly.');
@@ -45,7 +45,7 @@ export function createRevocations(store: ReplayStore, now: () => number): Revoca
       if (checked !== undefined && now() - checked < REVOCATION_FRESHNESS_MS) return;
       let value: string | undefined;
       try {
-        value = await store.get(`revoked:${claims.cid}`);
+        value = await store.get(storeKeys.revoked(claims.cid));
       } catch {
         throw unavailable('The broker cannot check revocations right now; retry shortly.');
       }
@@ -59,10 +59,10 @@ export function createRevocations(store: ReplayStore, now: () => number): Revoca
 }
 
 function revokedError(claims: CredentialClaims): BrokerError {
-  return Object.assign(
-    invalidCredential('The credential was revoked; a job obtains a new one with a new exchange.'),
-    { claims, audit: { reason: 'credential revoked' } },
-  );
+  return invalidCredential('The credential was revoked; a job obtains a new one with a new exchange.').with({
+    claims,
+    reason: 'credential revoked',
+  });
 }
 
 /** The credential is the authority to revoke itself; no DPoP proof is needed (see docs/architecture.md). */
@@ -107,5 +107,3 @@ export async function handleRevoke(
     headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
   });
 }
-
-const unavailable = (message: string) => new BrokerError(503, 'unavailable', message, { 'retry-after': '2' });

@@ -7,7 +7,7 @@
  * The Workers types are declared here in the shape this module uses, so the broker core keeps
  * compiling and testing under Node without `@cloudflare/workers-types`.
  */
-import type { ReplayStore } from './replay.js';
+import type { ReplayStore } from './store.js';
 
 /** The part of a Durable Object namespace binding (`env.KEYHOLE_REPLAY`) the store calls. */
 export interface DurableObjectNamespaceBinding {

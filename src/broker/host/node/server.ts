@@ -6,8 +6,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
-import type { Broker } from './app.js';
-import { limitsSchema, type Limits } from './policy/schema.js';
+import type { Broker } from '../../app.js';
+import { limitsSchema, type Limits } from '../../policy/schema.js';
 
 export interface RunningServer {
   url: string;

@@ -2,16 +2,16 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs, parseEnv, type ParseArgsConfig } from 'node:util';
-import { createLogger } from './audit.js';
-import { parseConfig, type LoadedConfig } from './config.js';
-import { runDoctorCommand } from './doctor.js';
-import type { PolicyClaims } from './oidc/claims.js';
-import { formatCaseReport, loadCases, missingClaims, parseClaimsText, runCases } from './policy/cases.js';
-import { evaluatePolicy } from './policy/evaluate.js';
-import { explainDecision } from './policy/explain.js';
+import { createLogger } from '../../audit.js';
+import { parseConfig, type LoadedConfig } from '../../policy/config.js';
+import { runDoctorCommand } from '../../github/doctor.js';
+import type { PolicyClaims } from '../../oidc/claims.js';
+import { formatCaseReport, loadCases, missingClaims, parseClaimsText, runCases } from '../../policy/cases.js';
+import { evaluatePolicy } from '../../policy/evaluate.js';
+import { explainDecision } from '../../policy/explain.js';
 import { startRuntime } from './runtime.js';
 import { startServer } from './server.js';
-import { ConfigError, formatIssue } from './yaml-file.js';
+import { ConfigError, formatIssue } from '../../policy/yaml-file.js';
 
 export interface Io {
   env: NodeJS.ProcessEnv;

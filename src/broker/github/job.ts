@@ -1,7 +1,7 @@
 /** Which GitHub Actions job a token or credential belongs to: the unit of per-job limits, quotas and audit. */
-import { toHex } from './bytes.js';
-import type { CredentialClaims } from './credential.js';
-import type { GitHubClaims } from './oidc/claims.js';
+import { toHex } from '../bytes.js';
+import type { CredentialClaims } from '../credential/credential.js';
+import type { GitHubClaims } from '../oidc/claims.js';
 
 /**
  * How long a job's counts (credentials, uploaded bytes and files) are kept: longer than any

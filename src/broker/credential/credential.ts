@@ -1,7 +1,7 @@
 /** The deploy credential: opaque to clients, stateless to verify (HMAC-SHA-256 with a key id), `khd_` prefixed. */
-import { CREDENTIAL_MAX_LENGTH, CREDENTIAL_PATTERN } from '../shared/wire.js';
-import { concatBytes, fromHex, randomHex, toHex } from './bytes.js';
-import { invalidCredential } from './errors.js';
+import { CREDENTIAL_MAX_LENGTH, CREDENTIAL_PATTERN } from '../../shared/wire.js';
+import { concatBytes, fromHex, randomHex, toHex } from '../bytes.js';
+import { invalidCredential } from '../errors.js';
 
 export interface CredentialClaims {
   v: 1;
