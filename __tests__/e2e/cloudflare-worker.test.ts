@@ -225,6 +225,6 @@ test('every store operation is atomic in the Durable Object, seen from outside w
 test('a Worker without its signing key refuses to serve, and its log names the secret to set', async () => {
   const token = await issuer.mint(AUDIENCE);
   const answer = await exchangeAt('no-signing-key', token);
-  expect(answer).toMatchObject({ status: 500, body: { error: { code: 'internal_error' } } });
+  expect(answer).toMatchObject({ status: 503, body: { error: { code: 'unavailable' } } });
   expect(logs).toMatch(/broker failed to start.*KEYHOLE_SIGNING_KEY must be set/);
 });

@@ -6,27 +6,25 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
-import { createBroker, type Broker } from '../../app.js';
+import type { Broker } from '../../app.js';
 import type { Logger } from '../../audit.js';
+import type { UpstreamFetch } from '../../gateway/forward.js';
+import { createGitHubKeySet } from '../../oidc/verify.js';
+import type { CompiledConfig } from '../../policy/compiled.js';
 import { parseConfig } from '../../policy/config.js';
 import { ConfigError, formatIssue } from '../../policy/yaml-file.js';
-import { loadSigningKeys, type SigningKeys } from '../../credential/credential.js';
-import { createMetrics, type BrokerMetrics } from './metrics.js';
-import { createPooledFetch, nodeFetch } from './fetch.js';
-import { githubAppFromConfig } from '../../github/app.js';
-import { createGitHubKeySet, createTokenVerifier } from '../../oidc/verify.js';
-import { withOperations } from './ops.js';
-import type { CompiledConfig } from '../../policy/compiled.js';
-import type { UpstreamFetch } from '../../gateway/forward.js';
-import { MemoryReplayStore } from '../../store/memory.js';
+import { openStore } from '../../store/open.js';
+import { redactRedisUrl } from '../../store/redis.js';
 import type { ReplayStore } from '../../store/store.js';
-import { redactRedisUrl, RedisReplayStore, storeEventLog } from '../../store/redis.js';
+import { composeBroker, type Composed } from '../compose.js';
+import { createPooledFetch, nodeFetch } from './fetch.js';
+import { createMetrics, type BrokerMetrics } from './metrics.js';
+import { withOperations } from './ops.js';
 
 /** How long the last good key set keeps verifying while the issuer is unreachable (keys.ts default). */
 const MAX_KEY_SET_STALE_MS = 6 * 3600_000;
 /** A store replaced by a reload is closed after requests that hold it have had time to finish. */
 const OLD_STORE_GRACE_MS = 30_000;
-const STORE_URL = /^(memory|rediss?(\+cluster)?:\/\/.+)$/;
 
 export interface RuntimeOptions {
   configPath: string;
@@ -50,17 +48,11 @@ export interface Runtime {
   close(): Promise<void>;
 }
 
-interface Generation {
+interface Generation extends Composed {
   config: CompiledConfig;
-  keys: SigningKeys;
-  storeUrl: string;
-  store: ReplayStore;
-  jwksUrl: string;
-  keySet: ReturnType<typeof createGitHubKeySet>;
   readEnv: (name: string) => string | undefined;
   /** Upstream connection pools, one per project (`limits.upstream_sockets_per_project` sockets each). */
   pools: { size: number; fetchFor: (project: string) => UpstreamFetch };
-  broker: Broker;
 }
 
 /**
@@ -89,20 +81,15 @@ function createEnvReader(env: NodeJS.ProcessEnv, envFile: string | undefined) {
   };
 }
 
-function openStore(url: string, config: CompiledConfig, logger: Logger): ReplayStore {
-  if (url === 'memory') return new MemoryReplayStore({ maxEntries: config.limits.replay_store_max_entries });
-  return new RedisReplayStore(url, {
-    onEvent: storeEventLog((level, msg, fields) => logger.log(level, msg, fields), url),
-  });
-}
-
-export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+/**
+ * Builds a generation from a config: what every generation of the process shares (metrics, the
+ * upstream socket pools, the issuer-keys fetch) is made once here; `compose.ts` does the rest.
+ */
+function createGenerations(options: RuntimeOptions, metrics: BrokerMetrics) {
   const { logger } = options;
-  const metrics: BrokerMetrics = createMetrics();
   const auditLogger = metrics.instrumentLogger(logger);
   const upstreamFetch = metrics.instrumentFetch(nodeFetch);
   const keySetFetch = metrics.instrumentKeySetFetch((input, init) => fetch(input, init));
-  const retired: ReplayStore[] = [];
   const instrumentedPools = (size: number) => {
     const pooled = createPooledFetch(size);
     const timed = new Map<string, UpstreamFetch>();
@@ -114,78 +101,77 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   };
   let lastStaleLog = 0;
 
+  const keySetFor = (jwksUrl: string) =>
+    createGitHubKeySet(jwksUrl, {
+      fetch: keySetFetch,
+      onStale: (ageMs, reason) => {
+        metrics.staleKeySetUsed();
+        if (Date.now() - lastStaleLog < 60_000) return;
+        lastStaleLog = Date.now();
+        logger.log('warn', 'issuer keys unreachable; verifying with the last good set', {
+          age_seconds: Math.round(ageMs / 1000),
+          reason,
+        });
+      },
+    });
+
   async function build(config: CompiledConfig, previous?: Generation): Promise<Generation> {
     const readEnv = createEnvReader(options.env, options.envFile);
-
-    const keyValue = readEnv(config.signingKeyEnv);
-    let keys: SigningKeys;
-    if (keyValue) keys = await loadSigningKeys(keyValue, config.signingKeyEnv);
-    else if (previous && !previous.keys.ephemeral) {
-      throw new Error(
-        `${config.signingKeyEnv} is empty; a reload must not drop the signing keys (every credential in flight would fail)`,
-      );
-    } else if (previous) keys = previous.keys;
-    else {
-      keys = await loadSigningKeys(undefined, config.signingKeyEnv);
-      options.stderr(
-        `WARNING: ${config.signingKeyEnv} is not set; using an ephemeral signing key. Credentials stop working when this process restarts, and several instances cannot share them.`,
-      );
-    }
-
-    const storeUrl = config.replayStoreEnv ? readEnv(config.replayStoreEnv) : config.replayStore;
-    if (!storeUrl || !STORE_URL.test(storeUrl)) {
-      const setting = config.replayStoreEnv ? `${config.replayStoreEnv} (replay_store_env)` : 'replay_store';
-      throw new Error(
-        `${setting} must hold memory, redis://…, rediss://… or redis+cluster://host1:port1,host2:port2 (user, password and db in the URL), but it is ${storeUrl ? 'something else' : 'empty'}`,
-      );
-    }
-    // Its key is a secret like the others: read before a store is opened, so a missing one stops
-    // the start or the reload without leaving a new connection behind.
-    const githubApp = githubAppFromConfig(config, readEnv, fetch);
-    const store =
-      previous && previous.storeUrl === storeUrl
-        ? previous.store
-        : metrics.instrumentStore(openStore(storeUrl, config, logger));
-
-    const keySet =
-      previous && previous.jwksUrl === config.jwksUrl
-        ? previous.keySet
-        : createGitHubKeySet(config.jwksUrl, {
-            fetch: keySetFetch,
-            onStale: (ageMs, reason) => {
-              metrics.staleKeySetUsed();
-              if (Date.now() - lastStaleLog < 60_000) return;
-              lastStaleLog = Date.now();
-              logger.log('warn', 'issuer keys unreachable; verifying with the last good set', {
-                age_seconds: Math.round(ageMs / 1000),
-                reason,
-              });
-            },
-          });
-
     const size = config.limits.upstream_sockets_per_project;
     const pools =
       previous && previous.pools.size === size ? previous.pools : { size, fetchFor: instrumentedPools(size) };
-
-    const broker = createBroker({
+    const composed = await composeBroker({
       config,
-      keys,
-      verifyToken: createTokenVerifier({ issuer: config.issuer, audience: config.audience, keySet }),
-      replay: store,
+      readEnv,
       logger: auditLogger,
-      upstreamToken: readEnv,
-      fetch: upstreamFetch,
-      fetchFor: pools.fetchFor,
-      sha1Hex: (pieces) => {
-        const hash = createHash('sha1');
-        for (const piece of pieces) hash.update(piece);
-        return hash.digest('hex');
+      instances: 'process',
+      openStore: (url) =>
+        metrics.instrumentStore(
+          openStore(url, {
+            maxEntries: config.limits.replay_store_max_entries,
+            log: (level, msg, fields) => logger.log(level, msg, fields),
+          }),
+        ),
+      keySet: keySetFor,
+      warn: options.stderr,
+      ...(previous ? { previous } : {}),
+      deps: {
+        fetch: upstreamFetch,
+        fetchFor: pools.fetchFor,
+        sha1Hex: (pieces) => {
+          const hash = createHash('sha1');
+          for (const piece of pieces) hash.update(piece);
+          return hash.digest('hex');
+        },
+        serverUrl: options.serverUrl,
       },
-      serverUrl: options.serverUrl,
-      ...(githubApp ? { githubApp } : {}),
     });
-    return { config, keys, storeUrl, store, jwksUrl: config.jwksUrl, keySet, readEnv, pools, broker };
+    return { ...composed, config, readEnv, pools };
   }
+
+  return { build, keySetFetch };
+}
+
+/** The issuer's keys were fetched within the stale bound, or can be fetched now. */
+async function checkIssuerKeys(jwksUrl: string, metrics: BrokerMetrics, keySetFetch: typeof fetch) {
+  const at = metrics.keySetLoadedAt();
+  if (at !== undefined && Date.now() - at <= MAX_KEY_SET_STALE_MS) return;
+  const response = await keySetFetch(jwksUrl, { signal: AbortSignal.timeout(2_500) }).catch(
+    (error: unknown) => {
+      throw new Error(`cannot fetch ${jwksUrl}: ${(error as Error).message}`);
+    },
+  );
+  const body = (await response.json().catch(() => undefined)) as { keys?: unknown } | undefined;
+  if (!response.ok || !Array.isArray(body?.keys)) {
+    throw new Error(`${jwksUrl} answered ${response.status} without a key set`);
+  }
+}
+
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { logger } = options;
+  const metrics: BrokerMetrics = createMetrics();
+  const { build, keySetFetch } = createGenerations(options, metrics);
+  const retired: ReplayStore[] = [];
 
   let current = await build(options.config);
   logStore(current);
@@ -195,21 +181,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       store: generation.storeUrl === 'memory' ? 'memory' : redactRedisUrl(generation.storeUrl),
       signing_keys: generation.keys.keys.map((k) => k.kid),
     });
-  }
-
-  /** The issuer's keys were fetched within the stale bound, or can be fetched now. */
-  async function checkKeySet(): Promise<void> {
-    const at = metrics.keySetLoadedAt();
-    if (at !== undefined && Date.now() - at <= MAX_KEY_SET_STALE_MS) return;
-    const response = await keySetFetch(current.jwksUrl, { signal: AbortSignal.timeout(2_500) }).catch(
-      (error: unknown) => {
-        throw new Error(`cannot fetch ${current.jwksUrl}: ${(error as Error).message}`);
-      },
-    );
-    const body = (await response.json().catch(() => undefined)) as { keys?: unknown } | undefined;
-    if (!response.ok || !Array.isArray(body?.keys)) {
-      throw new Error(`${current.jwksUrl} answered ${response.status} without a key set`);
-    }
   }
 
   const broker = withOperations(() => current.broker, {
@@ -223,7 +194,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           await current.store.ping?.();
         },
       },
-      { name: 'issuer_keys', check: checkKeySet },
+      { name: 'issuer_keys', check: () => checkIssuerKeys(current.jwksUrl, metrics, keySetFetch) },
     ],
   });
 

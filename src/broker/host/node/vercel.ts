@@ -3,9 +3,10 @@
  * path reaches it through the rewrite in deploy/vercel/vercel.json; the store is Redis over
  * `rediss://` from the variable the config's `replay_store_env` names (Vercel's marketplace Redis).
  */
-import type { Broker } from '../../app.js';
-import { RedisReplayStore, storeEventLog } from '../../store/redis.js';
+import { openStore } from '../../store/open.js';
+import type { ReplayStore } from '../../store/store.js';
 import { createBrokerFromEnv, type ServerlessEnv } from '../compose.js';
+import { lazyBroker } from '../lazy.js';
 
 /**
  * Vercel appends the parameters a rewrite matched to the query string (`/:keyholePath*` reaches the
@@ -33,47 +34,31 @@ export function withoutRewriteParam(request: Request): Request {
   } as RequestInit);
 }
 
-let broker: Promise<Broker> | undefined;
-const stores: RedisReplayStore[] = [];
+const stores: ReplayStore[] = [];
+const closeStores = async () => {
+  await Promise.all(stores.splice(0).map((store) => store.close?.()));
+};
 
-/** Closes this instance's Redis connection (tests, or a runtime that signals shutdown). */
-export async function close(): Promise<void> {
-  broker = undefined;
-  await Promise.all(stores.splice(0).map((store) => store.close()));
-}
-
-export default {
-  async fetch(request: Request): Promise<Response> {
-    broker ??= createBrokerFromEnv(process.env as ServerlessEnv, {
+const broker = lazyBroker(
+  () =>
+    createBrokerFromEnv(process.env as ServerlessEnv, {
       openStore: (url) => {
-        const store = new RedisReplayStore(url, {
-          onEvent: storeEventLog(
-            (level, msg, fields) => console.log(JSON.stringify({ level, msg, ...fields })),
-            url,
-          ),
+        const store = openStore(url, {
+          log: (level, msg, fields) => console.log(JSON.stringify({ level, msg, ...fields })),
         });
         stores.push(store);
         return store;
       },
-    });
-    let ready: Broker;
-    try {
-      ready = await broker;
-    } catch (error) {
-      // A bad config or a missing key: say so in the log, answer 503, and try again next request
-      // (closing what the failed start opened, so retries do not pile up connections).
-      broker = undefined;
-      await Promise.all(stores.splice(0).map((store) => store.close()));
-      console.log(
-        JSON.stringify({ level: 'error', msg: 'broker cannot start', error: (error as Error).message }),
-      );
-      return new Response(
-        JSON.stringify({
-          error: { code: 'unavailable', message: 'The broker is misconfigured; its log says how.' },
-        }),
-        { status: 503, headers: { 'content-type': 'application/json; charset=utf-8' } },
-      );
-    }
-    return ready.fetch(withoutRewriteParam(request));
-  },
+    }),
+  { log: (line) => console.log(line), onFailure: closeStores },
+);
+
+/** Closes this instance's Redis connection (tests, or a runtime that signals shutdown). */
+export async function close(): Promise<void> {
+  broker.reset();
+  await closeStores();
+}
+
+export default {
+  fetch: (request: Request): Promise<Response> => broker.fetch(withoutRewriteParam(request)),
 };
