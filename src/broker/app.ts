@@ -1,5 +1,5 @@
 /** The whole broker as a web-standard `fetch(Request) → Response`: runs on Node, Vercel Functions and Workers. */
-import { Hono } from 'hono';
+import { Hono, type ErrorHandler } from 'hono';
 import type { Logger } from './audit.js';
 import { BrokerError } from './errors.js';
 import { handleExchange, type ExchangeDeps } from './exchange/handler.js';
@@ -162,14 +162,25 @@ export function createBroker(deps: BrokerDeps): Broker {
     return result.response;
   });
 
-  // The one error funnel: known errors keep their code and message; anything else is a generic 500.
-  app.onError((error, c) => {
+  app.onError(errorFunnel(deps.logger, credentialFields));
+
+  return {
+    fetch: async (request, rawTarget, nodeBody) => app.fetch(request, { rawTarget, nodeBody }),
+  };
+}
+
+/** The one error funnel: known errors keep their code and message; anything else is a generic 500. */
+function errorFunnel(
+  logger: Logger,
+  credentialFields: (claims: CredentialClaims | undefined) => Record<string, unknown>,
+): ErrorHandler<Env> {
+  return (error, c) => {
     const requestId = c.get('requestId') ?? newRequestId();
     const known = error instanceof BrokerError;
     const refusal = known ? error : undefined;
     const isExchange = c.req.path === EXCHANGE_PATH;
     if (!known)
-      deps.logger.log('error', 'unhandled error', {
+      logger.log('error', 'unhandled error', {
         request_id: requestId,
         error: String(error?.stack ?? error),
       });
@@ -179,7 +190,7 @@ export function createBroker(deps: BrokerDeps): Broker {
           new BrokerError(500, 'internal_error', 'The broker failed; the request id is in its log.'),
           requestId,
         );
-    deps.logger.audit({
+    logger.audit({
       event: isExchange ? 'exchange' : c.req.path === REVOKE_PATH ? 'revoke' : 'gateway',
       decision: known && error.status < 500 ? 'deny' : 'error',
       reason: known ? (error.reason ?? error.message) : 'internal error',
@@ -194,10 +205,6 @@ export function createBroker(deps: BrokerDeps): Broker {
           }),
     });
     return response;
-  });
-
-  return {
-    fetch: async (request, rawTarget, nodeBody) => app.fetch(request, { rawTarget, nodeBody }),
   };
 }
 

@@ -71,12 +71,9 @@ export interface BrokerMetrics {
   keySetLoadedAt(): number | undefined;
 }
 
-export function createMetrics(options: { now?: () => number } = {}): BrokerMetrics {
-  const now = options.now ?? Date.now;
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+/** The series the broker serves; `keySetAt` tells the key-set age gauge when keys last arrived. */
+function createSeries(registry: Registry, now: () => number, keySetAt: () => number | undefined) {
   const registers = [registry];
-
   const exchanges = new Counter({
     name: 'keyhole_exchanges_total',
     help: 'Token exchanges by decision (allow, deny, error) and reason (allowed or the error code).',
@@ -118,13 +115,13 @@ export function createMetrics(options: { now?: () => number } = {}): BrokerMetri
     labelNames: ['outcome'] as const,
     registers,
   });
-  let keySetAt: number | undefined;
   new Gauge({
     name: 'keyhole_jwks_age_seconds',
     help: "Seconds since the issuer's key set was last fetched successfully; -1 before the first fetch.",
     registers,
     collect() {
-      this.set(keySetAt === undefined ? -1 : (now() - keySetAt) / 1000);
+      const at = keySetAt();
+      this.set(at === undefined ? -1 : (now() - at) / 1000);
     },
   });
   const staleVerifications = new Counter({
@@ -144,6 +141,97 @@ export function createMetrics(options: { now?: () => number } = {}): BrokerMetri
     storeErrors.inc({ operation }, 0);
   for (const outcome of ['ok', 'error']) jwksRefreshes.inc({ outcome }, 0);
   for (const outcome of ['ok', 'refused']) reloads.inc({ outcome }, 0);
+
+  return {
+    exchanges,
+    gatewayRequests,
+    upstreamDuration,
+    uploadBytes,
+    uploadsInFlight,
+    storeErrors,
+    jwksRefreshes,
+    staleVerifications,
+    reloads,
+  };
+}
+
+/** Counts each failed store operation by name; the store's answers pass through unchanged. */
+function countStoreErrors(store: ReplayStore, storeErrors: Counter<'operation'>): ReplayStore {
+  const counted =
+    <A extends unknown[], R>(operation: string, call: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await call(...args);
+      } catch (error) {
+        storeErrors.inc({ operation });
+        throw error;
+      }
+    };
+  return {
+    reserve: counted('reserve', (k: string, t: number) => store.reserve(k, t)),
+    release: counted('release', (k: string) => store.release(k)),
+    get: counted('get', (k: string) => store.get(k)),
+    put: counted('put', (k: string, v: string, t: number) => store.put(k, v, t)),
+    take: counted('take', (k: string, a: number, l: number, t: number) => store.take(k, a, l, t)),
+    ping: counted('ping', async () => store.ping?.()),
+    close: async () => store.close?.(),
+  };
+}
+
+/** Times upstream (Vercel) calls until their headers (a `postWhole`: its whole answer). */
+function timeUpstream(
+  fetcher: UpstreamFetch,
+  upstreamDuration: Histogram<'method' | 'path' | 'outcome'>,
+): UpstreamFetch {
+  const timed = async <T extends { status: number }>(
+    labels: { method: string; path: string },
+    call: () => Promise<T>,
+  ): Promise<T> => {
+    const stop = upstreamDuration.startTimer(labels);
+    try {
+      const answer = await call();
+      stop({ outcome: `${Math.floor(answer.status / 100)}xx` });
+      return answer;
+    } catch (error) {
+      stop({ outcome: 'error' });
+      throw error;
+    }
+  };
+  const instrumented: UpstreamFetch = async (input, init) => {
+    const request = input instanceof Request ? input : undefined;
+    const url = new URL(request ? request.url : String(input));
+    const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
+    return timed({ method, path: upstreamPathTemplate(url.pathname) }, () => fetcher(input, init));
+  };
+  // What the Node fetch adds travels with it: without the flag, streamed upload bodies would be
+  // wrapped in a web stream and unwrapped again per chunk.
+  if (fetcher.acceptsAsyncIterable) instrumented.acceptsAsyncIterable = true;
+  const post = fetcher.postWhole;
+  if (post) {
+    instrumented.postWhole = (url, headers, body, timeoutMs) =>
+      timed({ method: 'POST', path: upstreamPathTemplate(new URL(url).pathname) }, () =>
+        post(url, headers, body, timeoutMs),
+      );
+  }
+  return instrumented;
+}
+
+export function createMetrics(options: { now?: () => number } = {}): BrokerMetrics {
+  const now = options.now ?? Date.now;
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  let keySetAt: number | undefined;
+  const {
+    exchanges,
+    gatewayRequests,
+    upstreamDuration,
+    uploadBytes,
+    uploadsInFlight,
+    storeErrors,
+    jwksRefreshes,
+    staleVerifications,
+    reloads,
+  } = createSeries(registry, now, () => keySetAt);
 
   const observeAudit = (event: AuditEvent) => {
     if (event.event === 'exchange') {
@@ -169,60 +257,8 @@ export function createMetrics(options: { now?: () => number } = {}): BrokerMetri
         logger.audit(event);
       },
     }),
-    instrumentStore: (store) => {
-      const counted =
-        <A extends unknown[], R>(operation: string, call: (...args: A) => Promise<R>) =>
-        async (...args: A): Promise<R> => {
-          try {
-            return await call(...args);
-          } catch (error) {
-            storeErrors.inc({ operation });
-            throw error;
-          }
-        };
-      return {
-        reserve: counted('reserve', (k: string, t: number) => store.reserve(k, t)),
-        release: counted('release', (k: string) => store.release(k)),
-        get: counted('get', (k: string) => store.get(k)),
-        put: counted('put', (k: string, v: string, t: number) => store.put(k, v, t)),
-        take: counted('take', (k: string, a: number, l: number, t: number) => store.take(k, a, l, t)),
-        ping: counted('ping', async () => store.ping?.()),
-        close: async () => store.close?.(),
-      };
-    },
-    instrumentFetch: (fetcher) => {
-      const timed = async <T extends { status: number }>(
-        labels: { method: string; path: string },
-        call: () => Promise<T>,
-      ): Promise<T> => {
-        const stop = upstreamDuration.startTimer(labels);
-        try {
-          const answer = await call();
-          stop({ outcome: `${Math.floor(answer.status / 100)}xx` });
-          return answer;
-        } catch (error) {
-          stop({ outcome: 'error' });
-          throw error;
-        }
-      };
-      const instrumented: UpstreamFetch = async (input, init) => {
-        const request = input instanceof Request ? input : undefined;
-        const url = new URL(request ? request.url : String(input));
-        const method = (init?.method ?? request?.method ?? 'GET').toUpperCase();
-        return timed({ method, path: upstreamPathTemplate(url.pathname) }, () => fetcher(input, init));
-      };
-      // What the Node fetch adds travels with it: without the flag, streamed upload bodies would be
-      // wrapped in a web stream and unwrapped again per chunk.
-      if (fetcher.acceptsAsyncIterable) instrumented.acceptsAsyncIterable = true;
-      const post = fetcher.postWhole;
-      if (post) {
-        instrumented.postWhole = (url, headers, body, timeoutMs) =>
-          timed({ method: 'POST', path: upstreamPathTemplate(new URL(url).pathname) }, () =>
-            post(url, headers, body, timeoutMs),
-          );
-      }
-      return instrumented;
-    },
+    instrumentStore: (store) => countStoreErrors(store, storeErrors),
+    instrumentFetch: (fetcher) => timeUpstream(fetcher, upstreamDuration),
     instrumentKeySetFetch: (fetcher) => async (input, init) => {
       try {
         const response = await fetcher(input, init);
