@@ -28,11 +28,21 @@ export class GitHubUnreachableError extends Error {
   }
 }
 
+/** GitHub refused the app (a missing installation, 401/403): a setting to fix, not an outage. */
+export class GitHubRefusedError extends Error {
+  readonly status: number;
+  constructor(message: string, status: number) {
+    super(message);
+    this.name = 'GitHubRefusedError';
+    this.status = status;
+  }
+}
+
 export interface GitHubApp {
   /**
    * GET `/repos/{repository}{path}` with an installation token for that repository. Answers the
    * status and body for 2xx and 404; throws GitHubUnreachableError for network errors, time-outs
-   * and 5xx/429, and Error (with the status) for other refusals (a missing installation, 401/403).
+   * and 5xx/429, and GitHubRefusedError (with the status) for other refusals (a missing installation, 401/403).
    */
   getRepo(repository: string, path: string): Promise<GitHubAnswer>;
 }
@@ -40,11 +50,11 @@ export interface GitHubApp {
 /**
  * One classification for every GitHub failure: no status (network errors, time-outs), 5xx and 429
  * mean "GitHub cannot say", which callers may treat with grace; any other refusal (a missing
- * installation, 401/403) is an Error carrying its status.
+ * installation, 401/403) is a GitHubRefusedError carrying its status.
  */
 function githubFailure(status: number | undefined, unreachable: string, refused: string): Error {
   if (status === undefined || status >= 500 || status === 429) return new GitHubUnreachableError(unreachable);
-  return Object.assign(new Error(refused), { status });
+  return new GitHubRefusedError(refused, status);
 }
 
 export function createGitHubApp(settings: GitHubAppSettings): GitHubApp {
