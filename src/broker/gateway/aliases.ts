@@ -5,7 +5,7 @@
 import type { CredentialClaims } from '../credential/credential.js';
 import { BrokerError, forbidden } from '../errors.js';
 import { readLimitedText } from '../http.js';
-import { normalizeAlias } from '../policy/alias-patterns.js';
+import { normalizeAlias } from '../hostname.js';
 import type { CompiledProject } from '../policy/compiled.js';
 import { storeKeys, type ReplayStore } from '../store/store.js';
 import { forwardToVercel, relayResponse, type Upstream } from './forward.js';
