@@ -25,7 +25,7 @@ import type { CompiledConfig } from '../policy/compiled.js';
 import { couldEverAllow, evaluatePolicy } from '../policy/evaluate.js';
 import { storeKeys, type ReplayStore } from '../store/store.js';
 import { readLimitedText } from '../http.js';
-import { batchCapability } from '../gateway/batch.js';
+import { batchCapability } from '../gateway/frames.js';
 
 const MAX_EXCHANGE_BODY = 16 * 1024;
 /** Reservations outlive the token: its 5 minutes, the verifier's clock tolerance, and a margin. */

@@ -10,7 +10,7 @@ import type { CompiledConfig, CompiledProject } from '../policy/compiled.js';
 import { storeKeys, type ReplayStore } from '../store/store.js';
 import { toHex } from '../bytes.js';
 import { foldCase } from '../fold-case.js';
-import { assignAlias, recordCreated } from './aliases.js';
+import { assignAlias, recordCreated } from './handlers/alias.js';
 import { checkCreateBody } from './body-rules.js';
 import {
   copyResponseHeaders,
@@ -39,7 +39,7 @@ import {
   type BatchFileResult,
   type BatchResponse,
 } from '../../shared/wire.js';
-import { BATCH_FANOUT, batchCapability, FrameReader, holdFrame, tooLarge } from './batch.js';
+import { BATCH_FANOUT, batchCapability, FrameReader, holdFrame, tooLarge } from './frames.js';
 
 /** The project fields `vercel deploy` reads; env vars, tokens, domains and links are never returned. */
 const PROJECT_FIELDS = [

@@ -2,13 +2,13 @@
  * `POST /v2/deployments/:id/aliases`: a preview credential gives a deployment it created a stable
  * name from the project's `preview_aliases`. Every static rule is checked before any upstream call.
  */
-import type { CredentialClaims } from '../credential/credential.js';
-import { BrokerError, forbidden } from '../errors.js';
-import { readLimitedText } from '../http.js';
-import { normalizeAlias } from '../hostname.js';
-import type { CompiledProject } from '../policy/compiled.js';
-import { storeKeys, type ReplayStore } from '../store/store.js';
-import { forwardToVercel, relayResponse, type Upstream } from './forward.js';
+import type { CredentialClaims } from '../../credential/credential.js';
+import { BrokerError, forbidden } from '../../errors.js';
+import { readLimitedText } from '../../http.js';
+import { normalizeAlias } from '../../hostname.js';
+import type { CompiledProject } from '../../policy/compiled.js';
+import { storeKeys, type ReplayStore } from '../../store/store.js';
+import { forwardToVercel, relayResponse, type Upstream } from '../forward.js';
 
 const MAX_ALIAS_BODY = 4096;
 const MAX_DOMAIN_PAGES = 20;
