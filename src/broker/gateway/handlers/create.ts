@@ -3,7 +3,7 @@ import { badRequest, BrokerError } from '../../errors.js';
 import { JOB_WINDOW_MS } from '../../github/job.js';
 import { readLimitedText } from '../../http.js';
 import { storeKeys } from '../../store/store.js';
-import { checkCreateBody } from '../body-rules.js';
+import { checkCreateBody, type CheckedCreate } from '../body-rules.js';
 import { answerJson, type GatewayResult, type ProjectContext } from '../context.js';
 import { copyResponseHeaders, forwardToVercel, relayResponse, type UpstreamRequest } from '../forward.js';
 import { vercelName } from '../ownership.js';
@@ -57,7 +57,7 @@ async function createHeld(ctx: ProjectContext): Promise<Response> {
 }
 
 async function createChecked(ctx: ProjectContext): Promise<Response> {
-  const { claims, project, upstream } = ctx;
+  const { claims, project } = ctx;
   const text = await readLimitedText(ctx.request, ctx.config.limits.max_body_bytes);
   let raw: unknown;
   try {
@@ -92,67 +92,76 @@ async function createChecked(ctx: ProjectContext): Promise<Response> {
   }
   // Held until this attempt settles, whichever way it ends: a retry then finds a record or may try again.
   try {
-    // An earlier attempt ended without knowing whether Vercel created it: look before creating.
-    // That attempt's quota unit is still held, so a retry of the same body takes no other.
-    const ambiguous = await isAmbiguous(ctx, key);
-    if (ambiguous) {
-      const found = await findCreated(ctx, digest);
-      if (found) return await remember(ctx, key, found, ttl);
-    }
-    // The quota is taken before forwarding, atomically and in the shared store: concurrent
-    // creates (on any instance) can never pass it; a create Vercel definitively refused gives it back.
-    // Counted per job like the other quotas: several credentials of one job share one budget.
-    const quotaKey = storeKeys.deployments(budgetOwner(claims));
-    const max = ctx.config.limits.max_deployments;
-    // Kept for the job's window like the upload budgets, not one credential's life: a job that
-    // exchanges again later must not find its count reset.
-    if (!ambiguous && (await ctx.store.take(quotaKey, 1, max, JOB_WINDOW_MS)) === undefined) {
-      throw new BrokerError(
-        429,
-        'quota_exceeded',
-        `this credential has created ${max} deployments, its limit`,
-      );
-    }
-    (checked.body.meta as Record<string, string>).keyholeCreateKey = digest;
-    const upstreamRequest: UpstreamRequest = {
-      method: 'POST',
-      path: '/v13/deployments',
-      query: ctx.route.query,
-      teamId: project.teamId,
-      headers: new Headers({ 'content-type': 'application/json' }),
-      body: JSON.stringify(checked.body),
-    };
-    let response: Response;
-    try {
-      response = await forwardToVercel(upstream, upstreamRequest);
-    } catch (error) {
-      // Sent but unanswered: Vercel may have created it. Look before letting the client retry.
-      const found = await findCreated(ctx, digest);
-      if (found) return await remember(ctx, key, found, ttl);
-      await markAmbiguous(ctx, key, ttl);
-      throw error;
-    }
-    if (!response.ok) {
-      const found = response.status >= 500 ? await findCreated(ctx, digest) : undefined;
-      if (found) {
-        await response.body?.cancel();
-        return await remember(ctx, key, found, ttl);
-      }
-      if (response.status >= 500) await markAmbiguous(ctx, key, ttl);
-      else {
-        // Refused for certain: give back the one unit held for this body (this attempt's, or an
-        // ambiguous earlier attempt's), and drop the marker so a later retry takes its own again.
-        await ctx.store.take(quotaKey, -1, max, JOB_WINDOW_MS);
-        if (ambiguous) await clearAmbiguous(ctx, key);
-      }
-      return await relayResponse(response);
-    }
-    const body = (await response.json()) as Record<string, unknown>;
-    if (body.projectId !== undefined && body.projectId !== project.projectId) {
-      throw new BrokerError(502, 'upstream_error', 'Vercel created the deployment in an unexpected project.');
-    }
-    return await remember(ctx, key, body, ttl, copyResponseHeaders(response.headers));
+    return await createOnce(ctx, checked.body, { digest, key, ttl });
   } finally {
     await releaseLock(ctx, key);
   }
+}
+
+/**
+ * One attempt at the create, under its lock: the quota taken, the body forwarded, and every
+ * outcome settled (recorded, marked ambiguous, or refunded) before the lock is released.
+ */
+async function createOnce(
+  ctx: ProjectContext,
+  checkedBody: CheckedCreate['body'],
+  { digest, key, ttl }: { digest: string; key: string; ttl: number },
+): Promise<Response> {
+  const { claims, project, upstream } = ctx;
+  // An earlier attempt ended without knowing whether Vercel created it: look before creating.
+  // That attempt's quota unit is still held, so a retry of the same body takes no other.
+  const ambiguous = await isAmbiguous(ctx, key);
+  if (ambiguous) {
+    const found = await findCreated(ctx, digest);
+    if (found) return await remember(ctx, key, found, ttl);
+  }
+  // The quota is taken before forwarding, atomically and in the shared store: concurrent
+  // creates (on any instance) can never pass it; a create Vercel definitively refused gives it back.
+  // Counted per job like the other quotas: several credentials of one job share one budget.
+  const quotaKey = storeKeys.deployments(budgetOwner(claims));
+  const max = ctx.config.limits.max_deployments;
+  // Kept for the job's window like the upload budgets, not one credential's life: a job that
+  // exchanges again later must not find its count reset.
+  if (!ambiguous && (await ctx.store.take(quotaKey, 1, max, JOB_WINDOW_MS)) === undefined) {
+    throw new BrokerError(429, 'quota_exceeded', `this credential has created ${max} deployments, its limit`);
+  }
+  (checkedBody.meta as Record<string, string>).keyholeCreateKey = digest;
+  const upstreamRequest: UpstreamRequest = {
+    method: 'POST',
+    path: '/v13/deployments',
+    query: ctx.route.query,
+    teamId: project.teamId,
+    headers: new Headers({ 'content-type': 'application/json' }),
+    body: JSON.stringify(checkedBody),
+  };
+  let response: Response;
+  try {
+    response = await forwardToVercel(upstream, upstreamRequest);
+  } catch (error) {
+    // Sent but unanswered: Vercel may have created it. Look before letting the client retry.
+    const found = await findCreated(ctx, digest);
+    if (found) return await remember(ctx, key, found, ttl);
+    await markAmbiguous(ctx, key, ttl);
+    throw error;
+  }
+  if (!response.ok) {
+    const found = response.status >= 500 ? await findCreated(ctx, digest) : undefined;
+    if (found) {
+      await response.body?.cancel();
+      return await remember(ctx, key, found, ttl);
+    }
+    if (response.status >= 500) await markAmbiguous(ctx, key, ttl);
+    else {
+      // Refused for certain: give back the one unit held for this body (this attempt's, or an
+      // ambiguous earlier attempt's), and drop the marker so a later retry takes its own again.
+      await ctx.store.take(quotaKey, -1, max, JOB_WINDOW_MS);
+      if (ambiguous) await clearAmbiguous(ctx, key);
+    }
+    return await relayResponse(response);
+  }
+  const body = (await response.json()) as Record<string, unknown>;
+  if (body.projectId !== undefined && body.projectId !== project.projectId) {
+    throw new BrokerError(502, 'upstream_error', 'Vercel created the deployment in an unexpected project.');
+  }
+  return await remember(ctx, key, body, ttl, copyResponseHeaders(response.headers));
 }
