@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { batchCapabilityOf, encodeBatch, planBatches } from '../../src/action/batch.js';
 import type { DeployFile } from '../../src/action/files.js';
-import { FrameReader, holdFrame, retainedBytes } from '../../src/broker/gateway/batch.js';
+import { FrameReader, holdFrame, retainedBytes } from '../../src/broker/gateway/frames.js';
 import { BATCH_FRAME_HEADER_BYTES, BATCH_PATH, type BatchCapability } from '../../src/shared/wire.js';
 
 const capability: BatchCapability = { path: BATCH_PATH, max_files: 3, max_file_bytes: 100, max_bytes: 1000 };

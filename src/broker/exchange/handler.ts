@@ -16,7 +16,7 @@ import type { TokenVerifier } from '../oidc/verify.js';
 import type { CompiledConfig, CompiledProject } from '../policy/compiled.js';
 import { evaluatePolicy } from '../policy/evaluate.js';
 import type { ReplayStore } from '../store/store.js';
-import { batchCapability } from '../gateway/batch.js';
+import { batchCapability } from '../gateway/frames.js';
 import { checkJob } from './job-checks.js';
 import { findRetry, recordRetry, retryRecordKey, takeJobSlot } from './job-credentials.js';
 import { reserveToken } from './one-time.js';

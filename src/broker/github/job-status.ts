@@ -24,7 +24,12 @@ export interface JobStatusChecker {
   /** At the exchange: refuses (403) a job that is not running; applies `github_unreachable.exchange`. */
   atExchange(job: JobRef, project: CompiledProject): Promise<void>;
   /** On a gateway call: refuses (401) a credential whose job ended; applies `github_unreachable.calls`. */
-  onCall(claims: CredentialClaims, project: CompiledProject | undefined): Promise<void>;
+  onCall(
+    claims: CredentialClaims,
+    project:
+      | { githubUnreachable: Pick<CompiledProject['githubUnreachable'], 'calls' | 'grace_seconds'> }
+      | undefined,
+  ): Promise<void>;
 }
 
 export function createJobStatusChecker(deps: {

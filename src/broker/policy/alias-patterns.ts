@@ -1,10 +1,12 @@
 /**
- * Preview alias patterns (`preview_aliases`): what a pattern may say, how an alias is normalised,
- * and whether it matches. Pure functions, shared by `policy check` (the schema) and the gateway.
+ * Preview alias patterns (`preview_aliases`): what a pattern may say and whether an alias matches.
+ * Pure functions for `policy check` (the schema) and the compiled config; how an alias is
+ * normalised lives in ../hostname.ts, which the gateway reads without depending on the policy.
  */
+import { foldCase } from '../fold-case.js';
+import { LABEL } from '../hostname.js';
 
-/** A DNS label as Vercel accepts it: lower-case letters, digits and inner hyphens, at most 63. */
-const LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+export { normalizeAlias } from '../hostname.js';
 
 /**
  * Second-level labels that registries under two-letter country codes hand out to the public
@@ -60,9 +62,6 @@ export const SHARED_HOSTING_SUFFIXES = [
   'amplifyapp.com',
 ];
 
-/** ASCII-only folding; anything outside ASCII is refused before this runs. */
-const fold = (value: string) => value.replace(/[A-Z]/g, (c) => c.toLowerCase());
-
 /** True when `labels` name a public suffix by the heuristic above (a TLD, `co.uk`, `vercel.app`). */
 function isPublicSuffix(labels: readonly string[]): boolean {
   if (labels.length <= 1) return true;
@@ -81,8 +80,8 @@ const sharedParent = (name: string) =>
  * may be a wildcard.
  */
 export function checkAliasPattern(pattern: string): string | undefined {
-  if (pattern !== fold(pattern))
-    return `write "${fold(pattern)}": patterns are lower-case (aliases are compared case-insensitively)`;
+  if (pattern !== foldCase(pattern))
+    return `write "${foldCase(pattern)}": patterns are lower-case (aliases are compared case-insensitively)`;
   if (pattern.endsWith('.')) return 'drop the trailing dot; write the name without it';
   if (pattern.length > 253) return 'a domain name has at most 253 characters';
   const labels = pattern.split('.');
@@ -123,23 +122,6 @@ export function compileAliasPattern(pattern: string): AliasMatcher {
 
 /** A label `*` may stand for: plain ASCII, not an IDNA (`xn--`) label that could render as anything. */
 const isWildcardLabel = (label: string) => LABEL.test(label) && !/^..--/.test(label);
-
-/**
- * The alias as the gateway compares it, or why it is refused. Upper case is folded (DNS is
- * case-insensitive); a trailing dot, non-ASCII (which Vercel would turn into punycode behind the
- * pattern's back), a scheme, a port or a path are refused rather than guessed at.
- */
-export function normalizeAlias(value: unknown): { alias: string } | { error: string } {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 253)
-    return { error: 'alias must be a host name of at most 253 characters' };
-  if (!/^[\x21-\x7e]+$/.test(value))
-    return { error: 'alias must be plain ASCII; write IDNA names in their xn-- form' };
-  if (value.endsWith('.')) return { error: 'alias must not end with a dot' };
-  const alias = fold(value);
-  if (!alias.split('.').every((label) => LABEL.test(label)))
-    return { error: `alias ${JSON.stringify(value)} is not a host name (labels of a-z, 0-9, -)` };
-  return { alias };
-}
 
 /** Two patterns overlap when some alias matches both: same length, every label equal or one of them `*`. */
 export function aliasPatternsOverlap(a: string, b: string): boolean {

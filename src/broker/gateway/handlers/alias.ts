@@ -2,13 +2,14 @@
  * `POST /v2/deployments/:id/aliases`: a preview credential gives a deployment it created a stable
  * name from the project's `preview_aliases`. Every static rule is checked before any upstream call.
  */
-import type { CredentialClaims } from '../credential/credential.js';
-import { BrokerError, forbidden } from '../errors.js';
-import { readLimitedText } from '../http.js';
-import { normalizeAlias } from '../policy/alias-patterns.js';
-import type { CompiledProject } from '../policy/compiled.js';
-import { storeKeys, type ReplayStore } from '../store/store.js';
-import { forwardToVercel, relayResponse, type Upstream } from './forward.js';
+import type { CredentialClaims } from '../../credential/credential.js';
+import { BrokerError, forbidden } from '../../errors.js';
+import { readLimitedText } from '../../http.js';
+import { normalizeAlias } from '../../hostname.js';
+import { storeKeys, type ReplayStore } from '../../store/store.js';
+import type { GatewayProject, GatewayResult, ProjectContext } from '../context.js';
+import { forwardToVercel, relayResponse, type Upstream } from '../forward.js';
+import { ownedDeployment } from '../ownership.js';
 
 const MAX_ALIAS_BODY = 4096;
 const MAX_DOMAIN_PAGES = 20;
@@ -52,21 +53,9 @@ async function readAlias(request: Request): Promise<string> {
   return normalized.alias;
 }
 
-export interface AliasContext {
-  request: Request;
-  deploymentId: string;
-  claims: CredentialClaims;
-  project: CompiledProject;
-  upstream: Upstream;
-  store: ReplayStore;
-  /** Reads the deployment upstream; 404 unless it belongs to the pinned project. */
-  ownedDeployment: (id: string) => Promise<{ response: Response; body?: Record<string, unknown> }>;
-}
-
-export async function assignAlias(
-  ctx: AliasContext,
-): Promise<{ response: Response; upstreamStatus?: number }> {
+export async function assignAlias(ctx: ProjectContext): Promise<GatewayResult> {
   const { claims, project, upstream } = ctx;
+  const deploymentId = ctx.route.param!;
   if (claims.tgt !== 'preview') {
     throw forbidden(
       `aliases are assigned only with a preview credential (this one deploys to ${claims.tgt}); production domains come from the project's settings`,
@@ -83,20 +72,20 @@ export async function assignAlias(
       `alias ${alias} does not match project ${project.name}'s preview_aliases (${project.previewAliases.map((p) => p.pattern).join(', ')})`,
     );
   }
-  const recorded = await ctx.store.get(storeKeys.created(ctx.deploymentId));
+  const recorded = await ctx.store.get(storeKeys.created(deploymentId));
   const record = recorded ? (JSON.parse(recorded) as CreatedRecord) : undefined;
   if (!record || record.cid !== claims.cid || record.tgt !== 'preview') {
     throw forbidden(
-      `deployment ${ctx.deploymentId} was not created by this credential; a credential may alias only the preview it deployed`,
+      `deployment ${deploymentId} was not created by this credential; a credential may alias only the preview it deployed`,
     );
   }
 
   // Upstream reads, each failing closed: the deployment is the pinned project's preview, the alias is
   // none of the project's domains (production ones included), and no other project's deployment holds it.
-  const owned = await ctx.ownedDeployment(ctx.deploymentId);
+  const owned = await ownedDeployment(ctx, deploymentId);
   if (!owned.body) return { response: owned.response };
   if (owned.body.target === 'production') {
-    throw forbidden(`deployment ${ctx.deploymentId} is a production deployment; aliases are for previews`);
+    throw forbidden(`deployment ${deploymentId} is a production deployment; aliases are for previews`);
   }
   const domains = await projectDomains(project, upstream);
   if (domains.has(alias)) {
@@ -111,7 +100,7 @@ export async function assignAlias(
 
   const response = await forwardToVercel(upstream, {
     method: 'POST',
-    path: `/v2/deployments/${ctx.deploymentId}/aliases`,
+    path: `/v2/deployments/${deploymentId}/aliases`,
     query: new URLSearchParams(),
     teamId: project.teamId,
     headers: new Headers({ 'content-type': 'application/json' }),
@@ -124,7 +113,7 @@ const unverifiable = (what: string) =>
   new BrokerError(502, 'upstream_error', `Vercel did not answer ${what}; the alias was not assigned. Retry.`);
 
 /** Every domain of the project (GET /v9/projects/:id/domains, paginated), lower-cased. */
-async function projectDomains(project: CompiledProject, upstream: Upstream): Promise<Set<string>> {
+async function projectDomains(project: GatewayProject, upstream: Upstream): Promise<Set<string>> {
   const names = new Set<string>();
   let until: string | undefined;
   for (let page = 0; page < MAX_DOMAIN_PAGES; page++) {
@@ -155,7 +144,7 @@ async function projectDomains(project: CompiledProject, upstream: Upstream): Pro
 /** The project whose deployment the alias points at now (GET /v4/aliases/:alias), or undefined if free. */
 async function currentHolder(
   alias: string,
-  project: CompiledProject,
+  project: GatewayProject,
   upstream: Upstream,
 ): Promise<string | undefined> {
   const response = await forwardToVercel(upstream, {

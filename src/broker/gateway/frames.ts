@@ -6,7 +6,7 @@
 import { badRequest, BrokerError } from '../errors.js';
 import { concatBytes, toHex } from '../bytes.js';
 import { BATCH_FRAME_HEADER_BYTES, BATCH_PATH, type BatchCapability } from '../../shared/wire.js';
-import type { CompiledConfig } from '../policy/compiled.js';
+import type { GatewayLimits } from './context.js';
 
 /** Frames per batch: enough to amortise a request, few enough that one answer stays small. */
 const BATCH_MAX_FILES = 256;
@@ -30,7 +30,9 @@ const EMPTY = new Uint8Array(0);
 const ASCII = new TextDecoder('latin1');
 
 /** What this broker announces in the exchange answer; the config's own caps only ever lower it. */
-export function batchCapability(limits: CompiledConfig['limits']): BatchCapability {
+export function batchCapability(
+  limits: Pick<GatewayLimits, 'max_files' | 'max_file_bytes'>,
+): BatchCapability {
   return {
     path: BATCH_PATH,
     max_files: Math.min(BATCH_MAX_FILES, limits.max_files),

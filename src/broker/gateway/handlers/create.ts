@@ -1,0 +1,167 @@
+/** `POST /v13/deployments`: a checked body, created at most once per credential and body, within the job's quota. */
+import { badRequest, BrokerError } from '../../errors.js';
+import { JOB_WINDOW_MS } from '../../github/job.js';
+import { readLimitedText } from '../../http.js';
+import { storeKeys } from '../../store/store.js';
+import { checkCreateBody, type CheckedCreate } from '../body-rules.js';
+import { answerJson, type GatewayResult, type ProjectContext } from '../context.js';
+import { copyResponseHeaders, forwardToVercel, relayResponse, type UpstreamRequest } from '../forward.js';
+import { vercelName } from '../ownership.js';
+import { budgetOwner } from '../quota.js';
+import { recordCreated } from './alias.js';
+import {
+  acquireLock,
+  clearAmbiguous,
+  findCreated,
+  isAmbiguous,
+  keyCreate,
+  markAmbiguous,
+  releaseLock,
+  remember,
+  waitForRecord,
+} from './create-record.js';
+
+export async function createDeployment(ctx: ProjectContext): Promise<GatewayResult> {
+  const response = await createHeld(ctx);
+  // Who created what: the alias route lets a credential touch only its own deployments.
+  await recordCreated(ctx.store, response, ctx.claims, Math.max(60_000, ctx.claims.exp - ctx.now() + 60_000));
+  return { response };
+}
+
+/** Runs the create under a create slot and the buffered-bytes budget its body needs. */
+async function createHeld(ctx: ProjectContext): Promise<Response> {
+  const { limits } = ctx.config;
+  const release = await ctx.state.inflightCreates.acquire(
+    budgetOwner(ctx.claims),
+    limits.max_inflight_creates,
+  );
+  // Bytes held while the body is parsed and forwarded: the declared length, or the cap when unknown.
+  const declared = Number(ctx.request.headers.get('content-length') ?? NaN);
+  const held =
+    Number.isSafeInteger(declared) && declared >= 0
+      ? Math.min(declared, limits.max_body_bytes)
+      : limits.max_body_bytes;
+  const owner = budgetOwner(ctx.claims);
+  try {
+    ctx.state.buffered.take(held, owner);
+  } catch (error) {
+    release();
+    throw error;
+  }
+  try {
+    return await createChecked(ctx);
+  } finally {
+    ctx.state.buffered.release(held, owner);
+    release();
+  }
+}
+
+async function createChecked(ctx: ProjectContext): Promise<Response> {
+  const { claims, project } = ctx;
+  const text = await readLimitedText(ctx.request, ctx.config.limits.max_body_bytes);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    throw badRequest('the deployment body must be JSON');
+  }
+  const checked = checkCreateBody(raw, {
+    claims,
+    projectName: await vercelName(ctx),
+    allowProjectSettings: project.allowProjectSettings,
+    maxFiles: ctx.config.limits.max_files,
+    serverUrl: ctx.serverUrl,
+  });
+  // Idempotency: a create repeated with the same credential and body (a client retry after a
+  // timeout or reset) answers with the deployment the first attempt made, never a second one.
+  const { digest, key } = await keyCreate(ctx, checked.body);
+  const ttl = Math.max(60_000, claims.exp - ctx.now() + 60_000);
+  const previous = await ctx.store.get(key);
+  if (previous) return answerJson(200, JSON.parse(previous));
+  if (!(await acquireLock(ctx, key))) {
+    const settled = await waitForRecord(ctx, key);
+    if (settled) return answerJson(200, JSON.parse(settled));
+    throw new BrokerError(
+      503,
+      'unavailable',
+      'The same deployment is being created by another request; retry.',
+      {
+        'retry-after': '2',
+      },
+    );
+  }
+  // Held until this attempt settles, whichever way it ends: a retry then finds a record or may try again.
+  try {
+    return await createOnce(ctx, checked.body, { digest, key, ttl });
+  } finally {
+    await releaseLock(ctx, key);
+  }
+}
+
+/**
+ * One attempt at the create, under its lock: the quota taken, the body forwarded, and every
+ * outcome settled (recorded, marked ambiguous, or refunded) before the lock is released.
+ */
+async function createOnce(
+  ctx: ProjectContext,
+  checkedBody: CheckedCreate['body'],
+  { digest, key, ttl }: { digest: string; key: string; ttl: number },
+): Promise<Response> {
+  const { claims, project, upstream } = ctx;
+  // An earlier attempt ended without knowing whether Vercel created it: look before creating.
+  // That attempt's quota unit is still held, so a retry of the same body takes no other.
+  const ambiguous = await isAmbiguous(ctx, key);
+  if (ambiguous) {
+    const found = await findCreated(ctx, digest);
+    if (found) return await remember(ctx, key, found, ttl);
+  }
+  // The quota is taken before forwarding, atomically and in the shared store: concurrent
+  // creates (on any instance) can never pass it; a create Vercel definitively refused gives it back.
+  // Counted per job like the other quotas: several credentials of one job share one budget.
+  const quotaKey = storeKeys.deployments(budgetOwner(claims));
+  const max = ctx.config.limits.max_deployments;
+  // Kept for the job's window like the upload budgets, not one credential's life: a job that
+  // exchanges again later must not find its count reset.
+  if (!ambiguous && (await ctx.store.take(quotaKey, 1, max, JOB_WINDOW_MS)) === undefined) {
+    throw new BrokerError(429, 'quota_exceeded', `this credential has created ${max} deployments, its limit`);
+  }
+  (checkedBody.meta as Record<string, string>).keyholeCreateKey = digest;
+  const upstreamRequest: UpstreamRequest = {
+    method: 'POST',
+    path: '/v13/deployments',
+    query: ctx.route.query,
+    teamId: project.teamId,
+    headers: new Headers({ 'content-type': 'application/json' }),
+    body: JSON.stringify(checkedBody),
+  };
+  let response: Response;
+  try {
+    response = await forwardToVercel(upstream, upstreamRequest);
+  } catch (error) {
+    // Sent but unanswered: Vercel may have created it. Look before letting the client retry.
+    const found = await findCreated(ctx, digest);
+    if (found) return await remember(ctx, key, found, ttl);
+    await markAmbiguous(ctx, key, ttl);
+    throw error;
+  }
+  if (!response.ok) {
+    const found = response.status >= 500 ? await findCreated(ctx, digest) : undefined;
+    if (found) {
+      await response.body?.cancel();
+      return await remember(ctx, key, found, ttl);
+    }
+    if (response.status >= 500) await markAmbiguous(ctx, key, ttl);
+    else {
+      // Refused for certain: give back the one unit held for this body (this attempt's, or an
+      // ambiguous earlier attempt's), and drop the marker so a later retry takes its own again.
+      await ctx.store.take(quotaKey, -1, max, JOB_WINDOW_MS);
+      if (ambiguous) await clearAmbiguous(ctx, key);
+    }
+    return await relayResponse(response);
+  }
+  const body = (await response.json()) as Record<string, unknown>;
+  if (body.projectId !== undefined && body.projectId !== project.projectId) {
+    throw new BrokerError(502, 'upstream_error', 'Vercel created the deployment in an unexpected project.');
+  }
+  return await remember(ctx, key, body, ttl, copyResponseHeaders(response.headers));
+}

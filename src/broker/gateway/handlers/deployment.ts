@@ -1,0 +1,42 @@
+/** The pinned project's own deployments: read one, stream its build log, cancel it. */
+import { answerJson, type GatewayResult, type ProjectContext } from '../context.js';
+import { copyResponseHeaders, forwardToVercel, relayResponse } from '../forward.js';
+import { checkProductionReach, ownedDeployment, resolvedId } from '../ownership.js';
+
+export async function getDeployment(ctx: ProjectContext): Promise<GatewayResult> {
+  const owned = await ownedDeployment(ctx, ctx.route.param!, ctx.route.query);
+  if (!owned.body) return { response: owned.response };
+  return {
+    response: answerJson(200, owned.body, copyResponseHeaders(owned.response.headers)),
+    upstreamStatus: 200,
+  };
+}
+
+export async function streamDeploymentEvents(ctx: ProjectContext): Promise<GatewayResult> {
+  const { route } = ctx;
+  // Build logs can carry secrets: ownership is proven before the stream is even requested.
+  const owned = await ownedDeployment(ctx, route.param!);
+  if (!owned.body) return { response: owned.response };
+  checkProductionReach(owned.body, ctx.claims, `GET ${route.path}`);
+  const response = await forwardToVercel(ctx.upstream, {
+    method: 'GET',
+    path: `/v3/deployments/${resolvedId(owned.body)}/events`,
+    query: route.query,
+    teamId: ctx.project.teamId,
+  });
+  return { response: await relayResponse(response), upstreamStatus: response.status };
+}
+
+export async function cancelDeployment(ctx: ProjectContext): Promise<GatewayResult> {
+  const { route } = ctx;
+  const owned = await ownedDeployment(ctx, route.param!);
+  if (!owned.body) return { response: owned.response };
+  checkProductionReach(owned.body, ctx.claims, `PATCH ${route.path}`);
+  const response = await forwardToVercel(ctx.upstream, {
+    method: 'PATCH',
+    path: `/v12/deployments/${resolvedId(owned.body)}/cancel`,
+    query: new URLSearchParams(),
+    teamId: ctx.project.teamId,
+  });
+  return { response: await relayResponse(response), upstreamStatus: response.status };
+}
