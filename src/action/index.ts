@@ -4,11 +4,12 @@ import { readRunContext } from './context.js';
 import type { GitHubDeploymentApi } from './github-deployment.js';
 import { run } from './main.js';
 import { defaultRetryPolicy } from './retry.js';
-import { runPost, STATE } from './revoke.js';
+import { runPost } from './revoke.js';
+import { isPostStep, markMainStep } from './state.js';
 
 // One bundle, two steps: action.yml names it as both `main` and `post`; the saved state tells them
 // apart. The post step only revokes what the main step left.
-const isPost = Boolean(core.getState(STATE.isPost));
+const isPost = isPostStep(core);
 if (isPost) {
   await runPost({
     getState: core.getState,
@@ -19,7 +20,7 @@ if (isPost) {
     now: Date.now,
   });
 } else {
-  core.saveState(STATE.isPost, 'true');
+  markMainStep(core);
 }
 
 const controller = new AbortController();

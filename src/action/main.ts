@@ -28,15 +28,14 @@ import {
   type Report,
 } from './report.js';
 import type { RetryPolicy } from './retry.js';
-import { revokeCredential, STATE } from './revoke.js';
+import { revokeCredential } from './revoke.js';
+import { clearCredential, saveCredential, type StateWriter } from './state.js';
 
-export interface ActionCore {
+export interface ActionCore extends StateWriter {
   getInput(name: string): string;
   setOutput(name: string, value: string): void;
   setSecret(value: string): void;
   setFailed(message: string): void;
-  /** Hands a value to this action's post step (GITHUB_STATE). */
-  saveState(name: string, value: string): void;
   exportVariable(name: string, value: string): void;
   info(message: string): void;
   warning(message: string): void;
@@ -152,9 +151,11 @@ export async function run(deps: ActionDeps): Promise<void> {
     );
     credential = exchanged.credential;
     // The post step revokes it whatever happens from here on (success, failure, cancellation).
-    core.saveState(STATE.brokerUrl, inputs.brokerUrl);
-    core.saveState(STATE.credential, exchanged.credential);
-    core.saveState(STATE.expiresAt, String(exchanged.expires_at));
+    saveCredential(core, {
+      brokerUrl: inputs.brokerUrl,
+      credential: exchanged.credential,
+      expiresAt: exchanged.expires_at,
+    });
     core.info(
       `Keyhole: ${exchanged.token_type === 'DPoP' ? 'key-bound (DPoP) ' : ''}deploy credential for ${exchanged.project.name} (${exchanged.project.id}) → ${exchanged.target}, valid until ${new Date(exchanged.expires_at).toISOString()}`,
     );
@@ -361,7 +362,7 @@ export async function run(deps: ActionDeps): Promise<void> {
   if (credential && settings?.deploy && !deps.signal.aborted) {
     try {
       await revokeCredential(settings.brokerUrl, credential, deps);
-      core.saveState(STATE.credential, '');
+      clearCredential(core);
     } catch (error) {
       core.warning(
         `Keyhole could not revoke the credential yet (${error instanceof Error ? error.message : String(error)}); the post step tries again.`,
