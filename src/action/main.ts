@@ -2,11 +2,11 @@
 import { assignAlias, renderAlias } from './alias.js';
 import { fetchRootDirectory, uploadPrefix, withPrefix } from './root-directory.js';
 import { readRunContext, type TriggeringRun } from './context.js';
+import type { GitHubApi } from './github.js';
 import {
   environmentName,
   jobEnvironmentFrom,
   startGitHubDeployment,
-  type GitHubDeploymentApi,
   type GitHubDeploymentRun,
 } from './github-deployment.js';
 import type * as DeployModule from './deploy.js';
@@ -15,18 +15,11 @@ import { createProofKey, withProofs } from './dpop.js';
 import { exchangeToken } from './exchange.js';
 import { collectFiles, resolveInside } from './files.js';
 import { batchCapabilityOf } from './batch.js';
-import { parseInputs, type Settings } from './inputs.js';
+import { parseInputs, readLabels, type Settings } from './inputs.js';
 import { promoteDeployment } from './promote.js';
 import { pullProject } from './pull.js';
 import { requestOIDCToken } from './oidc.js';
-import {
-  deploymentUrl,
-  setOutputs,
-  summaryMarkdown,
-  upsertComment,
-  type CommentApi,
-  type Report,
-} from './report.js';
+import { deploymentUrl, setOutputs, summaryMarkdown, upsertComment, type Report } from './report.js';
 import type { RetryPolicy } from './retry.js';
 import { revokeCredential } from './revoke.js';
 import { clearCredential, saveCredential, type StateWriter } from './state.js';
@@ -52,12 +45,8 @@ export interface ActionDeps {
   retry: RetryPolicy;
   signal: AbortSignal;
   now: () => number;
-  /** The pull request a `workflow_run` deploys, when the event payload does not name it (fork pull requests). */
-  pullRequestNumber?: () => Promise<number | undefined>;
-  /** The GitHub Deployments API of this repository (input github-deployment). */
-  githubDeployments?: () => Promise<GitHubDeploymentApi | undefined>;
-  /** Present when the run is for a pull request: its number and a comments API. */
-  pullRequest?: () => Promise<{ number: number; api: CommentApi } | undefined>;
+  /** The GitHub API through the github-token input: pull request lookup, Deployments, comments. */
+  github?: (settings: Readonly<Settings>) => GitHubApi;
 }
 
 /**
@@ -76,9 +65,10 @@ function reportedSource(run: TriggeringRun, pr: number | undefined): Record<stri
 
 export async function run(deps: ActionDeps): Promise<void> {
   const { core, env } = deps;
+  const labels = readLabels(core.getInput);
   const report: Report = {
-    project: core.getInput('project'),
-    target: core.getInput('target') || 'preview',
+    project: labels.project,
+    target: labels.target,
     sha: env.GITHUB_SHA ?? '',
     phases: {},
   };
@@ -89,6 +79,7 @@ export async function run(deps: ActionDeps): Promise<void> {
   /** Every call to the gateway goes through this (DPoP proofs added for key-bound credentials). */
   let gatewayFetch: typeof fetch = deps.fetch;
   let githubDeployment: GitHubDeploymentRun | undefined;
+  let github: GitHubApi | undefined;
   // @vercel/sdk builds hundreds of zod schemas when it loads: that work waits until the OIDC token
   // is in hand and then overlaps the broker round trip, instead of delaying the first request.
   let deployModule: Promise<typeof DeployModule> | undefined;
@@ -115,9 +106,10 @@ export async function run(deps: ActionDeps): Promise<void> {
     settings = inputs;
     report.project = inputs.project;
     report.target = inputs.target;
+    github = deps.github?.(inputs);
     // Rendered before anything is deployed: a template this run cannot fill fails in a second.
     const context = readRunContext(env);
-    const pr = () => (context.pr !== undefined ? Promise.resolve(context.pr) : deps.pullRequestNumber?.());
+    const pr = () => (context.pr !== undefined ? Promise.resolve(context.pr) : github?.pullRequestNumber());
     let alias: string | undefined;
     if (inputs.alias && inputs.deploy) {
       alias = renderAlias(inputs.alias, {
@@ -303,7 +295,7 @@ export async function run(deps: ActionDeps): Promise<void> {
       created = attempt.deployment!;
       report.deployment = created;
       if (inputs.githubDeployment) {
-        const api = await deps.githubDeployments?.();
+        const api = await github?.deployments();
         if (api)
           githubDeployment = await startGitHubDeployment(
             api,
@@ -381,7 +373,7 @@ export async function run(deps: ActionDeps): Promise<void> {
   }
   try {
     await core.writeSummary(summaryMarkdown(report));
-    const pr = settings?.comment ? await deps.pullRequest?.() : undefined;
+    const pr = settings?.comment ? await github?.pullRequest() : undefined;
     if (pr) core.info(`Pull request comment ${await upsertComment(pr.api, pr.number, report)}.`);
   } catch (error) {
     core.warning(
