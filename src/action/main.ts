@@ -9,8 +9,9 @@ import {
   startGitHubDeployment,
   type GitHubDeploymentRun,
 } from './github-deployment.js';
+import { checkBuildOutput } from './build-output.js';
 import type * as DeployModule from './deploy.js';
-import type { Deployment } from './deploy.js';
+import { DeployError, TERMINAL, uploadStats, type Deployment } from './deployment.js';
 import { createProofKey, withProofs } from './dpop.js';
 import { exchangeToken } from './exchange.js';
 import { collectFiles, resolveInside } from './files.js';
@@ -86,7 +87,7 @@ export async function run(deps: ActionDeps): Promise<void> {
   const loadDeploy = () => (deployModule ??= import('./deploy.js'));
   let deployer: ReturnType<typeof DeployModule.createDeployer> | undefined;
   const cancelOnAbort = () => {
-    if (created && deployer && !['READY', 'ERROR', 'CANCELED'].includes(created.readyState)) {
+    if (created && deployer && !TERMINAL.has(created.readyState)) {
       core.warning(`The job was cancelled; cancelling deployment ${created.id}.`);
       void deployer.cancel(created.id);
     }
@@ -220,8 +221,7 @@ export async function run(deps: ActionDeps): Promise<void> {
         );
         return undefined;
       });
-      const { checkBuildOutput, createDeployer, deploymentBody, DeployError, uploadStats } =
-        await loadDeploy();
+      const { createDeployer, deploymentBody } = await loadDeploy();
       // Symlinks resolved before anything under `path` is read: it must stay inside the workspace.
       const root = await resolveInside(inputs.path, inputs.workspace);
       if (inputs.prebuilt) await checkBuildOutput(root, inputs.target);

@@ -3,7 +3,7 @@
  * serves, the way `vercel promote` does: request, then poll the project's `lastAliasRequest`.
  */
 import { isErrorBody } from '../shared/wire.js';
-import type { Deployment } from './deploy.js';
+import type { Deployment } from './deployment.js';
 import { fetchRetrying, type RetryPolicy } from './retry.js';
 
 export interface PromoteSettings {
