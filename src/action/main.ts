@@ -10,8 +10,6 @@ import { runPromote } from './promote.js';
 import { runPull } from './pull.js';
 import { phaseTimer, type ActionDeps, type RunRecord, type Step } from './step.js';
 
-export type { ActionCore, ActionDeps } from './step.js';
-
 export async function run(deps: ActionDeps): Promise<void> {
   const { core, env } = deps;
   const labels = readLabels(core.getInput);
