@@ -100,6 +100,11 @@ function parseBrokerUrl(rawUrl: string, report: Report): URL | undefined {
   return brokerUrl;
 }
 
+/** The project and target as written, for the summary of a step whose inputs may not parse. */
+export function readLabels(getInput: GetInput): { project: string; target: string } {
+  return { project: getInput('project'), target: getInput('target') || 'preview' };
+}
+
 export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonly<Settings> {
   const problems: InputProblem[] = [];
   const report: Report = (input, message) => problems.push({ input, message });

@@ -3,8 +3,10 @@
  * serves, the way `vercel promote` does: request, then poll the project's `lastAliasRequest`.
  */
 import { isErrorBody } from '../shared/wire.js';
-import type { Deployment } from './deploy.js';
+import type { Credential } from './credential.js';
+import type { Deployment } from './deployment.js';
 import { fetchRetrying, type RetryPolicy } from './retry.js';
+import type { Step } from './step.js';
 
 export interface PromoteSettings {
   brokerUrl: string;
@@ -124,4 +126,25 @@ export async function promoteDeployment(settings: PromoteSettings, deps: Promote
     );
     interval = Math.min(interval * 1.5, 5000);
   }
+}
+
+/** The `promote` step of a run: promotes instead of deploying, and reports the promoted deployment. */
+export async function runPromote(step: Step, deployment: string, credential: Credential): Promise<void> {
+  const { deps, settings, record } = step;
+  const { exchanged, gatewayFetch } = credential;
+  const promoted = await step.phase('promote', () =>
+    promoteDeployment(
+      {
+        brokerUrl: settings.brokerUrl,
+        credential: exchanged.credential,
+        projectId: exchanged.project.id,
+        deployment,
+        timeoutMs: settings.timeoutMs,
+      },
+      { fetch: gatewayFetch, retry: deps.retry, log: deps.core, now: deps.now, signal: deps.signal },
+    ),
+  );
+  record.report.deployment = promoted;
+  record.report.production = 'promoted';
+  deps.core.info(`Production now serves ${promoted.id}: https://${promoted.url}`);
 }

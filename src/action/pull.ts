@@ -5,7 +5,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isErrorBody } from '../shared/wire.js';
+import type { Credential } from './credential.js';
+import { resolveInside } from './files.js';
 import { fetchRetrying, type RetryPolicy } from './retry.js';
+import type { Step } from './step.js';
 
 export interface PullSettings {
   brokerUrl: string;
@@ -121,4 +124,30 @@ export async function pullProject(
   // Owner-only: the listed values are meant to be public, but a build's inputs are nobody else's business.
   await writeFile(envFile, envFileContents(env), { mode: 0o600 });
   return { names: Object.keys(env).sort(), envFile, projectFile };
+}
+
+/** The `pull` step of a run, before any deploy: the files land in the directory it deploys. */
+export async function runPull(step: Step, { exchanged, gatewayFetch }: Credential): Promise<void> {
+  const { deps, settings } = step;
+  const { env } = deps;
+  // Written inside the real (symlink-resolved) directory, which must stay inside the workspace.
+  const dir = await resolveInside(settings.path, settings.workspace);
+  const pulled = await step.phase('pull', () =>
+    pullProject(
+      {
+        brokerUrl: settings.brokerUrl,
+        credential: exchanged.credential,
+        target: settings.target,
+        dir,
+        ...(env.GITHUB_REF?.startsWith('refs/heads/')
+          ? { branch: env.GITHUB_REF.slice('refs/heads/'.length) }
+          : {}),
+      },
+      exchanged.project,
+      { fetch: gatewayFetch, retry: deps.retry },
+    ),
+  );
+  deps.core.info(
+    `Pulled ${pulled.names.length} variable(s) for ${settings.target} into ${pulled.envFile}${pulled.names.length ? `: ${pulled.names.join(', ')}` : ''}; settings in ${pulled.projectFile}`,
+  );
 }

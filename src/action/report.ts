@@ -1,5 +1,5 @@
 /** What the job shows people: outputs (always set), the job summary, and the opt-in sticky PR comment. */
-import type { Deployment, UploadStats } from './deploy.js';
+import type { Deployment, UploadStats } from './deployment.js';
 
 export interface Report {
   project: string;

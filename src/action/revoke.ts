@@ -5,14 +5,7 @@
  */
 import { REVOKE_PATH } from '../shared/wire.js';
 import { fetchRetrying, type RetryPolicy } from './retry.js';
-
-/** What the main step leaves for the post step (core.saveState; the runner hands it back as STATE_*). */
-export const STATE = {
-  isPost: 'isPost',
-  brokerUrl: 'broker-url',
-  credential: 'credential',
-  expiresAt: 'expires-at',
-} as const;
+import { readCredential, type StateReader } from './state.js';
 
 export async function revokeCredential(
   brokerUrl: string,
@@ -37,8 +30,7 @@ export async function revokeCredential(
     throw new Error(`the broker answered ${response.status} to the revocation`);
 }
 
-export interface PostDeps {
-  getState(name: string): string;
+export interface PostDeps extends StateReader {
   fetch: typeof fetch;
   retry: RetryPolicy;
   info(message: string): void;
@@ -48,13 +40,12 @@ export interface PostDeps {
 
 /** The `post:` step: revokes what the main step left, if anything; never fails the job. */
 export async function runPost(deps: PostDeps): Promise<void> {
-  const credential = deps.getState(STATE.credential);
-  const brokerUrl = deps.getState(STATE.brokerUrl);
+  const { brokerUrl, credential, expiresAt } = readCredential(deps);
   if (!credential || !brokerUrl) {
     deps.info('Keyhole: no credential left to revoke.');
     return;
   }
-  if (Number(deps.getState(STATE.expiresAt)) <= deps.now()) {
+  if (expiresAt <= deps.now()) {
     deps.info('Keyhole: the credential has already expired.');
     return;
   }
@@ -63,7 +54,7 @@ export async function runPost(deps: PostDeps): Promise<void> {
     deps.info('Keyhole: credential revoked.');
   } catch (error) {
     deps.warning(
-      `Keyhole could not revoke the credential (${error instanceof Error ? error.message : String(error)}); it stays valid until it expires at ${new Date(Number(deps.getState(STATE.expiresAt))).toISOString()}.`,
+      `Keyhole could not revoke the credential (${error instanceof Error ? error.message : String(error)}); it stays valid until it expires at ${new Date(expiresAt).toISOString()}.`,
     );
   }
 }
