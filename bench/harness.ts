@@ -14,7 +14,7 @@ import { collectFiles, type DeployFile } from '../src/action/files.js';
 import { defaultRetryPolicy } from '../src/action/retry.js';
 import { batchCapabilityOf } from '../src/action/batch.js';
 import type { BatchCapability } from '../src/shared/wire.js';
-import { AUDIENCE, brokerYaml } from '../__tests__/helpers/config.js';
+import { AUDIENCE, brokerYaml } from '../src/local/config.js';
 import type { GitHubIssuer } from '../src/local/github-oidc.js';
 import { REPO_ROOT, startBrokerProcess, type RunningBroker } from '../src/local/runner.js';
 

@@ -7,8 +7,8 @@ import {
   compileAliasPattern,
   normalizeAlias,
 } from '../../src/broker/policy/alias-patterns.js';
-import { brokerYaml, LOCAL_URLS } from '../helpers/config.js';
-import { startWorld, type World } from '../helpers/world.js';
+import { brokerYaml, LOCAL_URLS } from '../../src/local/config.js';
+import { startWorld, type World } from '../../src/local/world.js';
 
 describe('alias patterns', () => {
   test.each([

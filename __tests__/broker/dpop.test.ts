@@ -2,8 +2,8 @@
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { createProof, createProofKey, withProofs, type ProofKey } from '../../src/action/dpop.js';
 import { parseConfig } from '../../src/broker/policy/config.js';
-import { brokerYaml, LOCAL_URLS } from '../helpers/config.js';
-import { startWorld, type World } from '../helpers/world.js';
+import { brokerYaml, LOCAL_URLS } from '../../src/local/config.js';
+import { startWorld, type World } from '../../src/local/world.js';
 
 let world: World;
 let key: ProofKey;

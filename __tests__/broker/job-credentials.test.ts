@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { MemoryReplayStore } from '../../src/broker/store/memory.js';
 import type { ReplayStore } from '../../src/broker/store/store.js';
 import type { JobClaims } from '../../src/local/github-oidc.js';
-import { startWorld, type World } from '../helpers/world.js';
+import { startWorld, type World } from '../../src/local/world.js';
 
 const JOB = { check_run_id: '555000111' };
 const JOB_B = { check_run_id: '555000222' };

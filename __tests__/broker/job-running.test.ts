@@ -1,7 +1,7 @@
 /** With a github_app, credentials go only to running jobs and stop within check_cache_seconds of the job's end. */
 import { createGitHubApp } from '../../src/broker/github/app.js';
-import { startGitHubApi, type GitHubApiFake } from '../../src/local/github-api.js';
-import { startWorld, type World } from '../helpers/world.js';
+import { startGitHubApi, type GitHubApiFake } from '../../src/local/github-api/index.js';
+import { startWorld, type World } from '../../src/local/world.js';
 
 let github: GitHubApiFake;
 const worlds: World[] = [];

@@ -7,7 +7,7 @@ import { KNOWN_KEYS } from '../../src/broker/policy/schema.js';
 import { evaluatePolicy } from '../../src/broker/policy/evaluate.js';
 import { explainDecision } from '../../src/broker/policy/explain.js';
 import { defaultClaims } from '../../src/local/github-oidc.js';
-import { brokerYaml, compiled, LOCAL_URLS } from '../helpers/config.js';
+import { brokerYaml, compiled, LOCAL_URLS } from '../../src/local/config.js';
 
 const config = compiled();
 const claims = (overrides: Record<string, string | undefined> = {}) =>

@@ -1,7 +1,7 @@
 /** Gated `vercel pull` and build-once-then-promote, through the gateway against the strict fake. */
 import { mintCredential } from '../../src/broker/credential/credential.js';
-import { WEB_ENV, WEB_FAKE_PROJECTS, WEB_PROJECT, WEB_SECRETS } from '../helpers/web-project.js';
-import { startWorld, UPSTREAM_TOKEN, type World } from '../helpers/world.js';
+import { WEB_ENV, WEB_FAKE_PROJECTS, WEB_PROJECT, WEB_SECRETS } from '../../src/local/web-project.js';
+import { startWorld, UPSTREAM_TOKEN, type World } from '../../src/local/world.js';
 
 const SHA = 'a3f1c0d2e4b5a6978899aabbccddeeff00112233';
 const OTHER_SHA = 'ffffffffffffffffffffffffffffffffffffffff';

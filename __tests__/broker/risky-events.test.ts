@@ -4,7 +4,7 @@ import { ConfigError } from '../../src/broker/policy/yaml-file.js';
 import type { PolicyClaims } from '../../src/broker/oidc/claims.js';
 import { evaluatePolicy } from '../../src/broker/policy/evaluate.js';
 import { defaultClaims } from '../../src/local/github-oidc.js';
-import { brokerYaml, LOCAL_URLS } from '../helpers/config.js';
+import { brokerYaml, LOCAL_URLS } from '../../src/local/config.js';
 
 const DEPLOY = 'acme/marketing/.github/workflows/fork-preview-deploy.yml@refs/heads/main';
 

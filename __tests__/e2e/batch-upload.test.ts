@@ -12,10 +12,10 @@ import { createProof, createProofKey, withProofs } from '../../src/action/dpop.j
 import { defaultClaims } from '../../src/local/github-oidc.js';
 import { runActionBundle, startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
 import { BATCH_CONTENT_TYPE, BATCH_FILES_HEADER, BATCH_PATH } from '../../src/shared/wire.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { freePort } from '../helpers/redis.js';
-import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { freePort } from '../../src/local/redis.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -4,10 +4,10 @@
  * check run read from a local GitHub API, a new job each time, so never from the cache).
  */
 import { createProof, createProofKey } from '../../src/action/dpop.js';
-import { startGitHubApi } from '../../src/local/github-api.js';
+import { startGitHubApi } from '../../src/local/github-api/index.js';
 import { defaultClaims } from '../../src/local/github-oidc.js';
-import { freePort } from '../../__tests__/helpers/redis.js';
-import { AUDIENCE } from '../../__tests__/helpers/config.js';
+import { freePort } from '../../src/local/redis.js';
+import { AUDIENCE } from '../../src/local/config.js';
 import { log, median, quick, startBroker, startFakeProcess, type Figure } from '../harness.js';
 
 const percentile = (xs: number[], p: number) =>

@@ -1,8 +1,8 @@
 /** [9] Exchanges per second and p99 with the Redis store, plain and TLS, ÷ the memory store, in one run. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { AUDIENCE } from '../../__tests__/helpers/config.js';
-import { startRedis, type TestRedis } from '../../__tests__/helpers/redis.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { startRedis, type TestRedis } from '../../src/local/redis.js';
 import { startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
 import {
   SIGNING,

@@ -1,5 +1,5 @@
 /** Config texts and compiled configs for tests. */
-import { parseConfig } from '../../src/broker/policy/config.js';
+import { parseConfig } from '../broker/policy/config.js';
 
 export interface WorldUrls {
   issuer: string;

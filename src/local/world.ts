@@ -1,16 +1,16 @@
 /** The local world in one process: OIDC issuer, strict Vercel fake, and a broker behind the real Node adapter. */
-import { createBroker, type Broker } from '../../src/broker/app.js';
-import { createLogger } from '../../src/broker/audit.js';
-import { parseConfig } from '../../src/broker/policy/config.js';
-import type { GitHubApp } from '../../src/broker/github/app.js';
-import { loadSigningKeys, type SigningKeys } from '../../src/broker/credential/credential.js';
-import { createGitHubKeySet, createTokenVerifier } from '../../src/broker/oidc/verify.js';
-import type { CompiledConfig } from '../../src/broker/policy/compiled.js';
-import { MemoryReplayStore } from '../../src/broker/store/memory.js';
-import type { ReplayStore } from '../../src/broker/store/store.js';
-import { startServer, type RunningServer } from '../../src/broker/host/node/server.js';
-import { startGitHubIssuer, type GitHubIssuer, type JobClaims } from '../../src/local/github-oidc.js';
-import { startVercelFake, type VercelFake, type VercelFakeOptions } from '../fakes/vercel.js';
+import { createBroker, type Broker } from '../broker/app.js';
+import { createLogger } from '../broker/audit.js';
+import { parseConfig } from '../broker/policy/config.js';
+import type { GitHubApp } from '../broker/github/app.js';
+import { loadSigningKeys, type SigningKeys } from '../broker/credential/credential.js';
+import { createGitHubKeySet, createTokenVerifier } from '../broker/oidc/verify.js';
+import type { CompiledConfig } from '../broker/policy/compiled.js';
+import { MemoryReplayStore } from '../broker/store/memory.js';
+import type { ReplayStore } from '../broker/store/store.js';
+import { startServer, type RunningServer } from '../broker/host/node/server.js';
+import { startGitHubIssuer, type GitHubIssuer, type JobClaims } from './github-oidc.js';
+import { startVercelFake, type VercelFake, type VercelFakeOptions } from './vercel/index.js';
 import { AUDIENCE, brokerYaml } from './config.js';
 
 export const UPSTREAM_TOKEN = 'vercel_upstream_token_for_tests';

@@ -2,15 +2,15 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startGitHubIssuer, type GitHubIssuer } from '../../src/local/github-oidc.js';
+import { startGitHubIssuer, type GitHubIssuer } from './github-oidc.js';
 import {
   runActionBundle,
   startBrokerProcess,
   type ActionJob,
   type ActionRun,
   type RunningBroker,
-} from '../../src/local/runner.js';
-import { startVercelFake, type VercelFake, type VercelFakeOptions } from '../fakes/vercel.js';
+} from './runner.js';
+import { startVercelFake, type VercelFake, type VercelFakeOptions } from './vercel/index.js';
 import { AUDIENCE, brokerYaml } from './config.js';
 import { SIGNING_KEY, UPSTREAM_TOKEN } from './world.js';
 

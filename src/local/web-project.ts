@@ -1,5 +1,5 @@
 /** A project `web` whose Vercel variables include secrets, and whose env_pull lists two public names. */
-import type { FakeEnvVar } from '../fakes/vercel.js';
+import type { FakeEnvVar } from './vercel/index.js';
 
 export const WEB_PROJECT = `  web:
     team_id: team_abc123
