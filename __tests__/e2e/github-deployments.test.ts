@@ -1,7 +1,7 @@
 /** GitHub Deployments through the bundled action, against a local GitHub API that records every call. */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startGitHubApi, type GitHubApi } from '../../src/local/github-api/job.js';
+import { startGitHubApi, type GitHubApi } from '../../src/local/github-api/index.js';
 import type { BundledWorld } from '../../src/local/bundled.js';
 import { startPreviewWorld } from '../../src/local/previews.js';
 
