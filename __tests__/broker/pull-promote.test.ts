@@ -9,12 +9,9 @@ let world: World;
 
 beforeAll(async () => {
   world = await startWorld({
-    extraConfig:
-      WEB_PROJECT +
-      WEB_PROJECT.replace('  web:', '  web-gated:').replace(
-        '    allow:',
-        '    promote_environments: [Production]\n    allow:',
-      ),
+    config: {
+      projects: { web: WEB_PROJECT, 'web-gated': { ...WEB_PROJECT, promote_environments: ['Production'] } },
+    },
     fake: { projects: WEB_FAKE_PROJECTS, env: WEB_ENV },
   });
 });

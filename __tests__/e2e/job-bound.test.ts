@@ -7,7 +7,12 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { runActionBundle, startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
-import { auditLine, deploymentFollowed, startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import {
+  auditLine,
+  deploymentFollowed,
+  startBundledWorld,
+  type BundledWorld,
+} from '../../src/local/bundled.js';
 import { AUDIENCE } from '../../src/local/config.js';
 import { startRedis, type TestRedis } from '../../src/local/redis.js';
 import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';

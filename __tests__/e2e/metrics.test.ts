@@ -135,10 +135,7 @@ test('/readyz: 200 when the store answers and the issuer keys load; 503 naming t
     ],
   });
   const unreachable = path.join(world.dir, 'no-jwks.yaml');
-  writeFileSync(
-    unreachable,
-    readFileSync(world.configPath, 'utf8').replace(/jwks_url: .*/, 'jwks_url: http://127.0.0.1:9/jwks'),
-  );
+  writeFileSync(unreachable, world.configYaml({ jwks_url: 'http://127.0.0.1:9/jwks' }));
   const blind = await startBrokerProcess({
     configPath: unreachable,
     env: { VERCEL_TOKEN_MARKETING: UPSTREAM_TOKEN, KEYHOLE_SIGNING_KEY: SIGNING_KEY },

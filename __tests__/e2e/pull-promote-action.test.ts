@@ -16,7 +16,7 @@ let world: BundledWorld;
 
 beforeAll(async () => {
   world = await startBundledWorld({
-    extraConfig: WEB_PROJECT,
+    config: { projects: { web: WEB_PROJECT } },
     fake: { projects: WEB_FAKE_PROJECTS, env: WEB_ENV },
   });
 });

@@ -25,7 +25,7 @@ const dirs: string[] = [];
 
 beforeAll(async () => {
   world = await startBundledWorld({
-    extraConfig: WEB_PROJECT,
+    config: { projects: { web: WEB_PROJECT } },
     fake: { projects: WEB_FAKE_PROJECTS, env: WEB_ENV },
   });
 });

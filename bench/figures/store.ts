@@ -8,7 +8,7 @@ import {
   SIGNING,
   TOKEN,
   WORK,
-  brokerConfig,
+  writeBrokerConfig,
   loadExchanges,
   log,
   median,
@@ -29,7 +29,7 @@ export default {
     const fake = await startFakeProcess();
     const plain = await startRedis({ user: { name: 'keyhole', password: 'bench-redis-pw' } });
     const tls = await startRedis({ tls: true, user: { name: 'keyhole', password: 'bench-redis-pw' } });
-    const base = readFileSync(brokerConfig(issuer, fake.url), 'utf8');
+    const base = readFileSync(writeBrokerConfig(issuer, fake.url), 'utf8');
     const configFor = (name: string, extra: string) => {
       const file = path.join(WORK, `store-${name}.yaml`);
       writeFileSync(file, `${base}${extra}`);
