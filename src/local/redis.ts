@@ -1,6 +1,6 @@
 /**
- * A real redis-server for tests: plain or TLS (a CA and a server certificate for 127.0.0.1 and
- * localhost, made here with openssl), with `requirepass` and/or a least-privilege ACL user.
+ * A real redis-server for tests and the benchmark: plain or TLS (a CA and a server certificate for
+ * 127.0.0.1 and localhost, made here with openssl), with `requirepass` and/or a least-privilege ACL user.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -7,7 +7,6 @@ import type { RecordedRequest } from './types.js';
 export interface VercelRequest {
   req: IncomingMessage;
   res: ServerResponse;
-  method: string | undefined;
   path: string;
   query: URLSearchParams;
   /** The team the query names (teamId, or slug), if any. */

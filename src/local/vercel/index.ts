@@ -47,7 +47,7 @@ async function handle(fake: FakeState, req: IncomingMessage, res: ServerResponse
     await drain(req);
     return error(res, 403, 'forbidden', 'Not authorized');
   }
-  const request = { req, res, method: req.method, path, query, team: teamOf(fake, query), record };
+  const request = { req, res, path, query, team: teamOf(fake, query), record };
   for (const route of ROUTES) {
     const match = route.method === req.method ? route.path.exec(path) : null;
     if (match) return route.handle(fake, request, match);
