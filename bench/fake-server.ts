@@ -1,6 +1,6 @@
 /** The strict Vercel fake as its own process for benchmarks; stdin commands: `reset`, `stats`. */
 import { createInterface } from 'node:readline';
-import { startVercelFake } from '../__tests__/fakes/vercel.js';
+import { startVercelFake } from '../src/local/vercel/index.js';
 
 const fake = await startVercelFake({
   tokens: [process.env.FAKE_TOKEN ?? 'bench_upstream_token'],

@@ -14,7 +14,7 @@ import { collectFiles, type DeployFile } from '../src/action/files.js';
 import { defaultRetryPolicy } from '../src/action/retry.js';
 import { batchCapabilityOf } from '../src/action/batch.js';
 import type { BatchCapability } from '../src/shared/wire.js';
-import { AUDIENCE, brokerYaml } from '../__tests__/helpers/config.js';
+import { AUDIENCE, brokerConfig, toYaml, withOverrides, type ConfigOverrides } from '../src/local/config.js';
 import type { GitHubIssuer } from '../src/local/github-oidc.js';
 import { REPO_ROOT, startBrokerProcess, type RunningBroker } from '../src/local/runner.js';
 
@@ -106,22 +106,29 @@ export async function startFakeProcess(env: NodeJS.ProcessEnv = {}) {
   return { url, command, stop: () => child.kill() };
 }
 
-export function brokerConfig(
+/** Writes the benchmark's broker config (the local world's, with the bench's limits and `overrides`). */
+export function writeBrokerConfig(
   issuer: GitHubIssuer,
   vercelUrl: string,
-  configure = (yaml: string) => yaml,
+  overrides: ConfigOverrides = {},
 ): string {
   const file = path.join(WORK, 'broker.yaml');
-  const limits =
-    'limits:\n  max_upload_bytes: 4294967296\n  max_file_bytes: 2147483648\n  max_files: 20000\n  max_deployments: 1000\n' +
-    // The exchange figures send thousands of tokens of one owner from one address, on purpose.
-    '  exchange_rate_per_owner: 1000000\n  max_connections: 2000\n  max_connections_per_client: 2000\n';
-  writeFileSync(
-    file,
-    configure(
-      brokerYaml({ issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: vercelUrl }, limits),
-    ),
+  const config = brokerConfig(
+    { issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: vercelUrl },
+    {
+      limits: {
+        max_upload_bytes: 4294967296,
+        max_file_bytes: 2147483648,
+        max_files: 20000,
+        max_deployments: 1000,
+        // The exchange figures send thousands of tokens of one owner from one address, on purpose.
+        exchange_rate_per_owner: 1000000,
+        max_connections: 2000,
+        max_connections_per_client: 2000,
+      },
+    },
   );
+  writeFileSync(file, toYaml(withOverrides(config, overrides)));
   return file;
 }
 
@@ -130,11 +137,11 @@ export const startBroker = (
   issuer: GitHubIssuer,
   vercelUrl: string,
   nodeFlags?: string[],
-  /** A variant of the config (`configure` edits its text), extra environment, a fixed port. */
-  variant: { configure?: (yaml: string) => string; env?: NodeJS.ProcessEnv; port?: number } = {},
+  /** A variant of the config (`config` is merged in), extra environment, a fixed port. */
+  variant: { config?: ConfigOverrides; env?: NodeJS.ProcessEnv; port?: number } = {},
 ) =>
   startBrokerProcess({
-    configPath: brokerConfig(issuer, vercelUrl, variant.configure),
+    configPath: writeBrokerConfig(issuer, vercelUrl, variant.config),
     env: { VERCEL_TOKEN_MARKETING: TOKEN, KEYHOLE_SIGNING_KEY: SIGNING, ...variant.env },
     ...(nodeFlags ? { nodeFlags } : {}),
     ...(variant.port !== undefined ? { port: variant.port } : {}),

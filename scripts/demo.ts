@@ -7,10 +7,17 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createEmulator } from 'emulate';
+import { createEmulator, type Emulator } from 'emulate';
 import { parseDocument } from 'yaml';
-import { startGitHubIssuer, type JobClaims } from '../src/local/github-oidc.js';
-import { REPO_ROOT, runActionBundle, startBrokerProcess, type ActionRun } from '../src/local/runner.js';
+import { AUDIENCE } from '../src/local/config.js';
+import { startGitHubIssuer, type GitHubIssuer, type JobClaims } from '../src/local/github-oidc.js';
+import {
+  REPO_ROOT,
+  runActionBundle,
+  startBrokerProcess,
+  type ActionRun,
+  type RunningBroker,
+} from '../src/local/runner.js';
 import { createStyle, formatAuditLine, summaryAsText, wrap } from '../src/local/demo-output.js';
 
 const { bold, green, red, dim } = createStyle(process.stdout, process.env);
@@ -20,16 +27,22 @@ const step = (n: number, text: string) => console.log(`\n${bold(`${n}.`)} ${bold
 const started = Date.now();
 
 const EMULATE_TOKEN = 'emulate_vercel_token_held_by_the_broker_only';
-const AUDIENCE = 'https://keyhole.example.com';
 const REPO = { repository: 'acme/marketing', repository_id: '123456789', repository_owner_id: '987654' };
 const PRODUCTION_WORKFLOW = 'acme/marketing/.github/workflows/production.yml@refs/heads/main';
 
-async function main(): Promise<number> {
-  console.log(
-    bold(
-      'Keyhole demo: deploy one pinned Vercel project from "GitHub Actions" with no Vercel token in GitHub',
-    ),
-  );
+/** The running local world: the issuer, emulated Vercel with its two projects, and the broker. */
+interface World {
+  issuer: GitHubIssuer;
+  vercel: Emulator;
+  auth: { authorization: string };
+  marketing: { id: string; accountId: string };
+  billing: { id: string; accountId: string };
+  broker: RunningBroker;
+  dir: string;
+}
+
+/** Step 1: the issuer, `emulate` as Vercel, and the bundled broker with examples/broker.yaml. */
+async function startWorld(): Promise<World> {
   step(1, 'Starting the local world');
   const issuer = await startGitHubIssuer();
   console.log(`   GitHub OIDC issuer      ${issuer.issuer}`);
@@ -80,126 +93,157 @@ async function main(): Promise<number> {
     },
   });
   console.log(`   Keyhole broker (bundle) ${broker.url}  ${dim('config: examples/broker.yaml')}`);
+  return { issuer, vercel, auth, marketing, billing, broker, dir };
+}
 
-  const job = (claims: JobClaims, inputs: Record<string, string>): Promise<ActionRun> => {
-    issuer.setJob({ ...REPO, ...claims });
-    return runActionBundle({
-      workspace: REPO_ROOT,
-      oidc: issuer,
-      inputs: { 'broker-url': broker.url, audience: AUDIENCE, path: 'examples/site', ...inputs },
+/** Runs the bundled action as a job of acme/marketing with `claims`, deploying examples/site. */
+const job = (world: World, claims: JobClaims, inputs: Record<string, string>): Promise<ActionRun> => {
+  world.issuer.setJob({ ...REPO, ...claims });
+  return runActionBundle({
+    workspace: REPO_ROOT,
+    oidc: world.issuer,
+    inputs: { 'broker-url': world.broker.url, audience: AUDIENCE, path: 'examples/site', ...inputs },
+  });
+};
+
+/** The step's error annotation (its first `lines` lines), wrapped under the ✓/✗ line it explains. */
+const failure = (run: ActionRun, lines = Infinity) =>
+  (run.stdout.match(/^::error::(.*)$/m)?.[1] ?? run.stderr)
+    .split('%0A')
+    .slice(0, lines)
+    .map((line) => wrap(line, '      ', width))
+    .join('\n');
+
+let ok = true;
+const expect = (condition: boolean, text: string) => {
+  ok &&= condition;
+  console.log(`   ${condition ? green('✓') : red('✗')} ${text}`);
+};
+
+/** Step 2: the workflow on main deploys; only what .vercelignore lets through reaches Vercel. */
+async function deployFromMain(world: World): Promise<ActionRun> {
+  step(2, 'The workflow on main deploys examples/site to preview (bundled action, as a runner runs it)');
+  const deploy = await job(
+    world,
+    { ref: 'refs/heads/main', event_name: 'push' },
+    { project: 'marketing-site' },
+  );
+  for (const line of deploy.stdout.split('\n')) {
+    if (/^(Keyhole:|Hashing \d+\/\d+ files$|Uploading| {2}uploaded|Deployment |Ready:)/.test(line))
+      console.log(dim(`   │ ${line}`));
+  }
+  if (deploy.code !== 0) console.log(red(failure(deploy)));
+  expect(
+    deploy.code === 0 && deploy.outputs['ready-state'] === 'READY',
+    `deployment-url = ${bold(deploy.outputs['deployment-url'] ?? '(none)')}`,
+  );
+  const listing = JSON.stringify(
+    await (
+      await fetch(
+        `${world.vercel.url}/v6/deployments/${deploy.outputs['deployment-id']}/files?teamId=${world.marketing.accountId}`,
+        { headers: world.auth },
+      )
+    ).json(),
+  );
+  expect(
+    listing.includes('index.html') && !listing.includes('NOTES.md'),
+    'Vercel holds index.html and style.css; NOTES.md (in .vercelignore) never left the runner',
+  );
+  console.log(dim('   The job summary the action wrote ($GITHUB_STEP_SUMMARY):'));
+  console.log(summaryAsText(deploy.summary, '   │ '));
+  return deploy;
+}
+
+/** Step 3, part one: jobs a modified workflow runs, and a captured OIDC token replayed; returns a credential. */
+async function misuseTheExchange(world: World): Promise<string> {
+  step(3, 'A modified workflow tries to misuse Keyhole');
+  console.log(dim('   (each attempt is what an attacker with write access to a workflow file could try)'));
+
+  const other = await job(world, { ref: 'refs/heads/main' }, { project: 'billing' });
+  expect(
+    other.code !== 0 && /policy_denied/.test(other.stdout),
+    `deploy another project (billing): refused\n${dim(failure(other, 1))}`,
+  );
+
+  const prod = await job(
+    world,
+    {
+      ref: 'refs/heads/feature/x',
+      environment: 'production',
+      job_workflow_ref: PRODUCTION_WORKFLOW.replace('refs/heads/main', 'refs/heads/feature/x'),
+    },
+    { project: 'marketing-site', target: 'production' },
+  );
+  expect(
+    prod.code !== 0 && /policy_denied/.test(prod.stdout),
+    `production from a feature branch: refused\n${dim(failure(prod, 1))}`,
+  );
+
+  world.issuer.setJob({ ...REPO, ref: 'refs/heads/main' });
+  const token = await world.issuer.mint(AUDIENCE);
+  const exchange = () =>
+    fetch(`${world.broker.url}/v1/exchange`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ token, project: 'marketing-site', target: 'preview' }),
     });
-  };
-  /** The step's error annotation (its first `lines` lines), wrapped under the ✓/✗ line it explains. */
-  const failure = (run: ActionRun, lines = Infinity) =>
-    (run.stdout.match(/^::error::(.*)$/m)?.[1] ?? run.stderr)
-      .split('%0A')
-      .slice(0, lines)
-      .map((line) => wrap(line, '      ', width))
-      .join('\n');
-  let ok = true;
-  const expect = (condition: boolean, text: string) => {
-    ok &&= condition;
-    console.log(`   ${condition ? green('✓') : red('✗')} ${text}`);
-  };
+  const first = await exchange();
+  const { credential } = (await first.json()) as { credential: string };
+  const replay = await exchange();
+  const replayError = ((await replay.json()) as { error: { code: string; message: string } }).error;
+  expect(
+    first.status === 200 && replay.status === 401 && replayError.code === 'token_replayed',
+    `replay a captured OIDC token: refused (${replay.status} ${replayError.code})`,
+  );
+  return credential;
+}
 
-  try {
-    step(2, 'The workflow on main deploys examples/site to preview (bundled action, as a runner runs it)');
-    const deploy = await job({ ref: 'refs/heads/main', event_name: 'push' }, { project: 'marketing-site' });
-    for (const line of deploy.stdout.split('\n')) {
-      if (/^(Keyhole:|Hashing \d+\/\d+ files$|Uploading| {2}uploaded|Deployment |Ready:)/.test(line))
-        console.log(dim(`   │ ${line}`));
-    }
-    if (deploy.code !== 0) console.log(red(failure(deploy)));
-    expect(
-      deploy.code === 0 && deploy.outputs['ready-state'] === 'READY',
-      `deployment-url = ${bold(deploy.outputs['deployment-url'] ?? '(none)')}`,
-    );
-    const listing = JSON.stringify(
-      await (
-        await fetch(
-          `${vercel.url}/v6/deployments/${deploy.outputs['deployment-id']}/files?teamId=${marketing.accountId}`,
-          { headers: auth },
-        )
-      ).json(),
-    );
-    expect(
-      listing.includes('index.html') && !listing.includes('NOTES.md'),
-      'Vercel holds index.html and style.css; NOTES.md (in .vercelignore) never left the runner',
-    );
-    console.log(dim('   The job summary the action wrote ($GITHUB_STEP_SUMMARY):'));
-    console.log(summaryAsText(deploy.summary, '   │ '));
-
-    step(3, 'A modified workflow tries to misuse Keyhole');
-    console.log(dim('   (each attempt is what an attacker with write access to a workflow file could try)'));
-
-    const other = await job({ ref: 'refs/heads/main' }, { project: 'billing' });
-    expect(
-      other.code !== 0 && /policy_denied/.test(other.stdout),
-      `deploy another project (billing): refused\n${dim(failure(other, 1))}`,
-    );
-
-    const prod = await job(
-      {
-        ref: 'refs/heads/feature/x',
-        environment: 'production',
-        job_workflow_ref: PRODUCTION_WORKFLOW.replace('refs/heads/main', 'refs/heads/feature/x'),
-      },
-      { project: 'marketing-site', target: 'production' },
-    );
-    expect(
-      prod.code !== 0 && /policy_denied/.test(prod.stdout),
-      `production from a feature branch: refused\n${dim(failure(prod, 1))}`,
-    );
-
-    issuer.setJob({ ...REPO, ref: 'refs/heads/main' });
-    const token = await issuer.mint(AUDIENCE);
-    const exchange = () =>
-      fetch(`${broker.url}/v1/exchange`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ token, project: 'marketing-site', target: 'preview' }),
-      });
-    const first = await exchange();
-    const { credential } = (await first.json()) as { credential: string };
-    const replay = await exchange();
-    const replayError = ((await replay.json()) as { error: { code: string; message: string } }).error;
-    expect(
-      first.status === 200 && replay.status === 401 && replayError.code === 'token_replayed',
-      `replay a captured OIDC token: refused (${replay.status} ${replayError.code})`,
-    );
-
-    const steal = async (method: string, p: string) => {
-      const r = await fetch(`${broker.url}${p}`, {
-        method,
-        headers: { authorization: `Bearer ${credential}` },
-      });
-      return {
-        status: r.status,
-        error: ((await r.json()) as { error?: { code: string; message: string } }).error,
-      };
+/** Step 3, part two: a stolen credential reaches nothing beyond its one deploy. */
+async function misuseTheCredential(world: World, credential: string, deploy: ActionRun): Promise<void> {
+  const steal = async (method: string, p: string) => {
+    const r = await fetch(`${world.broker.url}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${credential}` },
+    });
+    return {
+      status: r.status,
+      error: ((await r.json()) as { error?: { code: string; message: string } }).error,
     };
-    const env = await steal('GET', `/v10/projects/${marketing.id}/env`);
-    expect(
-      env.status === 403,
-      `read env vars with the stolen credential: refused (${env.status} ${env.error?.code}: ${env.error?.message})`,
-    );
-    const del = await steal('DELETE', `/v13/deployments/${deploy.outputs['deployment-id']}`);
-    expect(del.status === 403, `delete the deployment: refused (${del.status} ${del.error?.code})`);
-    const foreign = await steal('GET', `/v9/projects/${billing.id}`);
-    expect(
-      foreign.status === 404,
-      `look at another project: ${foreign.status} ${foreign.error?.code}, indistinguishable from one that does not exist`,
-    );
+  };
+  const env = await steal('GET', `/v10/projects/${world.marketing.id}/env`);
+  expect(
+    env.status === 403,
+    `read env vars with the stolen credential: refused (${env.status} ${env.error?.code}: ${env.error?.message})`,
+  );
+  const del = await steal('DELETE', `/v13/deployments/${deploy.outputs['deployment-id']}`);
+  expect(del.status === 403, `delete the deployment: refused (${del.status} ${del.error?.code})`);
+  const foreign = await steal('GET', `/v9/projects/${world.billing.id}`);
+  expect(
+    foreign.status === 404,
+    `look at another project: ${foreign.status} ${foreign.error?.code}, indistinguishable from one that does not exist`,
+  );
+}
+
+async function main(): Promise<number> {
+  console.log(
+    bold(
+      'Keyhole demo: deploy one pinned Vercel project from "GitHub Actions" with no Vercel token in GitHub',
+    ),
+  );
+  const world = await startWorld();
+  try {
+    const deploy = await deployFromMain(world);
+    await misuseTheCredential(world, await misuseTheExchange(world), deploy);
 
     step(4, 'What the broker wrote to its audit log');
-    for (const line of broker.auditLines().slice(-6)) console.log(dim(formatAuditLine(line, width)));
-    const everything = broker.stdout() + broker.stderr() + deploy.stdout + deploy.stderr;
+    for (const line of world.broker.auditLines().slice(-6)) console.log(dim(formatAuditLine(line, width)));
+    const everything = world.broker.stdout() + world.broker.stderr() + deploy.stdout + deploy.stderr;
     expect(!everything.includes(EMULATE_TOKEN), 'the upstream Vercel token appears in no log or output');
   } finally {
-    const code = await broker.stop();
-    await vercel.close();
-    await issuer.close();
-    rmSync(dir, { recursive: true, force: true });
+    const code = await world.broker.stop();
+    await world.vercel.close();
+    await world.issuer.close();
+    rmSync(world.dir, { recursive: true, force: true });
     console.log(
       `\n${dim(`Everything stopped (broker exit code ${code}). ${((Date.now() - started) / 1000).toFixed(1)} s.`)}`,
     );

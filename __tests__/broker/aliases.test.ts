@@ -7,8 +7,8 @@ import {
   compileAliasPattern,
   normalizeAlias,
 } from '../../src/broker/policy/alias-patterns.js';
-import { brokerYaml, LOCAL_URLS } from '../helpers/config.js';
-import { startWorld, type World } from '../helpers/world.js';
+import { brokerYaml, LOCAL_URLS } from '../../src/local/config.js';
+import { startWorld, type World } from '../../src/local/world.js';
 
 describe('alias patterns', () => {
   test.each([
@@ -79,32 +79,27 @@ describe('alias patterns', () => {
     expect(aliasPatternsOverlap(b, a)).toBe(expected);
   });
 
-  const withAliases = (marketing: string, billing: string) =>
-    brokerYaml(LOCAL_URLS)
-      .replace(
-        'token_env: VERCEL_TOKEN_MARKETING\n',
-        `token_env: VERCEL_TOKEN_MARKETING\n    preview_aliases: ${marketing}\n`,
-      )
-      .replace(
-        'token_env: VERCEL_TOKEN_BILLING\n',
-        `token_env: VERCEL_TOKEN_BILLING\n    preview_aliases: ${billing}\n`,
-      );
+  const withAliases = (marketing: string[], billing: string[]) =>
+    brokerYaml(LOCAL_URLS, {
+      projects: {
+        'marketing-site': { preview_aliases: marketing },
+        billing: { preview_aliases: billing },
+      },
+    });
 
   test('policy check refuses a whole-suffix pattern with the path and what to write', () => {
-    expect(() => parseConfig(withAliases('["*.vercel.app"]', '[]'), 'broker.yaml')).toThrow(
+    expect(() => parseConfig(withAliases(['*.vercel.app'], []), 'broker.yaml')).toThrow(
       /projects\.marketing-site\.preview_aliases\[0\]: .*wildcards a whole public suffix.*\*\.preview\.acme\.dev/,
     );
   });
 
   test('policy check refuses patterns of two projects that overlap', () => {
     expect(() =>
-      parseConfig(withAliases('["*.preview.acme.dev"]', '["billing.preview.acme.dev"]'), 'broker.yaml'),
+      parseConfig(withAliases(['*.preview.acme.dev'], ['billing.preview.acme.dev']), 'broker.yaml'),
     ).toThrow(
       /projects\.billing\.preview_aliases\[0\]: .*overlaps "\*\.preview\.acme\.dev" of project marketing-site/,
     );
-    expect(() =>
-      parseConfig(withAliases('["*.m.acme.dev"]', '["*.b.acme.dev"]'), 'broker.yaml'),
-    ).not.toThrow();
+    expect(() => parseConfig(withAliases(['*.m.acme.dev'], ['*.b.acme.dev']), 'broker.yaml')).not.toThrow();
   });
 });
 

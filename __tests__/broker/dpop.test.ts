@@ -2,8 +2,8 @@
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { createProof, createProofKey, withProofs, type ProofKey } from '../../src/action/dpop.js';
 import { parseConfig } from '../../src/broker/policy/config.js';
-import { brokerYaml, LOCAL_URLS } from '../helpers/config.js';
-import { startWorld, type World } from '../helpers/world.js';
+import { brokerYaml, LOCAL_URLS, type ConfigOverrides } from '../../src/local/config.js';
+import { startWorld, type World } from '../../src/local/world.js';
 
 let world: World;
 let key: ProofKey;
@@ -11,10 +11,10 @@ let credential: string;
 /** Where clients reach the broker (through a proxy that strips the /keyhole prefix). */
 const PUBLIC = 'https://proxy.example/keyhole';
 const PROJECT = `${PUBLIC}/v9/projects/prj_marketing`;
-const DPOP_PROJECT = '    require_dpop: true\n';
+const DPOP_PROJECT: ConfigOverrides = { projects: { 'marketing-site': { require_dpop: true } } };
 
 beforeAll(async () => {
-  world = await startWorld({ projectConfig: DPOP_PROJECT, extraConfig: `public_url: ${PUBLIC}/\n` });
+  world = await startWorld({ config: { ...DPOP_PROJECT, public_url: `${PUBLIC}/` } });
   key = await createProofKey();
   const response = await exchange({ dpop: await createProof(key, 'POST', `${PUBLIC}/v1/exchange`) });
   expect(response.status).toBe(200);
@@ -169,10 +169,7 @@ test('missing and replayed proofs leave audit lines that name the job', async ()
 });
 
 test('policy check explains that a require_dpop project cannot use the official CLI', () => {
-  const yaml = brokerYaml(LOCAL_URLS, `public_url: ${PUBLIC}\n`).replace(
-    'token_env: VERCEL_TOKEN_MARKETING\n',
-    `token_env: VERCEL_TOKEN_MARKETING\n${DPOP_PROJECT}`,
-  );
+  const yaml = brokerYaml(LOCAL_URLS, { ...DPOP_PROJECT, public_url: PUBLIC });
   const { warnings } = parseConfig(yaml);
   expect(warnings).toContainEqual(
     expect.objectContaining({
@@ -180,9 +177,7 @@ test('policy check explains that a require_dpop project cannot use the official 
       message: expect.stringMatching(/official Vercel CLI cannot send DPoP proofs/),
     }),
   );
-  const withoutUrl = yaml
-    .replace(/^public_url: .*\n/m, '')
-    .replace(/^audience: .*$/m, 'audience: keyhole-broker');
+  const withoutUrl = brokerYaml(LOCAL_URLS, { ...DPOP_PROJECT, audience: 'keyhole-broker' });
   expect(() => parseConfig(withoutUrl)).toThrow(
     /require_dpop: needs the broker URL that clients use: set public_url/,
   );

@@ -1,6 +1,6 @@
 /** 10,000 seeded random requests with a valid credential: no 5xx of the broker's own, nothing forbidden upstream. */
-import { mulberry32 } from '../fakes/vercel.js';
-import { startWorld, UPSTREAM_TOKEN, type World } from '../helpers/world.js';
+import { mulberry32 } from '../../src/local/vercel/index.js';
+import { startWorld, UPSTREAM_TOKEN, type World } from '../../src/local/world.js';
 
 let world: World;
 beforeAll(async () => {

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { mintCredential } from '../../src/broker/credential/credential.js';
-import { startWorld, UPSTREAM_TOKEN, type World } from '../helpers/world.js';
+import { startWorld, UPSTREAM_TOKEN, type World } from '../../src/local/world.js';
 
 let world: World;
 let credential: string;

@@ -1,6 +1,6 @@
 /** A create never yields two deployments: repeated creates and ambiguous upstream failures answer with the first. */
 import { createHash } from 'node:crypto';
-import { startWorld, type World } from '../helpers/world.js';
+import { startWorld, type World } from '../../src/local/world.js';
 
 let world: World;
 beforeAll(async () => {

@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { MemoryReplayStore } from '../../src/broker/store/memory.js';
 import type { ReplayStore } from '../../src/broker/store/store.js';
 import type { JobClaims } from '../../src/local/github-oidc.js';
-import { startWorld, type World } from '../helpers/world.js';
+import type { ConfigOverrides, Overrides, ProjectInput } from '../../src/local/config.js';
+import { startWorld, type World } from '../../src/local/world.js';
 
 const JOB = { check_run_id: '555000111' };
 const JOB_B = { check_run_id: '555000222' };
@@ -13,10 +14,12 @@ afterAll(async () => {
 });
 
 /** A broker instance on `store` with its own clock; several may share one store. */
-async function instance(options: { store?: ReplayStore; project?: string; clock?: { now: number } } = {}) {
+async function instance(
+  options: { store?: ReplayStore; project?: Overrides<ProjectInput>; clock?: { now: number } } = {},
+) {
   const world = await startWorld({
     ...(options.store ? { replay: options.store } : {}),
-    ...(options.project ? { projectConfig: options.project } : {}),
+    ...(options.project ? { config: { projects: { 'marketing-site': options.project } } } : {}),
     ...(options.clock ? { now: () => options.clock!.now } : {}),
   });
   worlds.push(world);
@@ -52,7 +55,7 @@ test('a second exchange from one job is refused 403 job_limit, and the refusal n
 });
 
 test('max_credentials_per_job raises the bound per project', async () => {
-  const { exchange } = await instance({ project: '    max_credentials_per_job: 2\n' });
+  const { exchange } = await instance({ project: { max_credentials_per_job: 2 } });
   expect((await exchange(JOB)).status).toBe(200);
   expect((await exchange(JOB)).status).toBe(200);
   expect(await codeOf(await exchange(JOB))).toBe('job_limit');
@@ -132,12 +135,11 @@ test('revocations are refused closed when the store cannot answer', async () => 
 
 test('upload and deployment quotas count per job, across credentials and instances', async () => {
   const store = new MemoryReplayStore();
-  const project = '    max_credentials_per_job: 2\n';
-  const limits = 'limits:\n  max_upload_bytes: 10\n  max_deployments: 1\n';
-  const [a, b] = [
-    await startWorld({ replay: store, projectConfig: project, extraConfig: limits }),
-    await startWorld({ replay: store, projectConfig: project, extraConfig: limits }),
-  ];
+  const config: ConfigOverrides = {
+    projects: { 'marketing-site': { max_credentials_per_job: 2 } },
+    limits: { max_upload_bytes: 10, max_deployments: 1 },
+  };
+  const [a, b] = [await startWorld({ replay: store, config }), await startWorld({ replay: store, config })];
   worlds.push(a, b);
   const job = { check_run_id: '555000999' };
   const first = await a.credential(job);

@@ -1,7 +1,8 @@
 /** With a github_app, credentials go only to running jobs and stop within check_cache_seconds of the job's end. */
 import { createGitHubApp } from '../../src/broker/github/app.js';
-import { startGitHubApi, type GitHubApiFake } from '../../src/local/github-api.js';
-import { startWorld, type World } from '../helpers/world.js';
+import { startGitHubApi, type GitHubApiFake } from '../../src/local/github-api/index.js';
+import type { Overrides, ProjectInput } from '../../src/local/config.js';
+import { startWorld, type World } from '../../src/local/world.js';
 
 let github: GitHubApiFake;
 const worlds: World[] = [];
@@ -23,10 +24,12 @@ function runningJob(): { check_run_id: string } {
   return { check_run_id: id };
 }
 
-async function world(options: { project?: string; clock?: { now: number }; appId?: string } = {}) {
+async function world(
+  options: { project?: Overrides<ProjectInput>; clock?: { now: number }; appId?: string } = {},
+) {
   const started = await startWorld({
     extraConfig: `github_app:\n  app_id: "${github.appId}"\n  private_key_env: KEYHOLE_GITHUB_APP_KEY\n  api_url: ${github.url}\n`,
-    ...(options.project ? { projectConfig: options.project } : {}),
+    ...(options.project ? { config: { projects: { 'marketing-site': options.project } } } : {}),
     ...(options.clock ? { now: () => options.clock!.now } : {}),
     githubApp: createGitHubApp({
       appId: options.appId ?? github.appId,
@@ -93,14 +96,14 @@ test('GitHub unreachable at the exchange: fail closed by default, or the grace t
   const refused = await closed.exchange(job);
   expect(refused.status).toBe(503);
   expect((await errorOf(refused)).message).toMatch(/cannot confirm with GitHub that this job is running/);
-  const lenient = await world({ project: '    github_unreachable:\n      exchange: grace\n' });
+  const lenient = await world({ project: { github_unreachable: { exchange: 'grace' } } });
   expect((await lenient.exchange(runningJob())).status).toBe(200);
   expect(lenient.logs.some((l) => l.includes('allowed by github_unreachable.exchange: grace'))).toBe(true);
 });
 
 test('GitHub unreachable on calls: grace for grace_seconds after the last confirmation, then 503; or fail closed', async () => {
   const clock = { now: Date.now() };
-  const w = await world({ clock, project: '    github_unreachable:\n      grace_seconds: 120\n' });
+  const w = await world({ clock, project: { github_unreachable: { grace_seconds: 120 } } });
   const credential = await w.credential(runningJob());
   github.setAvailable(false);
   clock.now += 60_000;
@@ -110,7 +113,7 @@ test('GitHub unreachable on calls: grace for grace_seconds after the last confir
   expect(beyond.status).toBe(503);
   expect((await errorOf(beyond)).message).toMatch(/cannot confirm with GitHub that the job is still running/);
 
-  const strict = await world({ clock, project: '    github_unreachable:\n      calls: fail_closed\n' });
+  const strict = await world({ clock, project: { github_unreachable: { calls: 'fail_closed' } } });
   github.setAvailable(true);
   const strictCredential = await strict.credential(runningJob());
   github.setAvailable(false);
@@ -119,7 +122,7 @@ test('GitHub unreachable on calls: grace for grace_seconds after the last confir
 });
 
 test('a GitHub App that GitHub refuses fails closed, whatever grace the project allows', async () => {
-  const w = await world({ project: '    github_unreachable:\n      exchange: grace\n', appId: '1' });
+  const w = await world({ project: { github_unreachable: { exchange: 'grace' } }, appId: '1' });
   const response = await w.exchange(runningJob());
   expect(response.status).toBe(503);
   expect(w.logs.some((l) => l.includes('refused (fail_closed)') && l.includes('GitHub answered 401'))).toBe(
@@ -129,7 +132,7 @@ test('a GitHub App that GitHub refuses fails closed, whatever grace the project 
 
 test('a require_dpop project refuses an exchange without a proof before asking GitHub anything', async () => {
   const w = await world({
-    project: '    require_dpop: true\n',
+    project: { require_dpop: true },
   });
   const before = github.requests.length;
   const refused = await w.exchange(runningJob());

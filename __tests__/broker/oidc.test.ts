@@ -9,8 +9,8 @@ import {
   MAX_TOKEN_BYTES,
 } from '../../src/broker/oidc/verify.js';
 import { defaultClaims, startGitHubIssuer, type GitHubIssuer } from '../../src/local/github-oidc.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { startWorld, type World } from '../helpers/world.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { startWorld, type World } from '../../src/local/world.js';
 
 let issuer: GitHubIssuer;
 let keySet: JWTVerifyGetKey;

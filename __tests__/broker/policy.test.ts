@@ -7,7 +7,7 @@ import { KNOWN_KEYS } from '../../src/broker/policy/schema.js';
 import { evaluatePolicy } from '../../src/broker/policy/evaluate.js';
 import { explainDecision } from '../../src/broker/policy/explain.js';
 import { defaultClaims } from '../../src/local/github-oidc.js';
-import { brokerYaml, compiled, LOCAL_URLS } from '../helpers/config.js';
+import { brokerConfig, brokerYaml, compiled, LOCAL_URLS, toYaml } from '../../src/local/config.js';
 
 const config = compiled();
 const claims = (overrides: Record<string, string | undefined> = {}) =>
@@ -211,10 +211,9 @@ describe('policy decisions', () => {
   test("a rule for another target never lends its reasons to the caller's denial", () => {
     // The preview rule lists events; a production request from a feature branch by pull_request
     // must not be told about that list: fixing it would not make the request pass.
-    const text = brokerYaml(LOCAL_URLS).replace(
-      'targets: [preview, staging]',
-      'targets: [preview, staging]\n        events: [pull_request]',
-    );
+    const config = brokerConfig();
+    config.projects['marketing-site']!.allow[1]!.events = ['pull_request'];
+    const text = toYaml(config);
     const decision = evaluatePolicy(
       compiled(text),
       claims({ ref: 'refs/heads/feature', event_name: 'push' }),
@@ -336,10 +335,20 @@ describe('policy check catches what an admin gets wrong, and says what to write'
   });
 
   test('warns about names without immutable ids and about risky settings', () => {
-    const text = base.replace(
-      '        repository_id: "555"\n        repository_owner_id: "987654"\n',
-      '        self_hosted_runners: true\n        events: [pull_request_target]\n',
-    );
+    const text = brokerYaml(LOCAL_URLS, {
+      projects: {
+        billing: {
+          allow: [
+            {
+              repository: 'acme/billing',
+              self_hosted_runners: true,
+              events: ['pull_request_target'],
+              targets: ['preview'],
+            },
+          ],
+        },
+      },
+    });
     const { warnings } = parseConfig(text, 'broker.yaml');
     const all = warnings.map((w) => `${w.path}: ${w.message}`).join('\n');
     expect(all).toMatch(/billing\.allow\[0\]: add repository_id and repository_owner_id/);
@@ -348,12 +357,17 @@ describe('policy check catches what an admin gets wrong, and says what to write'
   });
 
   test('env_pull: a secret-looking name warns, a plain one does not, a duplicate or a bad name is an error', () => {
-    const withPull = (names: string) =>
-      base.replace('VERCEL_TOKEN_BILLING\n', `VERCEL_TOKEN_BILLING\n    env_pull: ${names}\n`);
+    const withPull = (names: string[]) =>
+      brokerYaml(LOCAL_URLS, { projects: { billing: { env_pull: names } } });
     const warned = parseConfig(
-      withPull(
-        '[NEXT_PUBLIC_API_URL, STRIPE_SECRET_KEY, GITHUB_TOKEN, DB_PASSWORD, DATABASE_URL, SIGNING_KEY]',
-      ),
+      withPull([
+        'NEXT_PUBLIC_API_URL',
+        'STRIPE_SECRET_KEY',
+        'GITHUB_TOKEN',
+        'DB_PASSWORD',
+        'DATABASE_URL',
+        'SIGNING_KEY',
+      ]),
       'broker.yaml',
     ).warnings.filter((w) => w.path.includes('env_pull'));
     expect(warned.map((w) => w.message.split(' ')[0])).toEqual([
@@ -365,19 +379,18 @@ describe('policy check catches what an admin gets wrong, and says what to write'
     ]);
     expect(warned[0]!.message).toMatch(/looks like a secret/);
     expect(
-      parseConfig(withPull('[NEXT_PUBLIC_API_URL]'), 'broker.yaml').config.projects.get('billing')!.envPull,
+      parseConfig(withPull(['NEXT_PUBLIC_API_URL']), 'broker.yaml').config.projects.get('billing')!.envPull,
     ).toEqual(['NEXT_PUBLIC_API_URL']);
-    expect(configErrors(withPull('[A, A]')).join('\n')).toMatch(/env_pull: lists a name twice/);
-    expect(configErrors(withPull('["NOT-A-NAME"]')).join('\n')).toMatch(
+    expect(configErrors(withPull(['A', 'A'])).join('\n')).toMatch(/env_pull: lists a name twice/);
+    expect(configErrors(withPull(['NOT-A-NAME'])).join('\n')).toMatch(
       /env_pull\[0\]: must be an environment variable name/,
     );
   });
 
   test('promote_environments that no production rule admits warn', () => {
-    const text = base.replace(
-      'VERCEL_TOKEN_MARKETING\n',
-      'VERCEL_TOKEN_MARKETING\n    promote_environments: [Production, prod-approve]\n',
-    );
+    const text = brokerYaml(LOCAL_URLS, {
+      projects: { 'marketing-site': { promote_environments: ['Production', 'prod-approve'] } },
+    });
     const warned = parseConfig(text, 'broker.yaml').warnings.filter((w) =>
       w.path.includes('promote_environments'),
     );
@@ -387,9 +400,9 @@ describe('policy check catches what an admin gets wrong, and says what to write'
   });
 
   test('env_pull on production needs a rule that names environments', () => {
-    const text = base
-      .replace('VERCEL_TOKEN_BILLING\n', 'VERCEL_TOKEN_BILLING\n    env_pull: [NEXT_PUBLIC_API_URL]\n')
-      .replace('targets: [preview]', 'targets: [preview, production]');
+    const config = brokerConfig(LOCAL_URLS, { projects: { billing: { env_pull: ['NEXT_PUBLIC_API_URL'] } } });
+    config.projects.billing!.allow[0]!.targets = ['preview', 'production'];
+    const text = toYaml(config);
     expect(configErrors(text).join('\n')).toMatch(
       /environments: a rule that allows production must name environments/,
     );
@@ -527,7 +540,9 @@ describe('policy check messages: where, what and what to write', () => {
   });
 
   test('globs that read like regular expressions elsewhere are left alone', () => {
-    const text = base.replace('refs: [refs/heads/main]', 'refs: [refs/heads/main, "refs/tags/v1.*"]');
+    const config = brokerConfig();
+    config.projects['marketing-site']!.allow[0]!.refs = ['refs/heads/main', 'refs/tags/v1.*'];
+    const text = toYaml(config);
     expect(() => parseConfig(text, 'broker.yaml')).not.toThrow();
   });
 

@@ -1,7 +1,7 @@
 /** Gated `vercel pull` and build-once-then-promote, through the gateway against the strict fake. */
 import { mintCredential } from '../../src/broker/credential/credential.js';
-import { WEB_ENV, WEB_FAKE_PROJECTS, WEB_PROJECT, WEB_SECRETS } from '../helpers/web-project.js';
-import { startWorld, UPSTREAM_TOKEN, type World } from '../helpers/world.js';
+import { WEB_ENV, WEB_FAKE_PROJECTS, WEB_PROJECT, WEB_SECRETS } from '../../src/local/web-project.js';
+import { startWorld, UPSTREAM_TOKEN, type World } from '../../src/local/world.js';
 
 const SHA = 'a3f1c0d2e4b5a6978899aabbccddeeff00112233';
 const OTHER_SHA = 'ffffffffffffffffffffffffffffffffffffffff';
@@ -9,12 +9,9 @@ let world: World;
 
 beforeAll(async () => {
   world = await startWorld({
-    extraConfig:
-      WEB_PROJECT +
-      WEB_PROJECT.replace('  web:', '  web-gated:').replace(
-        '    allow:',
-        '    promote_environments: [Production]\n    allow:',
-      ),
+    config: {
+      projects: { web: WEB_PROJECT, 'web-gated': { ...WEB_PROJECT, promote_environments: ['Production'] } },
+    },
     fake: { projects: WEB_FAKE_PROJECTS, env: WEB_ENV },
   });
 });

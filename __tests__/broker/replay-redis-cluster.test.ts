@@ -2,7 +2,7 @@
 // one node, with keys spread over every node, and atomic takes across clients.
 import { execFileSync } from 'node:child_process';
 import { parseClusterUrl, RedisReplayStore, redactRedisUrl } from '../../src/broker/store/redis.js';
-import { eventually, freePort, startRedisCluster, type TestRedisCluster } from '../helpers/redis.js';
+import { eventually, freePort, startRedisCluster, type TestRedisCluster } from '../../src/local/redis.js';
 
 const PASSWORD = 'pw-c1u5t3r';
 let cluster: TestRedisCluster;

@@ -7,7 +7,7 @@ import {
   redactRedisUrl,
   storeEventLog,
 } from '../../src/broker/store/redis.js';
-import { eventually, startRedis, type TestRedis } from '../helpers/redis.js';
+import { eventually, startRedis, type TestRedis } from '../../src/local/redis.js';
 
 const PASSWORD = 'pw-7f3a9c1e';
 let redis: TestRedis;

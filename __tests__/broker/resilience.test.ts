@@ -8,9 +8,9 @@ import { createGitHubKeySet, createTokenVerifier } from '../../src/broker/oidc/v
 import { MemoryReplayStore } from '../../src/broker/store/memory.js';
 import type { ReplayStore } from '../../src/broker/store/store.js';
 import { startGitHubIssuer, type GitHubIssuer } from '../../src/local/github-oidc.js';
-import { startVercelFake, type VercelFake } from '../fakes/vercel.js';
-import { AUDIENCE, brokerYaml } from '../helpers/config.js';
-import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+import { startVercelFake, type VercelFake } from '../../src/local/vercel/index.js';
+import { AUDIENCE, brokerYaml } from '../../src/local/config.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 let issuer: GitHubIssuer;
 let fake: VercelFake;

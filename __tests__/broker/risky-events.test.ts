@@ -4,12 +4,14 @@ import { ConfigError } from '../../src/broker/policy/yaml-file.js';
 import type { PolicyClaims } from '../../src/broker/oidc/claims.js';
 import { evaluatePolicy } from '../../src/broker/policy/evaluate.js';
 import { defaultClaims } from '../../src/local/github-oidc.js';
-import { brokerYaml, LOCAL_URLS } from '../helpers/config.js';
+import { brokerConfig, brokerYaml, LOCAL_URLS, type RuleInput } from '../../src/local/config.js';
 
 const DEPLOY = 'acme/marketing/.github/workflows/fork-preview-deploy.yml@refs/heads/main';
 
-/** The base config with billing's one rule's `targets` line replaced by `lines` (the first `[preview]` line is billing's). */
-const withRule = (lines: string) => brokerYaml(LOCAL_URLS).replace('        targets: [preview]\n', lines);
+/** The base config with billing's one rule's `targets` replaced by `rule`'s settings. */
+const BILLING_RULE = brokerConfig().projects.billing!.allow[0]!;
+const withRule = (rule: Omit<RuleInput, 'repository'>) =>
+  brokerYaml(LOCAL_URLS, { projects: { billing: { allow: [{ ...BILLING_RULE, ...rule }] } } });
 
 const issues = (text: string) => {
   try {
@@ -25,9 +27,12 @@ test.each(['workflow_run', 'pull_request_target', 'issue_comment'])(
   'policy check errors on %s with production',
   (event) => {
     const { errors } = issues(
-      withRule(
-        `        targets: [preview, production]\n        environments: [production]\n        events: [${event}]\n        workflows: ["${DEPLOY}"]\n`,
-      ),
+      withRule({
+        targets: ['preview', 'production'],
+        environments: ['production'],
+        events: [event],
+        workflows: [DEPLOY],
+      }),
     );
     expect(errors).toContainEqual(
       expect.stringMatching(
@@ -41,19 +46,17 @@ test.each(['workflow_run', 'pull_request_target', 'issue_comment'])(
 
 test('policy check errors on a risky event with a custom environment too', () => {
   const { errors } = issues(
-    withRule(
-      `        targets: [staging]\n        events: [workflow_run]\n        workflows: ["${DEPLOY}"]\n`,
-    ),
+    withRule({ targets: ['staging'], events: ['workflow_run'], workflows: [DEPLOY] }),
   );
   expect(errors.join('\n')).toMatch(/preview only; move staging/);
 });
 
 test.each([
-  ['no workflows', ''],
-  ['a wildcard workflow', '        workflows: ["acme/billing/.github/workflows/*.yml@refs/heads/main"]\n'],
+  ['no workflows', {}],
+  ['a wildcard workflow', { workflows: ['acme/billing/.github/workflows/*.yml@refs/heads/main'] }],
 ])('policy check warns on workflow_run with %s', (_, workflows) => {
   const { errors, warnings } = issues(
-    withRule(`        targets: [preview]\n        events: [workflow_run]\n${workflows}`),
+    withRule({ targets: ['preview'], events: ['workflow_run'], ...workflows }),
   );
   expect(errors).toEqual([]);
   expect(warnings).toContainEqual(
@@ -64,11 +67,9 @@ test.each([
 });
 
 describe('decisions', () => {
-  const config = (workflows: string) =>
+  const config = (workflows: Pick<RuleInput, 'workflows'>) =>
     parseConfig(
-      withRule(
-        `        targets: [preview]\n        refs: [refs/heads/main]\n        events: [workflow_run]\n${workflows}`,
-      ),
+      withRule({ targets: ['preview'], refs: ['refs/heads/main'], events: ['workflow_run'], ...workflows }),
       'broker.yaml',
     ).config;
   const token = (overrides: Record<string, string> = {}) =>
@@ -81,15 +82,15 @@ describe('decisions', () => {
     }) as unknown as PolicyClaims;
 
   test('the pinned workflow deploys a preview', () => {
-    const pinned = config(
-      '        workflows: ["acme/billing/.github/workflows/fork-preview-deploy.yml@refs/heads/main"]\n',
-    );
+    const pinned = config({
+      workflows: ['acme/billing/.github/workflows/fork-preview-deploy.yml@refs/heads/main'],
+    });
     expect(evaluatePolicy(pinned, token(), 'billing', 'preview').allowed).toBe(true);
   });
 
   test.each([
-    ['without workflows', ''],
-    ['with a wildcard', '        workflows: ["acme/billing/.github/workflows/*@refs/heads/main"]\n'],
+    ['without workflows', {}],
+    ['with a wildcard', { workflows: ['acme/billing/.github/workflows/*@refs/heads/main'] }],
   ])('a rule %s refuses workflow_run', (_, workflows) => {
     const decision = evaluatePolicy(config(workflows), token(), 'billing', 'preview');
     expect(decision.allowed).toBe(false);

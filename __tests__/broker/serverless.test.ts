@@ -3,9 +3,9 @@ import { createHash } from 'node:crypto';
 import { createBrokerFromEnv } from '../../src/broker/host/compose.js';
 import { MemoryReplayStore } from '../../src/broker/store/memory.js';
 import { startGitHubIssuer, type GitHubIssuer } from '../../src/local/github-oidc.js';
-import { startVercelFake, type VercelFake } from '../fakes/vercel.js';
-import { AUDIENCE, brokerYaml } from '../helpers/config.js';
-import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+import { startVercelFake, type VercelFake } from '../../src/local/vercel/index.js';
+import { AUDIENCE, brokerYaml } from '../../src/local/config.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 let issuer: GitHubIssuer;
 let fake: VercelFake;

@@ -11,8 +11,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { BROKER_BUNDLE, REPO_ROOT, startBrokerProcess } from '../../src/local/runner.js';
-import { brokerYaml, LOCAL_URLS } from '../helpers/config.js';
-import { SIGNING_KEY } from '../helpers/world.js';
+import { brokerYaml, LOCAL_URLS } from '../../src/local/config.js';
+import { SIGNING_KEY } from '../../src/local/world.js';
 
 const exec = promisify(execFile);
 

@@ -5,8 +5,8 @@
  */
 import { connect, type Socket } from 'node:net';
 import { defaultClaims } from '../../src/local/github-oidc.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
 
 let world: BundledWorld;
 beforeAll(async () => {

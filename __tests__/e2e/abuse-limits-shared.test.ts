@@ -9,10 +9,10 @@ import { connect } from 'node:net';
 import path from 'node:path';
 import { defaultClaims } from '../../src/local/github-oidc.js';
 import { startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { startRedis, type TestRedis } from '../../src/local/redis.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 let world: BundledWorld;
 let redis: TestRedis;

@@ -1,7 +1,7 @@
 /** The action bundle never uploads `.git/` and never deploys a directory outside the workspace (issue 13). */
 import { mkdirSync, mkdtempSync, realpathSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
 
 let world: BundledWorld;
 beforeAll(async () => {

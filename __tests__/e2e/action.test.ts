@@ -7,8 +7,8 @@ import {
   startBundledWorld,
   withoutMaskCommands,
   type BundledWorld,
-} from '../helpers/bundled.js';
-import { UPSTREAM_TOKEN } from '../helpers/world.js';
+} from '../../src/local/bundled.js';
+import { UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 let world: BundledWorld;
 const sha1 = (data: string) => createHash('sha1').update(data).digest('hex');

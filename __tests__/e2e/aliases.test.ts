@@ -1,8 +1,8 @@
 /** Stable preview aliases end to end: the bundled action renders the template, the bundled broker enforces the patterns. */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { BundledWorld } from '../helpers/bundled.js';
-import { startPreviewWorld } from '../helpers/previews.js';
+import type { BundledWorld } from '../../src/local/bundled.js';
+import { startPreviewWorld } from '../../src/local/previews.js';
 
 let world: BundledWorld;
 

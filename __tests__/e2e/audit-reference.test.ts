@@ -7,9 +7,9 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT } from '../../src/local/runner.js';
 import { readAuditFields } from '../../scripts/audit-fields.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { UPSTREAM_TOKEN } from '../helpers/world.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 const fields = readAuditFields();
 let world: BundledWorld;

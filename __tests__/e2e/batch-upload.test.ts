@@ -6,22 +6,22 @@
  */
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createProof, createProofKey, withProofs } from '../../src/action/dpop.js';
 import { defaultClaims } from '../../src/local/github-oidc.js';
 import { runActionBundle, startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
 import { BATCH_CONTENT_TYPE, BATCH_FILES_HEADER, BATCH_PATH } from '../../src/shared/wire.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { freePort } from '../helpers/redis.js';
-import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { freePort } from '../../src/local/redis.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 let world: BundledWorld;
 beforeAll(async () => {
-  world = await startBundledWorld({ extraConfig: `limits:\n  max_upload_bytes: ${4 * MiB}\n` });
+  world = await startBundledWorld({ config: { limits: { max_upload_bytes: 4 * MiB } } });
 });
 afterAll(() => world.close());
 beforeEach(() => world.fake.clearRecord());
@@ -332,12 +332,10 @@ describe('the action', () => {
     const config = path.join(world.dir, 'dpop-batch.yaml');
     writeFileSync(
       config,
-      readFileSync(world.configPath, 'utf8')
-        .replace(
-          'token_env: VERCEL_TOKEN_MARKETING\n',
-          'token_env: VERCEL_TOKEN_MARKETING\n    require_dpop: true\n',
-        )
-        .replace(/^audience: .*$/m, (line) => `${line}\npublic_url: http://127.0.0.1:${port}`),
+      world.configYaml({
+        public_url: `http://127.0.0.1:${port}`,
+        projects: { 'marketing-site': { require_dpop: true } },
+      }),
     );
     let broker: RunningBroker | undefined;
     try {

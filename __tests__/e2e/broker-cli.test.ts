@@ -5,9 +5,9 @@ import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { BROKER_BUNDLE, REPO_ROOT, startBrokerProcess } from '../../src/local/runner.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { UPSTREAM_TOKEN } from '../helpers/world.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 const exec = promisify(execFile);
 let world: BundledWorld;
@@ -180,12 +180,7 @@ describe('serve', () => {
 
   test('starts with --port 0 even when Vercel is unreachable, and exits 0 on SIGTERM', async () => {
     const configPath = path.join(world.dir, 'down.yaml');
-    writeFileSync(
-      configPath,
-      (await import('node:fs'))
-        .readFileSync(world.configPath, 'utf8')
-        .replace(world.fake.url, 'http://127.0.0.1:9'),
-    );
+    writeFileSync(configPath, world.configYaml({ vercel_api_url: 'http://127.0.0.1:9' }));
     const broker = await startBrokerProcess({ configPath, env: { VERCEL_TOKEN_BILLING: 'set' } });
     try {
       expect(broker.stderr()).toMatch(/ephemeral signing key/);
@@ -536,10 +531,7 @@ describe('/v1/exchange, as a client and an auditor meet it', () => {
     await new Promise((resolve) => closed.close(resolve));
     const jwksUrl = `http://127.0.0.1:${port}/jwks`;
     const configPath = path.join(world.dir, 'no-jwks.yaml');
-    writeFileSync(
-      configPath,
-      readFileSync(world.configPath, 'utf8').replace(/jwks_url: .*/, `jwks_url: ${jwksUrl}`),
-    );
+    writeFileSync(configPath, world.configYaml({ jwks_url: jwksUrl }));
     const broker = await startBrokerProcess({ configPath, env: {} });
     try {
       const response = await fetch(`${broker.url}/v1/exchange`, {

@@ -22,10 +22,10 @@ import {
 } from '../../src/broker/store/durable-object.js';
 import { startGitHubIssuer, type GitHubIssuer } from '../../src/local/github-oidc.js';
 import { REPO_ROOT, runActionBundle } from '../../src/local/runner.js';
-import { startVercelFake, type VercelFake } from '../fakes/vercel.js';
-import { withoutMaskCommands } from '../helpers/bundled.js';
-import { AUDIENCE, brokerYaml } from '../helpers/config.js';
-import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+import { startVercelFake, type VercelFake } from '../../src/local/vercel/index.js';
+import { withoutMaskCommands } from '../../src/local/bundled.js';
+import { AUDIENCE, brokerYaml } from '../../src/local/config.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 interface WranglerToml {
   main: string;

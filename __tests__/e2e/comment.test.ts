@@ -4,7 +4,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createEmulator, type Emulator } from 'emulate';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
 
 const GITHUB_TOKEN = 'ghs_emulated_job_token';
 let world: BundledWorld;

@@ -4,9 +4,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { startGitHubApi, type FakeRepository, type GitHubApiFake } from '../../src/local/github-api.js';
+import { startGitHubApi, type FakeRepository, type GitHubApiFake } from '../../src/local/github-api/index.js';
 import { BROKER_BUNDLE } from '../../src/local/runner.js';
-import { brokerYaml, LOCAL_URLS } from '../helpers/config.js';
+import { brokerYaml, LOCAL_URLS } from '../../src/local/config.js';
 
 const exec = promisify(execFile);
 let github: GitHubApiFake;

@@ -1,12 +1,12 @@
 /** require_dpop through the bundles: the action deploys with its own key; the credential alone is useless. */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createProof, createProofKey } from '../../src/action/dpop.js';
 import { runActionBundle, startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
-import { auditLine, startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { freePort } from '../helpers/redis.js';
-import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+import { auditLine, startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { freePort } from '../../src/local/redis.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 let world: BundledWorld;
 let broker: RunningBroker;
@@ -19,12 +19,10 @@ beforeAll(async () => {
   const config = path.join(world.dir, 'dpop.yaml');
   writeFileSync(
     config,
-    readFileSync(world.configPath, 'utf8')
-      .replace(
-        'token_env: VERCEL_TOKEN_MARKETING\n',
-        'token_env: VERCEL_TOKEN_MARKETING\n    require_dpop: true\n',
-      )
-      .replace(/^audience: .*$/m, (line) => `${line}\npublic_url: http://127.0.0.1:${port}`),
+    world.configYaml({
+      public_url: `http://127.0.0.1:${port}`,
+      projects: { 'marketing-site': { require_dpop: true } },
+    }),
   );
   broker = await startBrokerProcess({
     configPath: config,

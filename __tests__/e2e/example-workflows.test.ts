@@ -11,8 +11,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../../src/local/runner.js';
-import { startBundledWorld, withoutMaskCommands, type BundledWorld } from '../helpers/bundled.js';
-import { UPSTREAM_TOKEN } from '../helpers/world.js';
+import { startBundledWorld, withoutMaskCommands, type BundledWorld } from '../../src/local/bundled.js';
+import { UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 interface Step {
   uses?: string;

@@ -4,8 +4,8 @@
  * across chunks is read whole, and the answer carries the request id its audit line names.
  */
 import { request } from 'node:http';
-import { AUDIENCE } from '../helpers/config.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
 
 let world: BundledWorld;
 beforeAll(async () => {

@@ -1,7 +1,7 @@
 /** The action through the bundled broker survives a flaky Vercel: 20 % of upstream requests fail. */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
 
 let world: BundledWorld;
 beforeAll(async () => {

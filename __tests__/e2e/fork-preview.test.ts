@@ -7,8 +7,8 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse } from 'yaml';
 import { REPO_ROOT } from '../../src/local/runner.js';
-import { startGitHubApi, type GitHubApi } from '../fakes/github-api.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
+import { startGitHubApi, type GitHubApi } from '../../src/local/github-api/index.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
 
 const DEPLOY_WORKFLOW = 'acme/marketing/.github/workflows/fork-preview-deploy.yml@refs/heads/main';
 const FORKS_PROJECT = `  marketing-forks:

@@ -1,9 +1,9 @@
 /** GitHub Deployments through the bundled action, against a local GitHub API that records every call. */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startGitHubApi, type GitHubApi } from '../fakes/github-api.js';
-import type { BundledWorld } from '../helpers/bundled.js';
-import { startPreviewWorld } from '../helpers/previews.js';
+import { startGitHubApi, type GitHubApi } from '../../src/local/github-api/index.js';
+import type { BundledWorld } from '../../src/local/bundled.js';
+import { startPreviewWorld } from '../../src/local/previews.js';
 
 const GITHUB_TOKEN = 'ghs_local_job_token';
 let world: BundledWorld;

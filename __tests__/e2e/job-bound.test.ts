@@ -7,10 +7,15 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { runActionBundle, startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
-import { auditLine, deploymentFollowed, startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+import {
+  auditLine,
+  deploymentFollowed,
+  startBundledWorld,
+  type BundledWorld,
+} from '../../src/local/bundled.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { startRedis, type TestRedis } from '../../src/local/redis.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 let world: BundledWorld;
 let redis: TestRedis;

@@ -1,6 +1,6 @@
 /** The job must be running, through the bundles: the broker asks a local GitHub about the job's check run. */
-import { startGitHubApi, type GitHubApiFake } from '../../src/local/github-api.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
+import { startGitHubApi, type GitHubApiFake } from '../../src/local/github-api/index.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
 
 let github: GitHubApiFake;
 let world: BundledWorld;

@@ -7,9 +7,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { REPO_ROOT, startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
 import { METRIC_NAMES } from '../../src/broker/host/node/metrics.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';
 import { BATCH_CONTENT_TYPE, BATCH_FILES_HEADER, BATCH_PATH } from '../../src/shared/wire.js';
 
 const METRICS_TOKEN = 'metrics-token-3c9d41f0a7';
@@ -135,10 +135,7 @@ test('/readyz: 200 when the store answers and the issuer keys load; 503 naming t
     ],
   });
   const unreachable = path.join(world.dir, 'no-jwks.yaml');
-  writeFileSync(
-    unreachable,
-    readFileSync(world.configPath, 'utf8').replace(/jwks_url: .*/, 'jwks_url: http://127.0.0.1:9/jwks'),
-  );
+  writeFileSync(unreachable, world.configYaml({ jwks_url: 'http://127.0.0.1:9/jwks' }));
   const blind = await startBrokerProcess({
     configPath: unreachable,
     env: { VERCEL_TOKEN_MARKETING: UPSTREAM_TOKEN, KEYHOLE_SIGNING_KEY: SIGNING_KEY },

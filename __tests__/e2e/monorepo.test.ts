@@ -4,8 +4,8 @@
  */
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { UPSTREAM_TOKEN } from '../helpers/world.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 const rule = `    allow:
       - repository: acme/marketing

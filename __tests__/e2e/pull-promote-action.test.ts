@@ -1,8 +1,8 @@
 /** The action bundle's `pull`, `stage` and `promote` through the bundled broker, against the strict fake. */
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { WEB_ENV, WEB_FAKE_PROJECTS, WEB_PROJECT, WEB_SECRETS } from '../helpers/web-project.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { WEB_ENV, WEB_FAKE_PROJECTS, WEB_PROJECT, WEB_SECRETS } from '../../src/local/web-project.js';
 
 const SECRETS = [
   ...WEB_SECRETS,
@@ -16,7 +16,7 @@ let world: BundledWorld;
 
 beforeAll(async () => {
   world = await startBundledWorld({
-    extraConfig: WEB_PROJECT,
+    config: { projects: { web: WEB_PROJECT } },
     fake: { projects: WEB_FAKE_PROJECTS, env: WEB_ENV },
   });
 });

@@ -2,15 +2,15 @@
  * Holes an independent review found in the bundled broker, each attacked the way an outsider or the
  * holder of one credential would: every refusal is proven with nothing reaching the fake.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { defaultClaims } from '../../src/local/github-oidc.js';
 import { startBrokerProcess } from '../../src/local/runner.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { freePort } from '../helpers/redis.js';
-import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { freePort } from '../../src/local/redis.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 let world: BundledWorld;
 beforeAll(async () => {
@@ -93,10 +93,7 @@ describe('a preview credential and the same project production deployments', () 
 test('turning require_dpop on (SIGHUP) stops the bearer credentials already handed out', async () => {
   const port = await freePort();
   const configPath = path.join(world.dir, 'dpop-later.yaml');
-  const plain = readFileSync(world.configPath, 'utf8').replace(
-    /^audience: .*$/m,
-    (line) => `${line}\npublic_url: http://127.0.0.1:${port}`,
-  );
+  const plain = world.configYaml({ public_url: `http://127.0.0.1:${port}` });
   writeFileSync(configPath, plain);
   const broker = await startBrokerProcess({
     configPath,
@@ -121,10 +118,10 @@ test('turning require_dpop on (SIGHUP) stops the bearer credentials already hand
 
     writeFileSync(
       configPath,
-      plain.replace(
-        'token_env: VERCEL_TOKEN_MARKETING\n',
-        'token_env: VERCEL_TOKEN_MARKETING\n    require_dpop: true\n',
-      ),
+      world.configYaml({
+        public_url: `http://127.0.0.1:${port}`,
+        projects: { 'marketing-site': { require_dpop: true } },
+      }),
     );
     const before = broker.stdout().length;
     broker.process.kill('SIGHUP');

@@ -7,9 +7,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { UPSTREAM_TOKEN } from '../helpers/world.js';
+import { AUDIENCE, toYaml } from '../../src/local/config.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 const ROTATED_TOKEN = 'vercel_upstream_token_rotated';
 const OLD_KEY = `old:${Buffer.alloc(32, 1).toString('base64url')}`;
@@ -75,10 +75,9 @@ test('SIGHUP: a valid config applies to new requests; an invalid one is refused 
   expect((await credentialFrom(broker, 'refs/heads/before')).status).toBe(200);
 
   // Valid: the preview rule now only admits refs/heads/main.
-  writeFileSync(
-    configPath,
-    original.replace(`refs: ["refs/heads/**", "refs/pull/*/merge"]`, 'refs: [refs/heads/main]'),
-  );
+  const previewFromMainOnly = structuredClone(world.config);
+  previewFromMainOnly.projects['marketing-site']!.allow[1]!.refs = ['refs/heads/main'];
+  writeFileSync(configPath, toYaml(previewFromMainOnly));
   expect(await reload(broker)).toMatchObject({ level: 'info', msg: 'config reloaded' });
   const denied = await credentialFrom(broker, 'refs/heads/before');
   expect(denied.status).toBe(403);
@@ -120,13 +119,7 @@ test('SIGHUP: a valid config applies to new requests; an invalid one is refused 
 
 test('signing-key rotation on two instances, one SIGHUP at a time: no credential fails at any step', async () => {
   const configPath = path.join(world.dir, 'rotation.yaml');
-  writeFileSync(
-    configPath,
-    readFileSync(world.configPath, 'utf8').replace(
-      'credential_ttl_seconds: 600',
-      'credential_ttl_seconds: 5',
-    ),
-  );
+  writeFileSync(configPath, world.configYaml({ credential_ttl_seconds: 5 }));
   const envFiles = [path.join(world.dir, 'a.env'), path.join(world.dir, 'b.env')];
   const setKeys = (file: string, value: string) =>
     writeFileSync(file, `KEYHOLE_SIGNING_KEY=${value}\nVERCEL_TOKEN_MARKETING=${UPSTREAM_TOKEN}\n`);

@@ -6,10 +6,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { freePort, startRedisCluster, type TestRedisCluster } from '../helpers/redis.js';
-import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { freePort, startRedisCluster, type TestRedisCluster } from '../../src/local/redis.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 const PASSWORD = 'cluster-pw-9d4e1b';
 let world: BundledWorld;

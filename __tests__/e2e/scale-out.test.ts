@@ -7,10 +7,10 @@ import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { startRedis, type TestRedis } from '../../src/local/redis.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 const REDIS_USER = { name: 'keyhole', password: 'redis-pw-5b8e0d2a' };
 let world: BundledWorld;

@@ -2,8 +2,8 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { PINNED_VERCEL_CLI, runVercel } from '../helpers/vercel-cli.js';
-import { startWorld, UPSTREAM_TOKEN, type World } from '../helpers/world.js';
+import { PINNED_VERCEL_CLI, runVercel } from '../../src/local/vercel-cli.js';
+import { startWorld, UPSTREAM_TOKEN, type World } from '../../src/local/world.js';
 
 let world: World;
 const dirs: string[] = [];

@@ -14,10 +14,10 @@ import { pathToFileURL } from 'node:url';
 import { getRequestListener } from '@hono/node-server';
 import { REPO_ROOT, runActionBundle } from '../../src/local/runner.js';
 import { startGitHubIssuer, type GitHubIssuer } from '../../src/local/github-oidc.js';
-import { startVercelFake, type VercelFake } from '../fakes/vercel.js';
-import { AUDIENCE, brokerYaml } from '../helpers/config.js';
-import { startRedis, type TestRedis } from '../helpers/redis.js';
-import { SIGNING_KEY, UPSTREAM_TOKEN } from '../helpers/world.js';
+import { startVercelFake, type VercelFake } from '../../src/local/vercel/index.js';
+import { AUDIENCE, brokerYaml } from '../../src/local/config.js';
+import { startRedis, type TestRedis } from '../../src/local/redis.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 type Handler = { fetch(request: Request): Promise<Response> };
 type FunctionModule = { default: Handler; close(): Promise<void> };

@@ -5,10 +5,10 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startBundledWorld, type BundledWorld } from '../helpers/bundled.js';
-import { AUDIENCE } from '../helpers/config.js';
-import { NEWEST_VERCEL_CLI, PINNED_VERCEL_CLI, runVercel, vercelCli } from '../helpers/vercel-cli.js';
-import { WEB_ENV, WEB_FAKE_PROJECTS, WEB_PROJECT, WEB_SECRETS } from '../helpers/web-project.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { NEWEST_VERCEL_CLI, PINNED_VERCEL_CLI, runVercel, vercelCli } from '../../src/local/vercel-cli.js';
+import { WEB_ENV, WEB_FAKE_PROJECTS, WEB_PROJECT, WEB_SECRETS } from '../../src/local/web-project.js';
 
 /** Everything secret about prj_web: values, their names, and the OIDC token Vercel adds to every pull. */
 const FORBIDDEN = [
@@ -25,7 +25,7 @@ const dirs: string[] = [];
 
 beforeAll(async () => {
   world = await startBundledWorld({
-    extraConfig: WEB_PROJECT,
+    config: { projects: { web: WEB_PROJECT } },
     fake: { projects: WEB_FAKE_PROJECTS, env: WEB_ENV },
   });
 });

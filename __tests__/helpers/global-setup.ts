@@ -9,7 +9,8 @@ import { accessSync, constants, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-// Jest loads this file natively (no moduleNameMapper), so it imports nothing of this repository.
+// Jest loads this file natively (no moduleNameMapper), so it imports nothing of this repository:
+// src/local/redis.ts holds the same command for the suites and the benchmark.
 export const REDIS_INSTALL_COMMAND =
   'sudo apt-get update && sudo apt-get install -y redis-server (Debian, Ubuntu; elsewhere install Redis so that redis-server is on PATH)';
 

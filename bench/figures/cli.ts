@@ -4,13 +4,13 @@
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { AUDIENCE } from '../../__tests__/helpers/config.js';
+import { AUDIENCE } from '../../src/local/config.js';
 import {
   NEWEST_VERCEL_CLI,
   PINNED_VERCEL_CLI,
   newestVercelCliVersion,
   vercelCli,
-} from '../../__tests__/helpers/vercel-cli.js';
+} from '../../src/local/vercel-cli.js';
 import { runActionBundle } from '../../src/local/runner.js';
 import type { GitHubIssuer } from '../../src/local/github-oidc.js';
 import {

@@ -1,6 +1,6 @@
 /** [3] Exchanges per second from a second process against a bare in-process verify + mint loop, and latency. */
 import { createRemoteJWKSet, jwtVerify } from 'jose';
-import { AUDIENCE } from '../../__tests__/helpers/config.js';
+import { AUDIENCE } from '../../src/local/config.js';
 import { loadSigningKeys, mintCredential } from '../../src/broker/credential/credential.js';
 import {
   REPS,

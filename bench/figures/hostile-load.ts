@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import path from 'node:path';
 import { defaultClaims, type GitHubIssuer } from '../../src/local/github-oidc.js';
 import { startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
-import { AUDIENCE, brokerYaml } from '../../__tests__/helpers/config.js';
+import { AUDIENCE, brokerYaml } from '../../src/local/config.js';
 import {
   MB,
   REPS,

@@ -4,10 +4,10 @@
  * check run read from a local GitHub API, a new job each time, so never from the cache).
  */
 import { createProof, createProofKey } from '../../src/action/dpop.js';
-import { startGitHubApi } from '../../src/local/github-api.js';
+import { startGitHubApi } from '../../src/local/github-api/index.js';
 import { defaultClaims } from '../../src/local/github-oidc.js';
-import { freePort } from '../../__tests__/helpers/redis.js';
-import { AUDIENCE } from '../../__tests__/helpers/config.js';
+import { freePort } from '../../src/local/redis.js';
+import { AUDIENCE } from '../../src/local/config.js';
 import { log, median, quick, startBroker, startFakeProcess, type Figure } from '../harness.js';
 
 const percentile = (xs: number[], p: number) =>
@@ -63,13 +63,10 @@ export default {
       const port = await freePort();
       const dpop = await startBroker(issuer, fake.url, undefined, {
         port,
-        configure: (yaml) =>
-          yaml
-            .replace(
-              'token_env: VERCEL_TOKEN_MARKETING\n',
-              'token_env: VERCEL_TOKEN_MARKETING\n    require_dpop: true\n',
-            )
-            .replace(/^audience: .*$/m, (line) => `${line}\npublic_url: http://127.0.0.1:${port}`),
+        config: {
+          public_url: `http://127.0.0.1:${port}`,
+          projects: { 'marketing-site': { require_dpop: true } },
+        },
       });
       try {
         results.dpop = await measure(dpop.url, async () => ({
@@ -80,8 +77,13 @@ export default {
       }
       const checked = await startBroker(issuer, fake.url, undefined, {
         env: { KEYHOLE_GITHUB_APP_KEY: github.privateKey },
-        configure: (yaml) =>
-          `${yaml}github_app:\n  app_id: "${github.appId}"\n  private_key_env: KEYHOLE_GITHUB_APP_KEY\n  api_url: ${github.url}\n`,
+        config: {
+          github_app: {
+            app_id: github.appId,
+            private_key_env: 'KEYHOLE_GITHUB_APP_KEY',
+            api_url: github.url,
+          },
+        },
       });
       try {
         results.github = await measure(checked.url, async () => ({}));

@@ -1,5 +1,5 @@
 /** [8] Hundreds of concurrent exchanges and tens of concurrent deploys against one broker. */
-import { AUDIENCE } from '../../__tests__/helpers/config.js';
+import { AUDIENCE } from '../../src/local/config.js';
 import {
   MB,
   credentialFor,

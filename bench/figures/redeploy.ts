@@ -1,7 +1,7 @@
 /** [6] A redeploy after one changed file uploads exactly that file. */
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { AUDIENCE } from '../../__tests__/helpers/config.js';
+import { AUDIENCE } from '../../src/local/config.js';
 import { runActionBundle } from '../../src/local/runner.js';
 import { MB, WORK, generateTree, log, startBroker, startFakeProcess, type Figure } from '../harness.js';
 

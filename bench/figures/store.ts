@@ -1,14 +1,14 @@
 /** [9] Exchanges per second and p99 with the Redis store, plain and TLS, ÷ the memory store, in one run. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { AUDIENCE } from '../../__tests__/helpers/config.js';
-import { startRedis, type TestRedis } from '../../__tests__/helpers/redis.js';
+import { AUDIENCE } from '../../src/local/config.js';
+import { startRedis, type TestRedis } from '../../src/local/redis.js';
 import { startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
 import {
   SIGNING,
   TOKEN,
   WORK,
-  brokerConfig,
+  writeBrokerConfig,
   loadExchanges,
   log,
   median,
@@ -29,7 +29,7 @@ export default {
     const fake = await startFakeProcess();
     const plain = await startRedis({ user: { name: 'keyhole', password: 'bench-redis-pw' } });
     const tls = await startRedis({ tls: true, user: { name: 'keyhole', password: 'bench-redis-pw' } });
-    const base = readFileSync(brokerConfig(issuer, fake.url), 'utf8');
+    const base = readFileSync(writeBrokerConfig(issuer, fake.url), 'utf8');
     const configFor = (name: string, extra: string) => {
       const file = path.join(WORK, `store-${name}.yaml`);
       writeFileSync(file, `${base}${extra}`);

@@ -2,16 +2,23 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { startGitHubIssuer, type GitHubIssuer } from '../../src/local/github-oidc.js';
+import { startGitHubIssuer, type GitHubIssuer } from './github-oidc.js';
 import {
   runActionBundle,
   startBrokerProcess,
   type ActionJob,
   type ActionRun,
   type RunningBroker,
-} from '../../src/local/runner.js';
-import { startVercelFake, type VercelFake, type VercelFakeOptions } from '../fakes/vercel.js';
-import { AUDIENCE, brokerYaml } from './config.js';
+} from './runner.js';
+import { startVercelFake, type VercelFake, type VercelFakeOptions } from './vercel/index.js';
+import {
+  AUDIENCE,
+  brokerConfig,
+  toYaml,
+  withOverrides,
+  type ConfigInput,
+  type ConfigOverrides,
+} from './config.js';
 import { SIGNING_KEY, UPSTREAM_TOKEN } from './world.js';
 
 export interface BundledWorld {
@@ -19,6 +26,10 @@ export interface BundledWorld {
   fake: VercelFake;
   broker: RunningBroker;
   configPath: string;
+  /** The config written at configPath (without extraConfig's text). */
+  config: ConfigInput;
+  /** The text at configPath with `overrides` merged in: a variant of this world's config for another broker. */
+  configYaml(overrides?: ConfigOverrides): string;
   dir: string;
   /** Runs the action bundle as a job of `acme/marketing` with the given claims and inputs. */
   run(
@@ -29,19 +40,26 @@ export interface BundledWorld {
 }
 
 export async function startBundledWorld(
-  options: { fake?: VercelFakeOptions; extraConfig?: string; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    fake?: VercelFakeOptions;
+    /** Changes to the local world's config, merged in (config.ts, Overrides). */
+    config?: ConfigOverrides;
+    /** YAML text appended to the config. */
+    extraConfig?: string;
+    env?: NodeJS.ProcessEnv;
+  } = {},
 ): Promise<BundledWorld> {
   const issuer = await startGitHubIssuer();
   const fake = await startVercelFake({ tokens: [UPSTREAM_TOKEN], ...options.fake });
   const dir = mkdtempSync(path.join(tmpdir(), 'keyhole-e2e-'));
   const configPath = path.join(dir, 'broker.yaml');
-  writeFileSync(
-    configPath,
-    brokerYaml(
-      { issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: fake.url },
-      options.extraConfig,
-    ),
+  const config = brokerConfig(
+    { issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: fake.url },
+    options.config,
   );
+  const configYaml = (overrides: ConfigOverrides = {}) =>
+    toYaml(withOverrides(config, overrides)) + (options.extraConfig ?? '');
+  writeFileSync(configPath, configYaml());
   const broker = await startBrokerProcess({
     configPath,
     env: {
@@ -56,6 +74,8 @@ export async function startBundledWorld(
     fake,
     broker,
     configPath,
+    config,
+    configYaml,
     dir,
     run: (inputs, opts = {}) => {
       issuer.setJob(opts.claims ?? {});

@@ -1,13 +1,19 @@
 /**
- * A real redis-server for tests: plain or TLS (a CA and a server certificate for 127.0.0.1 and
- * localhost, made here with openssl), with `requirepass` and/or a least-privilege ACL user.
+ * A real redis-server for tests and the benchmark: plain or TLS (a CA and a server certificate for
+ * 127.0.0.1 and localhost, made here with openssl), with `requirepass` and/or a least-privilege ACL user.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { REDIS_INSTALL_COMMAND } from './global-setup.js';
+
+/**
+ * How to obtain redis-server. Jest's global setup (__tests__/helpers/global-setup.ts) spells the same
+ * command: Jest loads that file natively, so it cannot import this one.
+ */
+export const REDIS_INSTALL_COMMAND =
+  'sudo apt-get update && sudo apt-get install -y redis-server (Debian, Ubuntu; elsewhere install Redis so that redis-server is on PATH)';
 
 export async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');

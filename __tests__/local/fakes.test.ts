@@ -10,8 +10,8 @@ import { deploymentsUploadFile } from '@vercel/sdk/funcs/deploymentsUploadFile.j
 import { createEmulator } from 'emulate';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { startGitHubIssuer } from '../../src/local/github-oidc.js';
-import { startWorld, UPSTREAM_TOKEN } from '../helpers/world.js';
-import { startVercelFake, type VercelFake } from './vercel.js';
+import { startWorld, UPSTREAM_TOKEN } from '../../src/local/world.js';
+import { startVercelFake, type VercelFake } from '../../src/local/vercel/index.js';
 
 const sha1 = (data: string | Buffer) => createHash('sha1').update(data).digest('hex');
 

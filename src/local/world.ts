@@ -1,17 +1,17 @@
 /** The local world in one process: OIDC issuer, strict Vercel fake, and a broker behind the real Node adapter. */
-import { createBroker, type Broker } from '../../src/broker/app.js';
-import { createLogger } from '../../src/broker/audit.js';
-import { parseConfig } from '../../src/broker/policy/config.js';
-import type { GitHubApp } from '../../src/broker/github/app.js';
-import { loadSigningKeys, type SigningKeys } from '../../src/broker/credential/credential.js';
-import { createGitHubKeySet, createTokenVerifier } from '../../src/broker/oidc/verify.js';
-import type { CompiledConfig } from '../../src/broker/policy/compiled.js';
-import { MemoryReplayStore } from '../../src/broker/store/memory.js';
-import type { ReplayStore } from '../../src/broker/store/store.js';
-import { startServer, type RunningServer } from '../../src/broker/host/node/server.js';
-import { startGitHubIssuer, type GitHubIssuer, type JobClaims } from '../../src/local/github-oidc.js';
-import { startVercelFake, type VercelFake, type VercelFakeOptions } from '../fakes/vercel.js';
-import { AUDIENCE, brokerYaml } from './config.js';
+import { createBroker, type Broker } from '../broker/app.js';
+import { createLogger } from '../broker/audit.js';
+import { parseConfig } from '../broker/policy/config.js';
+import type { GitHubApp } from '../broker/github/app.js';
+import { loadSigningKeys, type SigningKeys } from '../broker/credential/credential.js';
+import { createGitHubKeySet, createTokenVerifier } from '../broker/oidc/verify.js';
+import type { CompiledConfig } from '../broker/policy/compiled.js';
+import { MemoryReplayStore } from '../broker/store/memory.js';
+import type { ReplayStore } from '../broker/store/store.js';
+import { startServer, type RunningServer } from '../broker/host/node/server.js';
+import { startGitHubIssuer, type GitHubIssuer, type JobClaims } from './github-oidc.js';
+import { startVercelFake, type VercelFake, type VercelFakeOptions } from './vercel/index.js';
+import { AUDIENCE, brokerYaml, type ConfigOverrides } from './config.js';
 
 export const UPSTREAM_TOKEN = 'vercel_upstream_token_for_tests';
 export const SIGNING_KEY = `k1:${Buffer.alloc(32, 7).toString('base64url')}`;
@@ -45,9 +45,10 @@ export interface World {
 export async function startWorld(
   options: {
     fake?: VercelFakeOptions;
+    /** Changes to the local world's config, merged in (config.ts, Overrides). */
+    config?: ConfigOverrides;
+    /** YAML text appended to the config. */
     extraConfig?: string;
-    /** Settings added to the marketing-site project (indented four spaces). */
-    projectConfig?: string;
     replay?: ReplayStore;
     now?: () => number;
     githubApp?: GitHubApp;
@@ -56,13 +57,8 @@ export async function startWorld(
   const issuer = await startGitHubIssuer();
   const fake = await startVercelFake({ tokens: [UPSTREAM_TOKEN], ...options.fake });
   const { config } = parseConfig(
-    brokerYaml(
-      { issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: fake.url },
-      options.extraConfig,
-    ).replace(
-      'token_env: VERCEL_TOKEN_MARKETING\n',
-      `token_env: VERCEL_TOKEN_MARKETING\n${options.projectConfig ?? ''}`,
-    ),
+    brokerYaml({ issuer: issuer.issuer, jwksUrl: issuer.jwksUrl, vercelApiUrl: fake.url }, options.config) +
+      (options.extraConfig ?? ''),
     'broker.yaml',
   );
   const keys = await loadSigningKeys(SIGNING_KEY, 'KEYHOLE_SIGNING_KEY');

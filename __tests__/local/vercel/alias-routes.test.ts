@@ -3,8 +3,8 @@ import { VercelCore } from '@vercel/sdk/core.js';
 import { aliasesAssignAlias } from '@vercel/sdk/funcs/aliasesAssignAlias.js';
 import { aliasesGetAlias } from '@vercel/sdk/funcs/aliasesGetAlias.js';
 import { projectsGetProjectDomains } from '@vercel/sdk/funcs/projectsGetProjectDomains.js';
-import { UPSTREAM_TOKEN } from '../helpers/world.js';
-import { startVercelFake, type VercelFake } from './vercel.js';
+import { UPSTREAM_TOKEN } from '../../../src/local/world.js';
+import { startVercelFake, type VercelFake } from '../../../src/local/vercel/index.js';
 
 let fake: VercelFake;
 let sdk: VercelCore;

@@ -1,25 +1,31 @@
 /** A project `web` whose Vercel variables include secrets, and whose env_pull lists two public names. */
-import type { FakeEnvVar } from '../fakes/vercel.js';
+import type { ProjectInput } from './config.js';
+import type { FakeEnvVar } from './vercel/index.js';
 
-export const WEB_PROJECT = `  web:
-    team_id: team_abc123
-    project_id: prj_web
-    token_env: VERCEL_TOKEN_MARKETING
-    env_pull: [NEXT_PUBLIC_API_URL, NEXT_PUBLIC_BRANCH_FLAG, NEXT_PUBLIC_FEATURE_SEED]
-    allow:
-      - repository: acme/marketing
-        repository_id: "123456789"
-        repository_owner_id: "987654"
-        targets: [production]
-        environments: [production]
-        refs: [refs/heads/main]
-        workflows: ["acme/marketing/.github/workflows/deploy.yml@refs/heads/main"]
-      - repository: acme/marketing
-        repository_id: "123456789"
-        repository_owner_id: "987654"
-        targets: [preview]
-        refs: ["refs/heads/**"]
-`;
+export const WEB_PROJECT: ProjectInput = {
+  team_id: 'team_abc123',
+  project_id: 'prj_web',
+  token_env: 'VERCEL_TOKEN_MARKETING',
+  env_pull: ['NEXT_PUBLIC_API_URL', 'NEXT_PUBLIC_BRANCH_FLAG', 'NEXT_PUBLIC_FEATURE_SEED'],
+  allow: [
+    {
+      repository: 'acme/marketing',
+      repository_id: '123456789',
+      repository_owner_id: '987654',
+      targets: ['production'],
+      environments: ['production'],
+      refs: ['refs/heads/main'],
+      workflows: ['acme/marketing/.github/workflows/deploy.yml@refs/heads/main'],
+    },
+    {
+      repository: 'acme/marketing',
+      repository_id: '123456789',
+      repository_owner_id: '987654',
+      targets: ['preview'],
+      refs: ['refs/heads/**'],
+    },
+  ],
+};
 
 /** Secrets the fake holds for prj_web: none may ever reach a client, not even as a name. */
 export const WEB_SECRETS = ['postgres://web-db-secret', 'sk_live_web_sensitive', 'whsec_web_encrypted'];

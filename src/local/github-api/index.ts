@@ -1,0 +1,112 @@
+/**
+ * A local GitHub REST API, shaped like api.github.com and recording every request: the GitHub App
+ * endpoints the broker uses (app.ts) and the calls an action job makes with its token (job.ts).
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { exportPKCS8, exportSPKI, generateKeyPair, importSPKI } from 'jose';
+import { appJwtRoute, installationRoute, type AppState, type FakeRepository } from './app.js';
+import { readRequest, type RecordedCall } from './http.js';
+import { isJobToken, jobRoute, type GitHubDeployment, type GitHubPull, type JobState } from './job.js';
+
+export type { FakeEnvironment, FakeRepository } from './app.js';
+export type { GitHubDeployment, GitHubPull } from './job.js';
+export type { RecordedCall } from './http.js';
+
+export interface GitHubApiFake {
+  url: string;
+  appId: string;
+  /** The app's private key (PKCS#8 PEM), as an admin would put it in the broker's environment. */
+  privateKey: string;
+  /** Adds or replaces a repository the app is installed on (names compare case-insensitively). */
+  setRepository(repository: FakeRepository): void;
+  repository(fullName: string): FakeRepository | undefined;
+  setCheckRun(fullName: string, id: string, status: 'queued' | 'in_progress' | 'completed'): void;
+  /** false: every request is answered 503 (GitHub unreachable as far as the broker can tell). */
+  setAvailable(available: boolean): void;
+  /** Every request, in order. */
+  calls: RecordedCall[];
+  /** The same record as `calls`. */
+  requests: RecordedCall[];
+  /** The job's repository: its pull requests, comments and deployments (job-token side). */
+  pulls: GitHubPull[];
+  comments: Map<number, { id: number; body: string }[]>;
+  deployments: GitHubDeployment[];
+  /** Resources the job's token may not write: answered 403 "Resource not accessible by integration". */
+  deny: Set<'deployments' | 'comments'>;
+  close(): Promise<void>;
+}
+
+/** The job-token side's name for the fake. */
+export type GitHubApi = GitHubApiFake;
+
+export async function startGitHubApi(
+  options: { appId?: string; repository?: string; token?: string } = {},
+): Promise<GitHubApiFake> {
+  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+  const app: AppState = {
+    appId: options.appId ?? '424242',
+    verifyKey: await importSPKI(await exportSPKI(publicKey), 'RS256'),
+    repositories: new Map(),
+    tokens: new Map(),
+  };
+  const job: JobState = {
+    repository: options.repository ?? 'acme/marketing',
+    token: options.token ?? 'ghs_local_job_token',
+    pulls: [],
+    comments: new Map(),
+    deployments: [],
+    deny: new Set(),
+    nextId: 1000,
+  };
+  const calls: RecordedCall[] = [];
+  let available = true;
+  let nextInstallation = 1000;
+
+  const server: Server = createServer((req, res) => {
+    void (async () => {
+      const r = await readRequest(req, res, calls);
+      if (!available) return r.send(503, { message: 'Service Unavailable' });
+      if (await appJwtRoute(app, r)) return;
+      if (isJobToken(job, r.auth)) return jobRoute(job, r);
+      return installationRoute(app, r);
+    })().catch((error: unknown) => {
+      if (res.headersSent) return;
+      res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+      res.end(JSON.stringify({ message: String(error) }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}`,
+    appId: app.appId,
+    privateKey: await exportPKCS8(privateKey),
+    setRepository: (repository) => {
+      const key = `${repository.owner}/${repository.name}`.toLowerCase();
+      const installation = app.repositories.get(key)?.installation ?? nextInstallation++;
+      app.repositories.set(key, { checkRuns: {}, ...repository, installation });
+    },
+    repository: (fullName) => app.repositories.get(fullName.toLowerCase()),
+    setCheckRun: (fullName, id, status) => {
+      const repo = app.repositories.get(fullName.toLowerCase());
+      if (!repo) throw new Error(`${fullName} is not a repository of the fake`);
+      repo.checkRuns = { ...repo.checkRuns, [id]: status };
+    },
+    setAvailable: (value) => {
+      available = value;
+    },
+    calls,
+    requests: calls,
+    pulls: job.pulls,
+    comments: job.comments,
+    deployments: job.deployments,
+    deny: job.deny,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}

@@ -1,0 +1,66 @@
+/** Aliases and domains: assign an alias to a READY deployment, read an alias back, list a project's domains. */
+import { randomBytes } from 'node:crypto';
+import { error, readJson, send, type Route } from './http.js';
+import { stateOf } from './lifecycle.js';
+import { deploymentOf, projectOf } from './state.js';
+
+export const aliasRoutes: Route[] = [
+  {
+    method: 'POST',
+    path: /^\/v2\/deployments\/([^/]+)\/aliases$/,
+    handle: async (fake, r, m) => {
+      // Vercel's "Assign an Alias": moves the alias from whatever deployment held it.
+      const { res, team } = r;
+      const body = await readJson<{ alias?: unknown; redirect?: unknown }>(r);
+      if (!body) return;
+      const d = deploymentOf(fake, m[1]!, true);
+      if (!d || (team && d.teamId !== team))
+        return error(res, 404, 'not_found', 'The deployment was not found');
+      if (typeof body.alias !== 'string' || body.alias === '')
+        return error(res, 400, 'bad_request', 'Invalid request: missing required property `alias`');
+      if (stateOf(fake, d) !== 'READY')
+        return error(res, 400, 'deployment_not_ready', 'The deployment is not READY and can not be aliased');
+      const old = fake.aliases.get(body.alias);
+      fake.aliases.set(body.alias, d.id);
+      return send(res, 200, {
+        uid: `alias_${randomBytes(8).toString('hex')}`,
+        alias: body.alias,
+        created: new Date().toISOString(),
+        ...(old && old !== d.id ? { oldDeploymentId: old } : {}),
+      });
+    },
+  },
+  {
+    method: 'GET',
+    path: /^\/v4\/aliases\/([^/]+)$/,
+    handle: (fake, { res, team }, m) => {
+      const id = fake.aliases.get(m[1]!);
+      const d = id ? fake.deployments.get(id) : undefined;
+      if (!d || (team && d.teamId !== team)) return error(res, 404, 'not_found', 'The alias was not found');
+      return send(res, 200, {
+        uid: `alias_${m[1]!.length}`,
+        alias: m[1],
+        deploymentId: d.id,
+        projectId: d.projectId,
+        createdAt: d.createdAt,
+      });
+    },
+  },
+  {
+    method: 'GET',
+    path: /^\/v9\/projects\/([^/]+)\/domains$/,
+    handle: (fake, { res, team }, m) => {
+      const p = projectOf(fake, m[1]!, team);
+      if (!p) return error(res, 404, 'not_found', 'Project not found');
+      const domains = (p.domains ?? []).map((name) => ({
+        name,
+        apexName: name.split('.').slice(-2).join('.'),
+        projectId: p.id,
+        redirect: null,
+        gitBranch: null,
+        verified: true,
+      }));
+      return send(res, 200, { domains, pagination: { count: domains.length, next: null, prev: null } });
+    },
+  },
+];

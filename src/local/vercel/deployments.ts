@@ -1,0 +1,161 @@
+/** Deployments: create (files must be uploaded, a Root Directory must hold something), read, follow, list, cancel. */
+import { randomBytes } from 'node:crypto';
+import { error, readJson, send, type Route, type VercelRequest } from './http.js';
+import { buildEvents, stateOf, TERMINAL, view } from './lifecycle.js';
+import { deploymentOf, type FakeState } from './state.js';
+import type { FakeDeployment, FakeProject } from './types.js';
+
+/**
+ * A project with a Root Directory builds from that folder of the upload (and a prebuilt deploy
+ * reads its `.vercel/output` there); `projectSettings.rootDirectory` in the body overrides it.
+ */
+function rootDirectoryProblem(
+  project: FakeProject,
+  body: Record<string, unknown>,
+  files: FakeDeployment['files'],
+  prebuilt: boolean,
+): string | undefined {
+  const settings = body.projectSettings as Record<string, unknown> | undefined;
+  const root = settings && 'rootDirectory' in settings ? settings.rootDirectory : project.rootDirectory;
+  if (typeof root !== 'string' || root === '' || root === '.') return undefined;
+  const folder = `${root.replace(/\/+$/, '')}/`;
+  if (prebuilt) {
+    return files.some((f) => f.file.startsWith(`${folder}.vercel/output/`))
+      ? undefined
+      : `No prebuilt output found in "${folder}.vercel/output". Run "vercel build" in the Root Directory.`;
+  }
+  return files.some((f) => f.file.startsWith(folder))
+    ? undefined
+    : `The specified Root Directory "${root}" does not exist. Please update your Project Settings.`;
+}
+
+async function create(fake: FakeState, r: VercelRequest) {
+  const { res, query, team } = r;
+  const body = await readJson<Record<string, unknown>>(r);
+  if (!body) return;
+  if (typeof body.name !== 'string')
+    return error(res, 400, 'bad_request', 'Invalid request: missing required property `name`', {
+      keyword: 'required',
+      dataPath: '',
+    });
+  const project = fake.projects.find(
+    (p) => (p.id === body.project || (!body.project && p.name === body.name)) && (!team || p.teamId === team),
+  );
+  if (!project)
+    return error(res, 404, 'not_found', `Project not found: ${String(body.project ?? body.name)}`);
+  const files = (body.files ?? []) as FakeDeployment['files'];
+  const missing = [
+    ...new Set(
+      files.filter((f) => f.data === undefined && (!f.sha || !fake.blobs.has(f.sha))).map((f) => f.sha!),
+    ),
+  ];
+  if (missing.length > 0) return error(res, 400, 'missing_files', 'Missing files', { missing });
+  const id = `dpl_${randomBytes(12).toString('hex')}`;
+  const prebuilt = query.get('prebuilt') === '1';
+  const failure = rootDirectoryProblem(project, body, files, prebuilt);
+  const d: FakeDeployment = {
+    id,
+    url: `${project.name}-${id.slice(4, 13)}-acme.vercel.app`,
+    name: project.name,
+    projectId: project.id,
+    teamId: project.teamId,
+    target: body.target === 'production' ? 'production' : null,
+    ...(typeof body.customEnvironmentSlugOrId === 'string'
+      ? { customEnvironment: body.customEnvironmentSlugOrId }
+      : {}),
+    createdAt: Date.now(),
+    canceled: false,
+    fails: failure !== undefined || files.some((f) => /(^|\/)FAIL_BUILD$/.test(f.file)),
+    ...(failure ? { failure } : {}),
+    prebuilt,
+    staged: body.target === 'production' && body.autoAssignCustomDomains === false,
+    body,
+    files,
+  };
+  fake.deployments.set(id, d);
+  return send(res, 200, view(fake, d));
+}
+
+/** The build events; with `follow=1`, a stream that ends when the deployment does. */
+function events(fake: FakeState, { res, query, team }: VercelRequest, id: string) {
+  const d = fake.deployments.get(id);
+  if (!d || (team && d.teamId !== team)) return error(res, 404, 'not_found', 'The deployment was not found');
+  const events = buildEvents(fake, d);
+  if (query.get('follow') !== '1') return send(res, 200, events);
+  res.writeHead(200, { 'content-type': 'application/stream+json; charset=utf-8' });
+  let sent = 0;
+  const tick = () => {
+    const state = stateOf(fake, d);
+    const due = TERMINAL.has(state)
+      ? events.length
+      : Math.min(
+          events.length - 1,
+          Math.floor(((Date.now() - d.createdAt) / (fake.queueMs + fake.buildMs)) * events.length),
+        );
+    while (sent < due) res.write(`${JSON.stringify(events[sent++])}\n`);
+    if (TERMINAL.has(state)) {
+      if (state === 'READY')
+        res.write(
+          `${JSON.stringify({ type: 'alias-assigned', deploymentId: d.id, date: Date.now(), alias: view(fake, d).alias })}\n`,
+        );
+      res.end();
+      return;
+    }
+    setTimeout(tick, 10);
+  };
+  tick();
+  return undefined;
+}
+
+function list(fake: FakeState, { res, query, team }: VercelRequest) {
+  const deployments = [...fake.deployments.values()]
+    .filter(
+      (d) =>
+        (!query.get('projectId') || d.projectId === query.get('projectId')) && (!team || d.teamId === team),
+    )
+    .sort((a, b) => b.createdAt - a.createdAt)
+    .slice(0, Number(query.get('limit') ?? 20))
+    .map((d) => ({
+      uid: d.id,
+      name: d.name,
+      url: d.url,
+      created: d.createdAt,
+      state: stateOf(fake, d),
+      meta: d.body.meta ?? {},
+    }));
+  return send(res, 200, {
+    deployments,
+    pagination: { count: deployments.length, next: null, prev: null },
+  });
+}
+
+export const deploymentRoutes: Route[] = [
+  { method: 'POST', path: /^\/v13\/deployments$/, handle: create },
+  {
+    method: 'GET',
+    path: /^\/v13\/deployments\/([^/]+)$/,
+    handle: (fake, { res, team }, m) => {
+      const d = deploymentOf(fake, m[1]!, true);
+      if (!d || (team && d.teamId !== team))
+        return error(res, 404, 'not_found', 'The deployment was not found');
+      return send(res, 200, view(fake, d));
+    },
+  },
+  {
+    method: 'GET',
+    path: /^\/v3\/(?:now\/)?deployments\/([^/]+)\/events$/,
+    handle: (fake, r, m) => events(fake, r, m[1]!),
+  },
+  { method: 'GET', path: /^\/v6\/deployments$/, handle: list },
+  {
+    method: 'PATCH',
+    path: /^\/v12\/deployments\/([^/]+)\/cancel$/,
+    handle: (fake, { res, team }, m) => {
+      const d = fake.deployments.get(m[1]!);
+      if (!d || (team && d.teamId !== team))
+        return error(res, 404, 'not_found', 'The deployment was not found');
+      if (!TERMINAL.has(stateOf(fake, d))) d.canceled = true;
+      return send(res, 200, view(fake, d));
+    },
+  },
+];

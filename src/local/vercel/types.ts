@@ -1,0 +1,103 @@
+/** The shapes of the Vercel fake: what it stores, what it records, the faults it injects, its options. */
+export interface FakeProject {
+  id: string;
+  name: string;
+  teamId: string;
+  framework?: string | null;
+  /** The project's domains (production and branch domains), as GET /v9/projects/:id/domains lists them. */
+  domains?: string[];
+  rootDirectory?: string | null;
+}
+
+/**
+ * A project environment variable as the fake stores it. `vercel env pull` answers plain and encrypted
+ * values decrypted; sensitive ones are write-only and come back as empty strings (docs/vercel-fake.md).
+ */
+export interface FakeEnvVar {
+  projectId: string;
+  key: string;
+  value: string;
+  type: 'plain' | 'encrypted' | 'sensitive';
+  /** production | preview | development | a custom environment slug */
+  target: string[];
+  /** A preview variable that applies to one branch only. */
+  gitBranch?: string;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: Record<string, string>;
+  headers: Record<string, string | string[] | undefined>;
+  bytes: number;
+  json?: unknown;
+}
+
+/** `reset-after`: the request is processed, then the connection drops without an answer (ambiguous). */
+/** `403`: Vercel's answer for a resource of a team the token may not see. */
+export type FaultKind = 403 | 429 | 500 | 502 | 503 | 'reset' | 'reset-after' | 'slow';
+
+export interface Fault {
+  kind: FaultKind;
+  method?: string;
+  /** Matches the request path (string = prefix). */
+  path?: string | RegExp;
+  /** How many matching requests it hits; default 1. */
+  times?: number;
+  retryAfterSeconds?: number;
+  delayMs?: number;
+}
+
+export interface FakeDeployment {
+  id: string;
+  url: string;
+  name: string;
+  projectId: string;
+  teamId: string;
+  target: string | null;
+  customEnvironment?: string;
+  createdAt: number;
+  canceled: boolean;
+  fails: boolean;
+  /** Why the build fails, when it is not the generic build error (a Root Directory with nothing in it). */
+  failure?: string;
+  prebuilt: boolean;
+  /** A production deployment created with `autoAssignCustomDomains: false`: built, but not serving production. */
+  staged: boolean;
+  body: Record<string, unknown>;
+  files: { file: string; sha?: string; size?: number; mode?: number; data?: string }[];
+}
+
+export interface VercelFakeOptions {
+  tokens?: string[];
+  teams?: { id: string; slug: string }[];
+  projects?: FakeProject[];
+  /** Time a deployment spends QUEUED and then BUILDING; identical for every client measured. */
+  queueMs?: number;
+  buildMs?: number;
+  /** Probability of a random 5xx/429/reset on any request (seeded, deterministic). */
+  faultRate?: number;
+  seed?: number;
+  /** Keep uploaded contents up to this size (tests read them back); larger blobs keep only size. */
+  keepBytes?: number;
+  /** The projects' environment variables (default: a few for prj_marketing, secrets among them). */
+  env?: FakeEnvVar[];
+  /** How long a promotion stays in progress before production points at the deployment. */
+  promoteMs?: number;
+}
+
+export interface VercelFake {
+  url: string;
+  requests: RecordedRequest[];
+  deployments: Map<string, FakeDeployment>;
+  blobs: Map<string, { size: number; data?: Buffer }>;
+  /** Assigned aliases: host name → deployment id. */
+  aliases: Map<string, string>;
+  env: FakeEnvVar[];
+  /** The deployment production currently points at, per project id. */
+  productionOf(projectId: string): string | undefined;
+  inject(fault: Fault): void;
+  setFaultRate(rate: number): void;
+  clearRecord(): void;
+  close(): Promise<void>;
+}
