@@ -11,7 +11,7 @@ export interface FakeProject {
 
 /**
  * A project environment variable as the fake stores it. `vercel env pull` answers plain and encrypted
- * values decrypted; sensitive ones are write-only and come back as empty strings (docs/vercel-fake.md).
+ * values decrypted; sensitive ones are write-only and come back as empty strings (docs/pull-and-promote.md, "What the strict fake does").
  */
 export interface FakeEnvVar {
   projectId: string;
