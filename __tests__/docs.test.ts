@@ -49,3 +49,20 @@ test('the README documents every input and output of action.yml', () => {
   for (const name of [...Object.keys(action.inputs), ...Object.keys(action.outputs)])
     expect(readme).toMatch(new RegExp(`\\| \`${name}\` +\\|`));
 });
+
+test('every row of the README’s task table names a test that exists', () => {
+  const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
+  const table = /<!-- tasks:begin[^>]*-->([\s\S]*?)<!-- tasks:end -->/.exec(readme)?.[1] ?? '';
+  const rows = table.split('\n').filter((line) => /^\| [^-]/.test(line) && !line.startsWith('| Task'));
+  expect(rows.length).toBeGreaterThan(5);
+  for (const row of rows) {
+    const proofs = [...row.matchAll(/`(__tests__\/[^`]+\.test\.ts)` › "([^"]+)"/g)];
+    expect({ row, proofs: proofs.length > 0 }).toEqual({ row, proofs: true });
+    for (const [, file, name] of proofs) {
+      const source = readFileSync(path.join(REPO_ROOT, file!), 'utf8');
+      // The name as written in the test's source: quoted with ', " or `.
+      const found = ["'", '"', '`'].some((q) => source.includes(`${q}${name!}${q}`));
+      expect({ file, name, found }).toEqual({ file, name, found: true });
+    }
+  }
+});
