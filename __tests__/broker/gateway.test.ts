@@ -195,13 +195,25 @@ describe('route allow-list', () => {
     expect(world.fake.requests).toHaveLength(0);
   });
 
-  test('GET /v2/user and GET /teams/:id are answered by the broker, never forwarded', async () => {
+  test('GET /v2/user and GET /teams/:id are answered by the broker with the pinned team only, never forwarded', async () => {
     const user = await world.call(credential, 'GET', '/v2/user');
-    expect(user.status).toBe(404);
-    expect((await errorOf(user)).code).toBe('not_found');
-    const team = await world.call(credential, 'GET', '/teams/team_abc123');
-    expect(team.status).toBe(403);
-    expect((await errorOf(team)).code).toBe('team_unauthorized');
+    expect(user.status).toBe(200);
+    expect(await user.json()).toEqual({
+      user: {
+        id: 'keyhole',
+        username: 'keyhole',
+        email: null,
+        name: 'Keyhole',
+        defaultTeamId: 'team_abc123',
+        version: 'northstar',
+      },
+    });
+    const team = await world.call(credential, 'GET', '/teams/team_abc123?teamId=team_abc123');
+    expect(team.status).toBe(200);
+    expect(await team.json()).toEqual({ id: 'team_abc123', slug: 'team_abc123', name: 'team_abc123' });
+    const other = await world.call(credential, 'GET', '/teams/team_other');
+    expect(other.status).toBe(403);
+    expect((await errorOf(other)).code).toBe('team_unauthorized');
     expect(world.fake.requests).toHaveLength(0);
   });
 });

@@ -100,12 +100,13 @@ describe('gated env pull', () => {
     expect(upstreamCalls(/^\/v3\/env\/pull\//)).toHaveLength(0);
   });
 
-  test('the team lookup of CLI < 64 is answered with the pinned team id only, for env_pull projects', async () => {
+  test('the team lookup of CLI < 64 is answered with the pinned team id only, for every project', async () => {
     const response = await world.call(await credentialFor(), 'GET', '/teams/team_abc123');
     expect(await response.json()).toEqual({ id: 'team_abc123', slug: 'team_abc123', name: 'team_abc123' });
     expect((await world.call(await credentialFor(), 'GET', '/teams/team_other')).status).toBe(403);
+    // Projects without env_pull get the same answer (wave 3: `inspect`, `rollback` read the team too).
     const marketing = await credentialFor({ pn: 'marketing-site', prj: 'prj_marketing' });
-    expect((await world.call(marketing, 'GET', '/teams/team_abc123')).status).toBe(403);
+    expect((await world.call(marketing, 'GET', '/teams/team_abc123')).status).toBe(200);
     expect(world.fake.requests).toHaveLength(0);
   });
 
