@@ -163,11 +163,15 @@ function deployTarget(body: Record<string, unknown>): string {
 /** Events whose job deploys code it did not check out itself (research/oidc.md §7.2 #12). */
 const SECONDHAND_EVENTS = new Set(['workflow_run', 'pull_request_target', 'issue_comment']);
 
+/** Does this credential's job deploy code it did not check out itself (its ref and sha are the base's)? */
+export const isSecondHand = (claims: CredentialClaims): boolean =>
+  claims.evt !== undefined && SECONDHAND_EVENTS.has(claims.evt);
+
 function provenance(claims: CredentialClaims, serverUrl: string) {
   const [org, repo] = claims.repo.split('/');
   const branch = claims.ref.replace(/^refs\/heads\//, '');
   const runUrl = `${serverUrl}/${claims.repo}/actions/runs/${claims.run}/attempts/${claims.att}`;
-  if (claims.evt && SECONDHAND_EVENTS.has(claims.evt)) {
+  if (isSecondHand(claims)) {
     // The job's sha and ref are the base repository's (where the reviewed workflow ran), not the
     // code deployed, which a pull request's run built. Nothing verified names that code: stamping
     // the base commit as the deployment's commit would be a lie, so only what is verified is said,

@@ -48,6 +48,10 @@ export interface GatewayProject {
   readonly requireDpop: boolean;
   /** Lower-case GitHub environment names whose credentials may promote; undefined: any production credential. */
   readonly promoteEnvironments?: readonly string[];
+  /** A preview credential may delete its own branch's stamped previews and their aliases. */
+  readonly cleanupPreviews: boolean;
+  /** Lower-case GitHub environment names whose production credentials may roll back; undefined: none may. */
+  readonly rollbackEnvironments?: readonly string[];
   /** Handed to the job-status check: what to do when GitHub cannot say whether the job still runs. */
   readonly githubUnreachable: { readonly calls: 'fail_closed' | 'grace'; readonly grace_seconds: number };
 }
@@ -134,6 +138,8 @@ export function createGatewayState(config: GatewayConfig): GatewayState {
 export interface CallContext {
   readonly config: GatewayConfig;
   readonly store: ReplayStore;
+  /** The broker's signing keys: the stamp of every create is a MAC under the first (stamp.ts). */
+  readonly keys: SigningKeys;
   readonly now: () => number;
   readonly serverUrl: string;
   readonly sha1Hex: ((pieces: readonly Uint8Array[]) => string) | undefined;

@@ -28,6 +28,7 @@ export function createGateway(deps: GatewayDeps) {
   const instance = {
     config: deps.config,
     store: deps.store,
+    keys: deps.keys,
     now: deps.now,
     serverUrl: deps.serverUrl,
     sha1Hex: deps.sha1Hex,

@@ -41,6 +41,10 @@ export interface CompiledProject {
   githubUnreachable: Readonly<ProjectFile['github_unreachable']>;
   /** Lower-case GitHub environment names whose credentials may promote; undefined: any production credential. */
   promoteEnvironments?: readonly string[];
+  /** A preview credential may delete its own branch's stamped previews and their aliases. */
+  cleanupPreviews: boolean;
+  /** Lower-case GitHub environment names whose production credentials may roll back; undefined: none may. */
+  rollbackEnvironments?: readonly string[];
   rules: readonly CompiledRule[];
 }
 

@@ -167,14 +167,19 @@ function checkParsed(file: ConfigFile): { errors: Finding[]; warnings: Finding[]
     const productionEnvironments = project.allow
       .filter((rule) => rule.targets.includes('production'))
       .flatMap((rule) => (rule.environments ?? []).map(foldCase));
-    project.promote_environments?.forEach((environment, i) => {
-      if (!productionEnvironments.includes(foldCase(environment))) {
-        warnings.push({
-          path: ['projects', name, 'promote_environments', i],
-          message: `no production rule of ${name} names the environment ${environment}, so no job can promote; add it to a production rule's environments`,
-        });
-      }
-    });
+    for (const [key, verb] of [
+      ['promote_environments', 'promote'],
+      ['rollback_environments', 'roll back'],
+    ] as const) {
+      project[key]?.forEach((environment, i) => {
+        if (!productionEnvironments.includes(foldCase(environment))) {
+          warnings.push({
+            path: ['projects', name, key, i],
+            message: `no production rule of ${name} names the environment ${environment}, so no job can ${verb}; add it to a production rule's environments`,
+          });
+        }
+      });
+    }
     if (project.require_dpop) {
       if (!file.public_url && !/^https?:\/\//.test(file.audience)) {
         errors.push({
@@ -244,6 +249,10 @@ function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
         githubUnreachable: Object.freeze({ ...project.github_unreachable }),
         ...(project.promote_environments
           ? { promoteEnvironments: Object.freeze(project.promote_environments.map(foldCase)) }
+          : {}),
+        cleanupPreviews: project.cleanup_previews,
+        ...(project.rollback_environments
+          ? { rollbackEnvironments: Object.freeze(project.rollback_environments.map(foldCase)) }
           : {}),
         rules: compileRules(project.allow),
       }),

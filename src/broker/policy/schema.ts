@@ -85,6 +85,10 @@ export const projectSchema = z.strictObject({
     .default({ exchange: 'fail_closed', calls: 'grace', grace_seconds: 300 }),
   /** GitHub environments whose jobs may promote; unset: any production credential (docs/pull-and-promote.md). */
   promote_environments: z.array(z.string().min(1).max(255)).min(1).optional(),
+  /** A preview credential may delete its own branch's stamped previews and their aliases (docs/previews.md). */
+  cleanup_previews: z.boolean().default(false),
+  /** GitHub environments whose production credentials may roll back; unset: nobody may (docs/rollback.md). */
+  rollback_environments: z.array(z.string().min(1).max(255)).min(1).optional(),
   allow: z.array(ruleSchema).min(1, 'add at least one rule; a project without rules can never be deployed'),
 });
 

@@ -3,11 +3,12 @@ import { badRequest, BrokerError } from '../../errors.js';
 import { JOB_WINDOW_MS } from '../../github/job.js';
 import { readLimitedText } from '../../http.js';
 import { storeKeys } from '../../store/store.js';
-import { checkCreateBody, type CheckedCreate } from '../body-rules.js';
+import { checkCreateBody, isSecondHand, type CheckedCreate } from '../body-rules.js';
 import { answerJson, type GatewayResult, type ProjectContext } from '../context.js';
 import { copyResponseHeaders, forwardToVercel, relayResponse, type UpstreamRequest } from '../forward.js';
 import { vercelName } from '../ownership.js';
 import { budgetOwner } from '../quota.js';
+import { stampMeta } from '../stamp.js';
 import { recordCreated } from './alias.js';
 import {
   acquireLock,
@@ -125,7 +126,23 @@ async function createOnce(
   if (!ambiguous && (await ctx.store.take(quotaKey, 1, max, JOB_WINDOW_MS)) === undefined) {
     throw new BrokerError(429, 'quota_exceeded', `this credential has created ${max} deployments, its limit`);
   }
-  (checkedBody.meta as Record<string, string>).keyholeCreateKey = digest;
+  const meta = checkedBody.meta as Record<string, string>;
+  meta.keyholeCreateKey = digest;
+  // The proof that the broker made it, which clean-up and rollback require (stamp.ts).
+  Object.assign(
+    meta,
+    await stampMeta(
+      ctx.keys,
+      {
+        projectId: project.projectId,
+        target: claims.tgt,
+        ref: claims.ref,
+        sha: claims.sha,
+        firstHand: !isSecondHand(claims),
+      },
+      digest,
+    ),
+  );
   const upstreamRequest: UpstreamRequest = {
     method: 'POST',
     path: '/v13/deployments',
