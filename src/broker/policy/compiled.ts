@@ -69,5 +69,7 @@ export interface CompiledConfig {
   limits: Limits;
   /** Count clients by the last X-Forwarded-For entry (a reverse proxy in front). */
   trustProxy: boolean;
+  /** SIGTERM's drain: how long in-flight requests may take before the process exits anyway. */
+  shutdownGraceSeconds: number;
   projects: ReadonlyMap<string, CompiledProject>;
 }

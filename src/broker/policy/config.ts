@@ -273,6 +273,7 @@ function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
     ...(file.metrics_token_env ? { metricsTokenEnv: file.metrics_token_env } : {}),
     limits: Object.freeze({ ...file.limits }),
     trustProxy: file.trust_proxy,
+    shutdownGraceSeconds: file.shutdown_grace_seconds,
     projects,
   });
 }

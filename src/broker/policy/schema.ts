@@ -180,6 +180,19 @@ export const configSchema = z.strictObject({
   github_app: githubAppSchema.optional(),
   /** Behind a reverse proxy: the client address is the last X-Forwarded-For entry (what the proxy saw). */
   trust_proxy: z.boolean().default(false),
+  /**
+   * SIGTERM: /readyz answers 503 at once, in-flight requests finish for up to this long, then the
+   * process exits 0. Under Kubernetes' default terminationGracePeriodSeconds (30).
+   */
+  shutdown_grace_seconds: z
+    .number()
+    .int()
+    .min(0)
+    .max(
+      3600,
+      "at most 3600: keep it under the platform's kill timeout (Kubernetes: terminationGracePeriodSeconds)",
+    )
+    .default(25),
   projects: z.record(
     z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/, 'project names use letters, digits, . _ -'),
     projectSchema,

@@ -142,6 +142,8 @@ export class RedisReplayStore implements ReplayStore {
   private readonly connecting: Promise<unknown>;
   private firstConnection: Promise<void> | undefined;
   private readonly timeoutMs: number;
+  /** Ends the cluster reconnect loop's backoff wait early (close). */
+  private wake: () => void = () => undefined;
 
   /**
    * `url`: `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS. TLS verifies the
@@ -218,7 +220,13 @@ export class RedisReplayStore implements ReplayStore {
         return;
       } catch (error) {
         onEvent('error', (error as Error).message);
-        await new Promise((resolve) => setTimeout(resolve, reconnectDelay(attempt)).unref());
+        // Unref'd so it never holds the process open, and woken by close() so close never waits on
+        // a timer that nothing else keeps alive (a SIGTERM would otherwise end on an unsettled await).
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, reconnectDelay(attempt));
+          timer.unref();
+          this.wake = () => (clearTimeout(timer), resolve());
+        });
       }
     }
   }
@@ -301,6 +309,7 @@ export class RedisReplayStore implements ReplayStore {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.wake();
     // node-redis 6.3 ignores a destroy() during the first handshake and connects anyway: let the
     // first attempt finish (bounded by the connect timeout) before choosing how to close.
     await this.firstConnection;

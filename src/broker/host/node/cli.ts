@@ -11,6 +11,7 @@ import { evaluatePolicy } from '../../policy/evaluate.js';
 import { explainDecision } from '../../policy/explain.js';
 import { startRuntime } from './runtime.js';
 import { startServer } from './server.js';
+import { drain } from './shutdown.js';
 import { ConfigError, formatIssue } from '../../policy/yaml-file.js';
 
 export interface Io {
@@ -18,6 +19,8 @@ export interface Io {
   stdout: (line: string) => void;
   stderr: (line: string) => void;
   readStdin: () => string;
+  /** Ends the process at once (`serve`'s last resort when a shutdown hangs); absent in-process. */
+  exit?: (code: number) => void;
 }
 
 type Values = Record<string, string | boolean | undefined>;
@@ -103,18 +106,36 @@ async function serve(values: Values, io: Io): Promise<number> {
   logger.log('info', 'listening', { url: running.url, projects: [...config.projects.keys()] });
   const reload = () => void runtime.reload();
   process.on('SIGHUP', reload);
-  await new Promise<void>((resolve) => {
+  // The grace is read once, like the server's limits: what the process was started with.
+  const graceSeconds = config.shutdownGraceSeconds;
+  const reason = await new Promise<string>((resolve) => {
+    let draining = false;
     const stop = (signal: string) => {
-      logger.log('info', 'stopping', { signal });
+      if (draining) {
+        // A second signal during the drain: the operator wants out now.
+        io.stderr(`keyhole-broker: stopped (${signal} during the drain): exiting without waiting`);
+        io.exit?.(1);
+        return;
+      }
+      draining = true;
       process.off('SIGHUP', reload);
-      void running.close().then(async () => {
-        await runtime.close();
-        resolve();
-      });
+      void drain({
+        signal,
+        graceSeconds,
+        broker: runtime.broker,
+        server: running,
+        closeRuntime: () => runtime.close(),
+        logger,
+        exit: (code, line) => {
+          io.stderr(line);
+          io.exit?.(code);
+        },
+      }).then(resolve);
     };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
+  io.stderr(reason);
   return 0;
 }
 

@@ -21,5 +21,12 @@ const code = await runCli(process.argv.slice(2), {
   },
   stderr: (line) => process.stderr.write(`${line}\n`),
   readStdin: () => readFileSync(0, 'utf8'),
+  exit: (status) => {
+    flush();
+    process.exit(status);
+  },
 });
-process.exitCode = code;
+// Everything is done (serve: drained and closed): end now rather than wait for handles a client
+// library left open, such as a Redis client still reconnecting to a store that went away.
+flush();
+process.exit(code);

@@ -1,7 +1,8 @@
 /**
  * The operator's endpoints in front of the broker: `GET /readyz` (the store answers, the issuer's
  * keys are loaded or loadable) and `GET /metrics` (Prometheus text, only with its bearer token).
- * Both are answered before the gateway, which would otherwise ask for a credential.
+ * Both are answered before the gateway, which would otherwise ask for a credential. Readiness has one
+ * owner, this module: a drain (SIGTERM) turns it to 503 for good, before any check runs.
  */
 import type { Broker } from '../../app.js';
 
@@ -54,11 +55,42 @@ function withTimeout(check: ReadinessCheck, ms: number): Promise<void> {
   });
 }
 
+export interface ReadinessProbe {
+  at: number;
+  /** Milliseconds since the probe before this one (a periodic prober's period). */
+  sincePrevious?: number;
+  draining: boolean;
+}
+
+/** The broker with its operator's endpoints, and the readiness state they answer from. */
+export interface OperatedBroker extends Broker {
+  /** From now on `/readyz` answers 503 with `reason` (a drain: never undone). */
+  stopReadiness(reason: string): void;
+  /** When `/readyz` was last asked (epoch ms), the time since the probe before, and whether it said "draining". */
+  lastProbe(): ReadinessProbe | undefined;
+}
+
 /** Wraps `current()` (the broker of the config in force) with the operator's endpoints. */
-export function withOperations(current: () => Broker, options: OperationsOptions): Broker {
+export function withOperations(current: () => Broker, options: OperationsOptions): OperatedBroker {
   const timeoutMs = options.checkTimeoutMs ?? 3_000;
+  let drainReason: string | undefined;
+  let probe: ReadinessProbe | undefined;
 
   async function readiness(): Promise<Response> {
+    const at = Date.now();
+    probe = { at, ...(probe ? { sincePrevious: at - probe.at } : {}), draining: drainReason !== undefined };
+    // Draining answers at once: a load balancer must stop sending new work now, whatever Redis says.
+    if (drainReason !== undefined) {
+      const body = {
+        ready: false,
+        draining: true,
+        checks: [{ name: 'shutdown', ok: false, reason: drainReason }],
+      };
+      return new Response(JSON.stringify(body), {
+        status: 503,
+        headers: { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' },
+      });
+    }
     const results = await Promise.all(
       options.readiness.map(async (check) => {
         try {
@@ -92,6 +124,8 @@ export function withOperations(current: () => Broker, options: OperationsOptions
   }
 
   return {
+    stopReadiness: (reason) => void (drainReason ??= reason),
+    lastProbe: () => probe,
     fetch: async (request, rawTarget, nodeBody) => {
       const path = (rawTarget ?? new URL(request.url).pathname).split('?')[0];
       if (request.method === 'GET' && path === '/readyz') return readiness();

@@ -6,7 +6,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
-import type { Broker } from '../../app.js';
 import type { Logger } from '../../audit.js';
 import type { UpstreamFetch } from '../../gateway/forward.js';
 import { createGitHubKeySet } from '../../oidc/verify.js';
@@ -19,7 +18,7 @@ import type { ReplayStore } from '../../store/store.js';
 import { composeBroker, type Composed } from '../compose.js';
 import { createPooledFetch, nodeFetch } from './fetch.js';
 import { createMetrics, type BrokerMetrics } from './metrics.js';
-import { withOperations } from './ops.js';
+import { withOperations, type OperatedBroker } from './ops.js';
 
 /** How long the last good key set keeps verifying while the issuer is unreachable (keys.ts default). */
 const MAX_KEY_SET_STALE_MS = 6 * 3600_000;
@@ -40,7 +39,7 @@ export interface RuntimeOptions {
 
 export interface Runtime {
   /** The broker to serve: always the one of the config in force, with /readyz and /metrics. */
-  broker: Broker;
+  broker: OperatedBroker;
   /** A secret by name, as the config in force reads it (env file, environment, `<NAME>_FILE`). */
   readEnv(name: string): string | undefined;
   /** Re-reads the config file and secrets; true when the new config is in force. */

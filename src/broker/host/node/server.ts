@@ -13,8 +13,14 @@ import { limitsSchema, type Limits } from '../../policy/schema.js';
 export interface RunningServer {
   url: string;
   server: Server;
-  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then closes what is left. */
-  close(graceMs?: number): Promise<void>;
+  /** Requests received and not yet answered in full. */
+  inFlight(): number;
+  /**
+   * Stops accepting, answers in-flight and further requests on open connections with
+   * `Connection: close`, lets them finish for up to `graceMs`, then closes what is left. Resolves
+   * with the number of requests that were cut at the deadline (0: all finished).
+   */
+  close(graceMs?: number): Promise<number>;
 }
 
 export interface ServerOptions {
@@ -53,6 +59,8 @@ export async function startServer(broker: Broker, options: ServerOptions): Promi
   timer.unref();
 
   const countClient = createClientCount();
+  const active = new Set<ServerResponse>();
+  let closing = false;
 
   const server = createServer(
     {
@@ -64,6 +72,11 @@ export async function startServer(broker: Broker, options: ServerOptions): Promi
       connectionsCheckingInterval: CHECK_INTERVAL_MS,
     },
     (req: IncomingMessage, res: ServerResponse) => {
+      active.add(res);
+      res.once('close', () => active.delete(res));
+      // Draining: answer what arrives on an open connection, then close it, so the client's next
+      // request opens a new connection, which the load balancer sends to another instance.
+      if (closing) res.shouldKeepAlive = false;
       const t = caps.tracked(req.socket);
       if (t) {
         t.req = req;
@@ -118,14 +131,23 @@ export async function startServer(broker: Broker, options: ServerOptions): Promi
   return {
     url: `http://${host}:${address.port}`,
     server,
+    inFlight: () => active.size,
     close: (closeGraceMs = 10_000) =>
-      new Promise<void>((resolve) => {
-        const closer = setTimeout(() => server.closeAllConnections(), closeGraceMs);
-        closer.unref();
+      new Promise<number>((resolve) => {
+        closing = true;
+        for (const res of active) if (!res.headersSent) res.shouldKeepAlive = false;
+        let cut = 0;
+        // A keep-alive connection turns idle when its last response ends: close it then.
+        const idle = setInterval(() => server.closeIdleConnections(), 100);
+        const closer = setTimeout(() => {
+          cut = active.size;
+          server.closeAllConnections();
+        }, closeGraceMs);
         server.close(() => {
           clearTimeout(closer);
+          clearInterval(idle);
           clearInterval(timer);
-          resolve();
+          resolve(cut);
         });
         server.closeIdleConnections();
       }),
