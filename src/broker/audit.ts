@@ -59,6 +59,14 @@ export interface AuditEvent {
   promoted_deployment?: string;
   /** The commit of the promoted deployment, equal to the credential's `sha`. */
   promoted_sha?: string;
+  /** The preview deployment a clean-up call deleted (`cleanup_previews`). */
+  deleted_deployment?: string;
+  /** The preview alias a clean-up call removed (`cleanup_previews`). */
+  deleted_alias?: string;
+  /** The deployment production served when a rollback was requested (`none` if Vercel named none). */
+  rolled_back_from?: string;
+  /** The deployment a rollback returned production to. */
+  rolled_back_to?: string;
   /** Time from the request's arrival to the broker's answer, in milliseconds. */
   duration_ms?: number;
 }

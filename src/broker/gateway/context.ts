@@ -94,7 +94,16 @@ export interface GatewayResult {
   upstreamStatus?: number;
   bytes?: number;
   /** Extra audit fields: which variable names an env pull handed out, which deployment was promoted. */
-  audit?: Pick<AuditEvent, 'env_names' | 'promoted_deployment' | 'promoted_sha'>;
+  audit?: Pick<
+    AuditEvent,
+    | 'env_names'
+    | 'promoted_deployment'
+    | 'promoted_sha'
+    | 'deleted_deployment'
+    | 'deleted_alias'
+    | 'rolled_back_from'
+    | 'rolled_back_to'
+  >;
   /** Files a batch carried. */
   files?: number;
 }

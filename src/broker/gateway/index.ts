@@ -12,12 +12,14 @@ import {
 } from './context.js';
 import { assignAlias } from './handlers/alias.js';
 import { uploadBatch } from './handlers/batch.js';
+import { deleteAlias, deleteDeployment, listDeployments } from './handlers/cleanup.js';
 import { createDeployment } from './handlers/create.js';
 import { cancelDeployment, getDeployment, streamDeploymentEvents } from './handlers/deployment.js';
 import { pullEnv } from './handlers/env-pull.js';
 import { getTeam, getUser } from './handlers/local.js';
 import { getProject } from './handlers/project.js';
 import { promote } from './handlers/promote.js';
+import { rollback, rollbackAliases } from './handlers/rollback.js';
 import { uploadFile } from './handlers/upload.js';
 import { matchRoute, type MatchedRoute, type RouteName } from './routes.js';
 
@@ -52,6 +54,11 @@ export function createGateway(deps: GatewayDeps) {
     'get-project': pinned(getProject),
     'env-pull': pinned(pullEnv),
     promote: pinned(promote),
+    'list-deployments': pinned(listDeployments),
+    'delete-deployment': pinned(deleteDeployment),
+    'delete-alias': pinned(deleteAlias),
+    rollback: pinned(rollback),
+    'rollback-aliases': pinned(rollbackAliases),
   } satisfies Record<RouteName, Handler>;
 
   /** Handles one gateway call; `rawTarget` is the request target exactly as received. */

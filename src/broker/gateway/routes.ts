@@ -13,7 +13,12 @@ export type RouteName =
   | 'get-user'
   | 'get-team'
   | 'env-pull'
-  | 'promote';
+  | 'promote'
+  | 'list-deployments'
+  | 'delete-deployment'
+  | 'delete-alias'
+  | 'rollback'
+  | 'rollback-aliases';
 
 export interface MatchedRoute {
   name: RouteName;
@@ -85,7 +90,13 @@ const ROUTES: readonly RouteSpec[] = [
     pattern: new RegExp(`^/v2/deployments/${ID}/aliases$`),
     query: [],
   },
-  { name: 'get-project', method: 'GET', pattern: new RegExp(`^/v9/projects/${ID}$`), query: [] },
+  {
+    name: 'get-project',
+    method: 'GET',
+    pattern: new RegExp(`^/v9/projects/${ID}$`),
+    // `vercel rollback status` and `promote status` poll with rollbackInfo=true.
+    query: ['rollbackInfo'],
+  },
   { name: 'get-user', method: 'GET', pattern: /^\/v2\/user$/, query: [] },
   { name: 'get-team', method: 'GET', pattern: new RegExp(`^/teams/${ID}$`), query: [] },
   { name: 'env-pull', method: 'GET', pattern: ENV_PULL, query: ['source'] },
@@ -93,6 +104,32 @@ const ROUTES: readonly RouteSpec[] = [
     name: 'promote',
     method: 'POST',
     pattern: new RegExp(`^/v10/projects/${ID}/promote/${ID}$`),
+    query: [],
+  },
+  // Preview clean-up (handlers/cleanup.ts): only with cleanup_previews, only this branch's stamped previews.
+  {
+    name: 'list-deployments',
+    method: 'GET',
+    pattern: /^\/v6\/deployments$/,
+    query: ['projectId', 'limit', 'until', 'state', 'target'],
+  },
+  {
+    name: 'delete-deployment',
+    method: 'DELETE',
+    pattern: new RegExp(`^/v13/deployments/${ID}$`),
+    query: [],
+  },
+  { name: 'delete-alias', method: 'DELETE', pattern: new RegExp(`^/v2/aliases/${ID}$`), query: [] },
+  {
+    name: 'rollback-aliases',
+    method: 'GET',
+    pattern: new RegExp(`^/v9/projects/${ID}/rollback/aliases$`),
+    query: ['failedOnly', 'limit', 'until'],
+  },
+  {
+    name: 'rollback',
+    method: 'POST',
+    pattern: new RegExp(`^/v9/projects/${ID}/rollback/${ID}$`),
     query: [],
   },
 ];

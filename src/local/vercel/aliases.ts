@@ -1,6 +1,6 @@
 /** Aliases and domains: assign an alias to a READY deployment, read an alias back, list a project's domains. */
 import { randomBytes } from 'node:crypto';
-import { error, readJson, send, type Route } from './http.js';
+import { drain, error, readJson, send, type Route } from './http.js';
 import { stateOf } from './lifecycle.js';
 import { deploymentOf, projectOf } from './state.js';
 
@@ -44,6 +44,20 @@ export const aliasRoutes: Route[] = [
         projectId: d.projectId,
         createdAt: d.createdAt,
       });
+    },
+  },
+  {
+    // Vercel's "Delete an Alias" takes the alias id or the alias itself and answers {status: "SUCCESS"}.
+    method: 'DELETE',
+    path: /^\/v2\/aliases\/([^/]+)$/,
+    handle: async (fake, { req, res, team }, m) => {
+      await drain(req);
+      const name = m[1]!;
+      const id = fake.aliases.get(name);
+      const d = id ? fake.deployments.get(id) : undefined;
+      if (!d || (team && d.teamId !== team)) return error(res, 404, 'not_found', 'The alias was not found');
+      fake.aliases.delete(name);
+      return send(res, 200, { status: 'SUCCESS' });
     },
   },
   {

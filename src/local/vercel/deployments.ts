@@ -1,6 +1,6 @@
 /** Deployments: create (files must be uploaded, a Root Directory must hold something), read, follow, list, cancel. */
 import { randomBytes } from 'node:crypto';
-import { error, readJson, send, type Route, type VercelRequest } from './http.js';
+import { drain, error, readJson, send, type Route, type VercelRequest } from './http.js';
 import { buildEvents, stateOf, TERMINAL, view } from './lifecycle.js';
 import { deploymentOf, type FakeState } from './state.js';
 import type { FakeDeployment, FakeProject } from './types.js';
@@ -107,26 +107,65 @@ function events(fake: FakeState, { res, query, team }: VercelRequest, id: string
   return undefined;
 }
 
+/**
+ * `GET /v6/deployments`: newest first, filtered as Vercel filters (projectId, target, state, and
+ * `meta-<key>=<value>`, which the CLI's `ls --meta` sends), paged backwards with `until` (a createdAt).
+ */
 function list(fake: FakeState, { res, query, team }: VercelRequest) {
-  const deployments = [...fake.deployments.values()]
+  const limit = Math.min(Number(query.get('limit') ?? 20), 100);
+  const until = query.get('until') === null ? Infinity : Number(query.get('until'));
+  const states = query.get('state')?.split(',');
+  const target = query.get('target');
+  const metaFilters = [...query].filter(([key]) => key.startsWith('meta-'));
+  const matching = [...fake.deployments.values()]
     .filter(
       (d) =>
-        (!query.get('projectId') || d.projectId === query.get('projectId')) && (!team || d.teamId === team),
+        (!query.get('projectId') || d.projectId === query.get('projectId')) &&
+        (!team || d.teamId === team) &&
+        d.createdAt < until &&
+        (!target || d.target === target || (target === 'preview' && d.target === null)) &&
+        (!states || states.includes(stateOf(fake, d))) &&
+        metaFilters.every(
+          ([key, value]) => (d.body.meta as Record<string, string> | undefined)?.[key.slice(5)] === value,
+        ),
     )
-    .sort((a, b) => b.createdAt - a.createdAt)
-    .slice(0, Number(query.get('limit') ?? 20))
-    .map((d) => ({
+    .sort((a, b) => b.createdAt - a.createdAt);
+  const page = matching.slice(0, limit);
+  const deployments = page.map((d) => {
+    const full = view(fake, d);
+    return {
       uid: d.id,
       name: d.name,
       url: d.url,
       created: d.createdAt,
-      state: stateOf(fake, d),
+      createdAt: d.createdAt,
+      state: full.readyState,
+      readyState: full.readyState,
+      type: 'LAMBDAS',
+      target: d.target,
+      ...(d.customEnvironment
+        ? { customEnvironment: { id: `env_${d.customEnvironment}`, slug: d.customEnvironment } }
+        : {}),
+      projectId: d.projectId,
+      creator: { uid: 'usr_fake' },
+      inspectorUrl: full.inspectorUrl,
       meta: d.body.meta ?? {},
-    }));
+    };
+  });
+  const next = matching.length > limit ? page.at(-1)!.createdAt : null;
   return send(res, 200, {
     deployments,
-    pagination: { count: deployments.length, next: null, prev: null },
+    pagination: { count: deployments.length, next, prev: null },
   });
+}
+
+/** `DELETE /v13/deployments/:id` (or `?url=`): Vercel answers `{uid, state: "DELETED"}`; its aliases go with it. */
+function remove(fake: FakeState, { res, team, query }: VercelRequest, id: string) {
+  const d = deploymentOf(fake, query.get('url') ?? id, true);
+  if (!d || (team && d.teamId !== team)) return error(res, 404, 'not_found', 'The deployment was not found');
+  fake.deployments.delete(d.id);
+  for (const [alias, target] of fake.aliases) if (target === d.id) fake.aliases.delete(alias);
+  return send(res, 200, { uid: d.id, state: 'DELETED' });
 }
 
 export const deploymentRoutes: Route[] = [
@@ -147,6 +186,14 @@ export const deploymentRoutes: Route[] = [
     handle: (fake, r, m) => events(fake, r, m[1]!),
   },
   { method: 'GET', path: /^\/v6\/deployments$/, handle: list },
+  {
+    method: 'DELETE',
+    path: /^\/v13\/deployments\/([^/]+)$/,
+    handle: async (fake, r, m) => {
+      await drain(r.req);
+      return remove(fake, r, m[1]!);
+    },
+  },
   {
     method: 'PATCH',
     path: /^\/v12\/deployments\/([^/]+)\/cancel$/,

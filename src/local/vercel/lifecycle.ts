@@ -24,8 +24,12 @@ const readyAt = (fake: FakeState, d: FakeDeployment) => d.createdAt + fake.queue
 export function productionOf(fake: FakeState, projectId: string): string | undefined {
   const now = Date.now();
   const events: { id: string; at: number }[] = [];
+  // After a rollback, production builds stop taking production by themselves until a promotion.
+  const last = fake.promotions.get(projectId)?.at(-1);
+  const frozenSince = last?.type === 'rollback' ? last.requestedAt : Infinity;
   for (const d of fake.deployments.values()) {
     if (d.projectId !== projectId || d.target !== 'production' || d.staged || d.canceled || d.fails) continue;
+    if (d.createdAt > frozenSince) continue;
     if (readyAt(fake, d) <= now) events.push({ id: d.id, at: readyAt(fake, d) });
   }
   for (const p of fake.promotions.get(projectId) ?? []) if (p.at <= now) events.push({ id: p.to, at: p.at });
@@ -44,6 +48,11 @@ export function lastAliasRequest(fake: FakeState, projectId: string) {
     type: last.type,
   };
 }
+
+const teamNames = (fake: FakeState, id: string) => {
+  const slug = fake.teams.find((t) => t.id === id)?.slug ?? id;
+  return { slug, name: slug };
+};
 
 /** The full deployment object: every key @vercel/sdk needs to avoid its 4-key fallback (§3.5). */
 export function view(fake: FakeState, d: FakeDeployment) {
@@ -71,6 +80,8 @@ export function view(fake: FakeState, d: FakeDeployment) {
       : {}),
     type: 'LAMBDAS',
     target: d.target,
+    // The CLI's rollback and promote compare this with the current team (getProjectByDeployment).
+    team: { id: d.teamId, ...teamNames(fake, d.teamId) },
     ...(d.customEnvironment ? { customEnvironment: { slug: d.customEnvironment } } : {}),
     build: { env: [] },
     creator: { uid: 'usr_fake' },

@@ -50,7 +50,7 @@ export interface Promotion {
   to: string;
   requestedAt: number;
   at: number;
-  type: 'promote';
+  type: 'promote' | 'rollback';
 }
 
 export interface FakeState {

@@ -32,7 +32,10 @@ export async function getProject(ctx: ProjectContext): Promise<GatewayResult> {
   const response = await forwardToVercel(upstream, {
     method: 'GET',
     path: `/v9/projects/${project.projectId}`,
-    query: new URLSearchParams(),
+    // Only the flag `vercel rollback status` sends; nothing else of the client's query goes upstream.
+    query: new URLSearchParams(
+      ctx.route.query.get('rollbackInfo') === 'true' ? { rollbackInfo: 'true' } : {},
+    ),
     teamId: project.teamId,
   });
   if (!response.ok) return { response: await relayResponse(response) };
