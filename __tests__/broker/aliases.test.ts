@@ -26,7 +26,12 @@ describe('alias patterns', () => {
     ['com', /public suffix/],
     ['*.acme.co.uk', undefined],
     ['*.*.acme.dev', /whole leftmost label/],
-    ['pr-*.acme.dev', /whole leftmost label/],
+    // Wave 3: a label may end in * (custom_environment_aliases' "staging-*.acme.dev").
+    ['pr-*.acme.dev', undefined],
+    ['pr-*.com', /public suffix/],
+    ['pr-*.vercel.app', /public suffix/],
+    ['*-pr.acme.dev', /leftmost label or end it/],
+    ['p*r.acme.dev', /leftmost label or end it/],
     ['a.*.acme.dev', /whole leftmost label/],
     ['*.Preview.acme.dev', /lower-case/],
     ['*.preview.acme.dev.', /trailing dot/],
@@ -50,6 +55,11 @@ describe('alias patterns', () => {
     ['*.preview.acme.dev', 'xn--pr-1xa.preview.acme.dev', false],
     ['docs.acme-previews.dev', 'docs.acme-previews.dev', true],
     ['docs.acme-previews.dev', 'x.docs.acme-previews.dev', false],
+    ['staging-*.acme.dev', 'staging-pr-1.acme.dev', true],
+    ['staging-*.acme.dev', 'staging-.acme.dev', false],
+    ['staging-*.acme.dev', 'staging.acme.dev', false],
+    ['staging-*.acme.dev', 'xstaging-1.acme.dev', false],
+    ['staging-*.acme.dev', 'staging-1.x.acme.dev', false],
   ])('%s matches %s: %s', (pattern, alias, expected) => {
     expect(compileAliasPattern(pattern)(alias)).toBe(expected);
   });
@@ -74,6 +84,11 @@ describe('alias patterns', () => {
     ['*.preview.acme.dev', '*.preview.acme.dev', true],
     ['*.a.acme.dev', '*.b.acme.dev', false],
     ['*.acme.dev', '*.preview.acme.dev', false],
+    ['staging-*.acme.dev', '*.acme.dev', true],
+    ['staging-*.acme.dev', 'staging-eu-*.acme.dev', true],
+    ['staging-*.acme.dev', 'staging-1.acme.dev', true],
+    ['staging-*.acme.dev', 'pr-*.acme.dev', false],
+    ['staging-*.acme.dev', 'staging.acme.dev', false],
   ])('%s overlaps %s: %s', (a, b, expected) => {
     expect(aliasPatternsOverlap(a, b)).toBe(expected);
     expect(aliasPatternsOverlap(b, a)).toBe(expected);
@@ -248,7 +263,7 @@ describe('POST /v2/deployments/:id/aliases', () => {
     world.fake.clearRecord();
     const response = await assign(production, docsDeployment, { alias: 'pr-1.preview.acme.dev' });
     expect(response.status).toBe(403);
-    expect((await errorOf(response)).message).toMatch(/only with a preview credential/);
+    expect((await errorOf(response)).message).toMatch(/only with a preview or custom environment credential/);
     expect(world.fake.requests).toEqual([]);
   });
 

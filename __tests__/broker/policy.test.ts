@@ -435,7 +435,7 @@ describe('policy check messages: where, what and what to write', () => {
     expect(message(text)).toBe(
       [
         'broker.yaml: 1 error',
-        'broker.yaml:28:5: error: projects.billing.team_id: duplicate key "team_id" (first at line 26:5); keep one, the parser would silently use the last',
+        'broker.yaml:29:5: error: projects.billing.team_id: duplicate key "team_id" (first at line 27:5); keep one, the parser would silently use the last',
       ].join('\n'),
     );
   });
@@ -445,7 +445,7 @@ describe('policy check messages: where, what and what to write', () => {
     expect(message(text)).toBe(
       [
         'broker.yaml: 1 error',
-        'broker.yaml:27:1: error: projects.billing.team_id: YAML syntax: Tabs are not allowed as indentation; indent with spaces',
+        'broker.yaml:28:1: error: projects.billing.team_id: YAML syntax: Tabs are not allowed as indentation; indent with spaces',
       ].join('\n'),
     );
   });
@@ -474,14 +474,14 @@ describe('policy check messages: where, what and what to write', () => {
         "broker.yaml:2:1: error: jwks_url: is required when issuer is not https://token.actions.githubusercontent.com; write the issuer's JWKS URL (the broker never discovers keys from token input)",
         'broker.yaml:2:1: error: issuer: must not end with "/": issuers are compared exactly; write https://ghes.example.com/_services/token',
         'broker.yaml:4:1: error: credential_ttl_seconds: must be a number, not text; write 600 without quotes',
-        'broker.yaml:11:9: error: projects.marketing-site.allow[0].environments: a rule that allows production must name environments, e.g. environments: [production], so the GitHub environment protection rules (required reviewers, deployment branches) gate it',
-        "broker.yaml:21:9: error: projects.marketing-site.allow[1].targets: workflow_run runs on input a pull request author controls (a fork's build output, a comment), so a rule allowing it may deploy to preview only; move staging to a rule without these events",
-        'broker.yaml:22:16: error: projects.marketing-site.allow[1].refs[0]: "**" is not a full ref; write "refs/heads/**" for every branch (refs are compared in full; add "refs/tags/v*" or "refs/pull/*/merge" only if tags or pull requests may deploy)',
-        'broker.yaml:23:18: error: projects.marketing-site.allow[1].events[0]: "pull-request" is not a GitHub event; did you mean "pull_request"?',
-        'broker.yaml:30:9: error: projects.billing.allow[0].self_hosted_runners: must be true or false (got the text "yes")',
-        'broker.yaml:33:19: error: projects.billing.allow[0].targets[0]: "Preview" is not a target; did you mean "preview"?',
-        'broker.yaml:18:9: warning: projects.marketing-site.allow[1].workflows: workflow_run is allowed only by a rule that pins the exact workflow, e.g. workflows: ["acme/marketing/.github/workflows/preview-deploy.yml@refs/heads/main"]; until then this rule refuses workflow_run',
-        "broker.yaml:23:32: warning: projects.marketing-site.allow[1].events[1]: workflow_run runs with the base repository's identity on attacker-influenced input",
+        'broker.yaml:12:9: error: projects.marketing-site.allow[0].environments: a rule that allows production must name environments, e.g. environments: [production], so the GitHub environment protection rules (required reviewers, deployment branches) gate it',
+        "broker.yaml:22:9: error: projects.marketing-site.allow[1].targets: workflow_run runs on input a pull request author controls (a fork's build output, a comment), so a rule allowing it may deploy to preview only; move staging to a rule without these events",
+        'broker.yaml:23:16: error: projects.marketing-site.allow[1].refs[0]: "**" is not a full ref; write "refs/heads/**" for every branch (refs are compared in full; add "refs/tags/v*" or "refs/pull/*/merge" only if tags or pull requests may deploy)',
+        'broker.yaml:24:18: error: projects.marketing-site.allow[1].events[0]: "pull-request" is not a GitHub event; did you mean "pull_request"?',
+        'broker.yaml:31:9: error: projects.billing.allow[0].self_hosted_runners: must be true or false (got the text "yes")',
+        'broker.yaml:34:19: error: projects.billing.allow[0].targets[0]: "Preview" is not a target; did you mean "preview"?',
+        'broker.yaml:19:9: warning: projects.marketing-site.allow[1].workflows: workflow_run is allowed only by a rule that pins the exact workflow, e.g. workflows: ["acme/marketing/.github/workflows/preview-deploy.yml@refs/heads/main"]; until then this rule refuses workflow_run',
+        "broker.yaml:24:32: warning: projects.marketing-site.allow[1].events[1]: workflow_run runs with the base repository's identity on attacker-influenced input",
       ].join('\n'),
     );
   });
@@ -546,19 +546,64 @@ describe('policy check messages: where, what and what to write', () => {
     expect(() => parseConfig(text, 'broker.yaml')).not.toThrow();
   });
 
-  test('"refs/**" and a near-miss target are warnings with the better spelling', () => {
-    const text = base
-      .replace('refs: ["refs/heads/**", "refs/pull/*/merge"]', 'refs: ["refs/**"]')
-      .replace('targets: [preview]', 'targets: [preview, producton]');
+  test('"refs/**" is a warning with the better spelling', () => {
+    const text = base.replace('refs: ["refs/heads/**", "refs/pull/*/merge"]', 'refs: ["refs/**"]');
     const warnings = parseConfig(text, 'broker.yaml').warnings.map(
       (w) => `${w.line}: ${w.path}: ${w.message}`,
     );
     expect(warnings).toContain(
-      '24: projects.marketing-site.allow[1].refs[0]: "refs/**" allows every branch, tag and pull request ref; write "refs/heads/**" if branches are meant',
+      '25: projects.marketing-site.allow[1].refs[0]: "refs/**" allows every branch, tag and pull request ref; write "refs/heads/**" if branches are meant',
     );
-    expect(warnings).toContain(
-      '33: projects.billing.allow[0].targets[1]: "producton" is read as a custom environment slug; did you mean "production"?',
+  });
+
+  test.each([
+    ['producton', 'production'],
+    ['prod', 'production'],
+    ['previews', 'preview'],
+    ['Preview', 'preview'],
+  ])('target %s is an error, not a warning: did you mean %s', (written, meant) => {
+    const text = base.replace('targets: [preview]', `targets: [preview, ${written}]`);
+    expect(message(text)).toContain(
+      `error: projects.billing.allow[0].targets[1]: "${written}" is not a target; did you mean "${meant}"?`,
     );
+  });
+
+  test('a target that is neither preview, production nor declared says where to declare it', () => {
+    const text = base.replace('targets: [preview]', 'targets: [preview, qa]');
+    expect(message(text)).toContain(
+      `error: projects.billing.allow[0].targets[1]: "qa" is not a target: write preview, production or a custom environment listed in the project's custom_environments (this project declares none); if "qa" is a Vercel custom environment, add it there`,
+    );
+    // The marketing project declares staging: a near miss of it is named.
+    const staging = base.replace('targets: [preview, staging]', 'targets: [preview, stagin]');
+    expect(message(staging)).toContain('"stagin" is not a target; did you mean "staging"?');
+  });
+
+  test('custom_environments and custom_environment_aliases: names checked, keys declared', () => {
+    const declared = (extra: string) =>
+      base.replace('    custom_environments: [staging]\n', `    custom_environments: [staging]\n${extra}`);
+    expect(() =>
+      parseConfig(
+        declared('    custom_environment_aliases:\n      staging: ["staging-*.acme.dev"]\n'),
+        'broker.yaml',
+      ),
+    ).not.toThrow();
+    expect(
+      message(declared('    custom_environment_aliases:\n      stagin: ["staging-*.acme.dev"]\n')),
+    ).toContain(
+      `projects.marketing-site.custom_environment_aliases.stagin: "stagin" is not one of this project's custom_environments (staging); did you mean "staging"?`,
+    );
+    const byId = base
+      .replace('custom_environments: [staging]', 'custom_environments: [env_Abc123]')
+      .replace('targets: [preview, staging]', 'targets: [preview, env_Abc123]');
+    expect(() => parseConfig(byId, 'broker.yaml')).not.toThrow();
+    expect(
+      message(base.replace('custom_environments: [staging]', 'custom_environments: [production]')),
+    ).toContain(
+      "custom_environments[0]: is one of Vercel's own environments; list only custom environments here",
+    );
+    expect(
+      message(base.replace('custom_environments: [staging]', 'custom_environments: [Staging]')),
+    ).toContain('custom_environments[0]: must be a custom environment slug');
   });
 
   test('with an environment, each project whose token_env is unset there is a warning by name', () => {

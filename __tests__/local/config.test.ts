@@ -14,6 +14,7 @@ projects:
     team_id: team_abc123
     project_id: prj_marketing
     token_env: VERCEL_TOKEN_MARKETING
+    custom_environments: [staging]
     allow:
       - repository: acme/marketing
         repository_id: "123456789"

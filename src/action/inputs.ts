@@ -1,6 +1,6 @@
 /** The only reader of action inputs: parses them once into a typed, read-only settings object. */
 import path from 'node:path';
-import { isHttpsOrLoopback } from '../shared/wire.js';
+import { isHttpsOrLoopback, TARGET_PATTERN } from '../shared/wire.js';
 import { parseDeploymentRef } from './promote.js';
 
 export interface Settings {
@@ -62,7 +62,7 @@ function booleanInput(getInput: GetInput, name: string, fallback: boolean, repor
   return fallback;
 }
 
-const TARGET = /^[a-z0-9][a-z0-9-]{0,63}$/;
+const TARGET = TARGET_PATTERN;
 
 /** The target that was probably meant: Vercel's targets and environment slugs are lower case. */
 function suggestTarget(target: string): string | undefined {

@@ -54,6 +54,7 @@ function baseConfig(urls: WorldUrls): ConfigInput {
         team_id: 'team_abc123',
         project_id: 'prj_marketing',
         token_env: 'VERCEL_TOKEN_MARKETING',
+        custom_environments: ['staging'],
         allow: [
           {
             ...MARKETING,

@@ -58,6 +58,14 @@ export interface BatchResponse {
   files: BatchFileResult[];
 }
 
+/** Vercel's own targets; every other target is a custom environment the project declares. */
+export const BUILT_IN_TARGETS = ['preview', 'production'] as const;
+/**
+ * A deploy target as both sides spell it: preview, production, or a Vercel custom environment by
+ * slug (lower-case letters, digits, -) or by id (`env_…`).
+ */
+export const TARGET_PATTERN = /^(?:[a-z0-9][a-z0-9-]{0,63}|env_[A-Za-z0-9]{1,64})$/;
+
 export interface ExchangeRequest {
   token: string;
   project: string;

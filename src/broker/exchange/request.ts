@@ -1,5 +1,5 @@
 /** The exchange's request: POST only, a small JSON body, and a verified GitHub OIDC token. */
-import { EXCHANGE_PATH } from '../../shared/wire.js';
+import { EXCHANGE_PATH, TARGET_PATTERN } from '../../shared/wire.js';
 import type { AuditEvent } from '../audit.js';
 import { badRequest, BrokerError } from '../errors.js';
 import { readLimitedText } from '../http.js';
@@ -57,8 +57,8 @@ function parseRequest(text: string): { token: string; project: string; target: s
   if (typeof project !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/.test(project)) {
     throw badRequest('"project" must be the project name from the broker config (letters, digits, . _ -)');
   }
-  if (typeof target !== 'string' || !/^[a-z0-9][a-z0-9-]{0,63}$/.test(target)) {
-    throw badRequest('"target" must be preview, production or a custom environment slug');
+  if (typeof target !== 'string' || !TARGET_PATTERN.test(target)) {
+    throw badRequest('"target" must be preview, production or a custom environment (slug or env_… id)');
   }
   return { token, project, target };
 }

@@ -43,6 +43,15 @@ export interface GatewayProject {
     readonly pattern: string;
     readonly match: (alias: string) => boolean;
   }[];
+  /** Vercel custom environments (slug or env_… id) the project deploys to: each its own target. */
+  readonly customEnvironments: readonly string[];
+  /** The alias patterns of each custom environment's credentials (`custom_environment_aliases`). */
+  readonly customEnvironmentAliases: ReadonlyMap<
+    string,
+    readonly { readonly pattern: string; readonly match: (alias: string) => boolean }[]
+  >;
+  /** `vercel logs` may read runtime logs of the credential's own target. */
+  readonly runtimeLogs: boolean;
   /** Environment variable names `vercel pull` may read (exact, case-sensitive). */
   readonly envPull: readonly string[];
   readonly requireDpop: boolean;
@@ -177,6 +186,16 @@ export function pinProject(
   // Policy is re-read on every call: a project removed from the config stops working at once.
   if (!project || project.projectId !== claims.prj || project.teamId !== claims.team) {
     throw invalidCredential('The credential names a project this broker no longer serves.');
+  }
+  // A target the config no longer names (a custom environment removed from custom_environments) stops too.
+  if (
+    claims.tgt !== 'preview' &&
+    claims.tgt !== 'production' &&
+    !project.customEnvironments.includes(claims.tgt)
+  ) {
+    throw invalidCredential(
+      `The credential names a target (${claims.tgt}) this broker no longer serves for the project.`,
+    );
   }
   const token = deps.upstreamToken(project.tokenEnv);
   if (!token)

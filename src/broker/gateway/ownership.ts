@@ -74,17 +74,39 @@ export function resolvedId(body: Record<string, unknown>): string {
 }
 
 /**
- * Production is the pinned project's most guarded target (environment protection gates its
- * credentials): a preview credential, which any branch may obtain, must not cancel a production
- * deployment in flight nor read its build log, where production-only values may be printed.
+ * The names a deployment's target goes by: `production`, a custom environment's id and slug (Vercel
+ * answers `customEnvironment` as `{id}` or the full object), or `preview` (Vercel's `target: null`).
  */
-export function checkProductionReach(
+export function deploymentTargetNames(body: Record<string, unknown>): string[] {
+  const custom = body.customEnvironment;
+  if (typeof custom === 'object' && custom !== null) {
+    const { id, slug } = custom as { id?: unknown; slug?: unknown };
+    const names = [id, slug].filter((n): n is string => typeof n === 'string' && n !== '');
+    // A custom environment Vercel names by nothing we can compare: no credential matches it.
+    return names.length > 0 ? names : ['<unnamed custom environment>'];
+  }
+  if (body.target === 'production') return ['production'];
+  if (body.target === null || body.target === undefined || body.target === 'preview') return ['preview'];
+  return [String(body.target)];
+}
+
+/**
+ * Production and custom environments are guarded targets (environment protection gates their
+ * credentials): a credential of another target, a preview one any branch may obtain, must not cancel
+ * such a deployment in flight nor read its logs, where that environment's values may be printed.
+ * `ownTargetOnly` (inspect and logs reads): even a preview deployment needs a preview credential.
+ */
+export function checkTargetReach(
   body: Record<string, unknown>,
   claims: CredentialClaims,
   call: string,
+  ownTargetOnly = false,
 ): void {
-  if (body.target === 'production' && claims.tgt !== 'production')
-    throw forbidden(
-      `${call} is not allowed: it is a production deployment, and this credential deploys to ${claims.tgt}`,
-    );
+  const names = deploymentTargetNames(body);
+  if (names.includes(claims.tgt)) return;
+  if (!ownTargetOnly && names[0] === 'preview') return;
+  const what = names[0] === 'production' ? 'production' : names[0] === 'preview' ? 'preview' : names.at(-1);
+  throw forbidden(
+    `${call} is not allowed: it is a ${what} deployment, and this credential deploys to ${claims.tgt}`,
+  );
 }

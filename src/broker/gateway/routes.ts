@@ -47,7 +47,9 @@ const ID = '([A-Za-z0-9][A-Za-z0-9._-]{0,255})';
  * arrives as `feature%2Fx`. Only `%2F` is accepted there; the branch is compared decoded.
  */
 const BRANCH = '((?:[A-Za-z0-9._-]|%2[Ff]){1,255})';
-const ENV_PULL = new RegExp(`^/v3/env/pull/${ID}/([a-z0-9][a-z0-9-]{0,63})(?:/${BRANCH})?$`);
+const ENV_PULL = new RegExp(
+  `^/v3/env/pull/${ID}/((?:[a-z0-9][a-z0-9-]{0,63}|env_[A-Za-z0-9]{1,64}))(?:/${BRANCH})?$`,
+);
 const EVENTS_QUERY = ['direction', 'follow', 'format', 'limit', 'since', 'until', 'builds', 'delimiter'];
 
 const ROUTES: readonly RouteSpec[] = [

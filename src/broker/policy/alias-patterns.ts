@@ -74,10 +74,16 @@ const sharedParent = (name: string) =>
   SHARED_HOSTING_SUFFIXES.find((suffix) => name === suffix || name.endsWith(`.${suffix}`));
 
 /**
+ * A leftmost label with a fixed start and `*` for the rest, e.g. `staging-*` (custom environments'
+ * aliases, `custom_environment_aliases`): the `*` stands for at least one more character.
+ */
+const PREFIX_WILDCARD = /^[a-z0-9][a-z0-9-]{0,61}\*$/;
+
+/**
  * Why a pattern is refused, or undefined when it is acceptable. The rule: lower-case ASCII DNS
- * labels (no punycode `xn--`, no trailing dot); `*` only as the whole leftmost label; what follows
- * the `*` (or an exact name) must not be a public suffix; nothing under a shared hosting domain
- * may be a wildcard.
+ * labels (no punycode `xn--`, no trailing dot); `*` only as the whole leftmost label or the end of
+ * it (`staging-*`); what follows the wildcard label (or an exact name) must not be a public suffix;
+ * nothing under a shared hosting domain may be a wildcard.
  */
 export function checkAliasPattern(pattern: string): string | undefined {
   if (pattern !== foldCase(pattern))
@@ -85,11 +91,11 @@ export function checkAliasPattern(pattern: string): string | undefined {
   if (pattern.endsWith('.')) return 'drop the trailing dot; write the name without it';
   if (pattern.length > 253) return 'a domain name has at most 253 characters';
   const labels = pattern.split('.');
-  const wildcard = labels[0] === '*';
+  const wildcard = labels[0] === '*' || PREFIX_WILDCARD.test(labels[0]!);
   const rest = wildcard ? labels.slice(1) : labels;
   for (const label of rest) {
     if (label.includes('*'))
-      return '"*" may only be the whole leftmost label, e.g. "*.preview.acme.dev" (one label, nothing else)';
+      return '"*" may only be the whole leftmost label or end it, e.g. "*.preview.acme.dev" or "staging-*.acme.dev" (one label, nothing else)';
     if (!LABEL.test(label))
       return `"${label}" is not a DNS label: use a-z, 0-9 and inner hyphens, at most 63 characters`;
     if (/^..--/.test(label))
@@ -108,24 +114,42 @@ export function checkAliasPattern(pattern: string): string | undefined {
 
 export type AliasMatcher = (alias: string) => boolean;
 
-/** `*` stands for exactly one label of the alias; every other label compares equal. */
+/** Whether one label of an alias fits one label of a pattern: `*` any label, `pre-*` one that starts so. */
+function labelMatches(label: string, part: string): boolean {
+  if (label === '*') return isWildcardLabel(part);
+  if (label.endsWith('*')) {
+    const prefix = label.slice(0, -1);
+    return part.length > prefix.length && part.startsWith(prefix) && isWildcardLabel(part);
+  }
+  return label === part;
+}
+
+/** `*` stands for exactly one label of the alias (`pre-*`: one label starting `pre-`); every other label compares equal. */
 export function compileAliasPattern(pattern: string): AliasMatcher {
   const labels = pattern.split('.');
   return (alias) => {
     const parts = alias.split('.');
-    return (
-      parts.length === labels.length &&
-      labels.every((label, i) => (label === '*' ? isWildcardLabel(parts[i]!) : label === parts[i]))
-    );
+    return parts.length === labels.length && labels.every((label, i) => labelMatches(label, parts[i]!));
   };
 }
 
 /** A label `*` may stand for: plain ASCII, not an IDNA (`xn--`) label that could render as anything. */
 const isWildcardLabel = (label: string) => LABEL.test(label) && !/^..--/.test(label);
 
-/** Two patterns overlap when some alias matches both: same length, every label equal or one of them `*`. */
+/** Whether some label fits both pattern labels (`*`, `pre-*` or exact). */
+function labelsOverlap(a: string, b: string): boolean {
+  if (a === b || a === '*' || b === '*') return true;
+  const wild = (l: string) => (l.endsWith('*') ? l.slice(0, -1) : undefined);
+  const [pa, pb] = [wild(a), wild(b)];
+  if (pa !== undefined && pb !== undefined) return pa.startsWith(pb) || pb.startsWith(pa);
+  if (pa !== undefined) return b.length > pa.length && b.startsWith(pa);
+  if (pb !== undefined) return a.length > pb.length && a.startsWith(pb);
+  return false;
+}
+
+/** Two patterns overlap when some alias matches both: same length, every label pair overlapping. */
 export function aliasPatternsOverlap(a: string, b: string): boolean {
   const x = a.split('.');
   const y = b.split('.');
-  return x.length === y.length && x.every((label, i) => label === y[i] || label === '*' || y[i] === '*');
+  return x.length === y.length && x.every((label, i) => labelsOverlap(label, y[i]!));
 }

@@ -31,6 +31,12 @@ export interface CompiledProject {
   allowProjectSettings: boolean;
   /** `preview_aliases`, compiled: an alias a preview credential may assign must match one. */
   previewAliases: readonly { pattern: string; match: Matcher }[];
+  /** Vercel custom environments (slug or env_… id) the project's rules may name; their own targets. */
+  customEnvironments: readonly string[];
+  /** `custom_environment_aliases`, compiled: the alias patterns of each custom environment's credentials. */
+  customEnvironmentAliases: ReadonlyMap<string, readonly { pattern: string; match: Matcher }[]>;
+  /** `runtime_logs`: `vercel logs` may read the runtime logs of the credential's own target. */
+  runtimeLogs: boolean;
   /** Environment variable names the gateway lets `vercel pull` read (exact, case-sensitive). */
   envPull: readonly string[];
   /** Credentials one job may obtain for this project (retries of one exchange count once). */

@@ -201,22 +201,39 @@ function checkParsed(file: ConfigFile): { errors: Finding[]; warnings: Finding[]
 
 /**
  * Assigning an alias moves it away from whatever deployment holds it: two projects whose patterns
- * overlap could take each other's preview URLs, so the patterns of different projects must be disjoint.
+ * overlap could take each other's preview URLs, and a preview credential (any branch) whose patterns
+ * overlap a custom environment's could take that environment's names, so the patterns of different
+ * projects, and of different targets of one project, must be disjoint.
  */
 function checkAliasOverlap(file: ConfigFile): Finding[] {
   const issues: Finding[] = [];
-  const seen: { project: string; pattern: string }[] = [];
+  const seen: { project: string; target: string; pattern: string }[] = [];
   for (const [name, project] of Object.entries(file.projects)) {
-    project.preview_aliases.forEach((pattern, i) => {
-      const other = seen.find((s) => s.project !== name && aliasPatternsOverlap(s.pattern, pattern));
-      if (other) {
-        issues.push({
-          path: ['projects', name, 'preview_aliases', i],
-          message: `"${pattern}" overlaps "${other.pattern}" of project ${other.project}; give each project its own names, e.g. "*.${name}.preview.example.com"`,
-        });
-      }
-    });
-    for (const pattern of project.preview_aliases) seen.push({ project: name, pattern });
+    const lists: [string, (string | number)[], string[]][] = [
+      ['preview', ['preview_aliases'], project.preview_aliases],
+      ...Object.entries(project.custom_environment_aliases).map(
+        ([env, patterns]): [string, (string | number)[], string[]] => [
+          env,
+          ['custom_environment_aliases', env],
+          patterns,
+        ],
+      ),
+    ];
+    for (const [target, at, patterns] of lists) {
+      patterns.forEach((pattern, i) => {
+        const other = seen.find(
+          (s) => (s.project !== name || s.target !== target) && aliasPatternsOverlap(s.pattern, pattern),
+        );
+        if (other) {
+          const whose = other.project === name ? `the ${other.target} aliases` : `project ${other.project}`;
+          issues.push({
+            path: ['projects', name, ...at, i],
+            message: `"${pattern}" overlaps "${other.pattern}" of ${whose}; give each project and target its own names, e.g. "*.${name}.preview.example.com"`,
+          });
+        }
+      });
+      for (const pattern of patterns) seen.push({ project: name, target, pattern });
+    }
   }
   return issues;
 }
@@ -243,6 +260,16 @@ function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
             Object.freeze({ pattern, match: compileAliasPattern(pattern) }),
           ),
         ),
+        customEnvironments: Object.freeze([...project.custom_environments]),
+        customEnvironmentAliases: new Map(
+          Object.entries(project.custom_environment_aliases).map(([environment, patterns]) => [
+            environment,
+            Object.freeze(
+              patterns.map((pattern) => Object.freeze({ pattern, match: compileAliasPattern(pattern) })),
+            ),
+          ]),
+        ),
+        runtimeLogs: project.runtime_logs,
         envPull: Object.freeze([...project.env_pull]),
         maxCredentialsPerJob: project.max_credentials_per_job,
         requireDpop: project.require_dpop,

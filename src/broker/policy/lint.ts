@@ -4,6 +4,7 @@
  */
 import { closestMatch, type Finding, type IssuePath } from './yaml-file.js';
 import { RISKY_EVENTS } from './compile.js';
+import { BUILT_IN_TARGETS } from '../../shared/wire.js';
 
 export interface Findings {
   errors: Finding[];
@@ -49,8 +50,6 @@ export const GITHUB_EVENTS = [
   'workflow_dispatch',
   'workflow_run',
 ] as const;
-
-const BUILT_IN_TARGETS = ['preview', 'production'];
 
 /** Characters that only make sense in a regular expression; a glob pattern never needs them. */
 const REGEX_SYNTAX = /[\^$()|\\[\]{}?]/;
@@ -128,25 +127,57 @@ const strings = (value: unknown): [string, number][] =>
     ? value.flatMap((v, i): [string, number][] => (typeof v === 'string' ? [[v, i]] : []))
     : [];
 
-function lintRule(rule: Raw, at: IssuePath, found: Findings): void {
+/**
+ * The target most likely meant: a near spelling (`previews`, `Production`) or a name that is the
+ * start of one (`prod`, `stag`), among the built-in targets and the project's custom environments.
+ */
+function meantTarget(target: string, known: readonly string[]): string | undefined {
+  const lower = target.toLowerCase();
+  const prefix = known.find((k) => lower.length >= 3 && (k.startsWith(lower) || lower.startsWith(k)));
+  return prefix ?? closestMatch(target, known, 2);
+}
+
+/** A rule's `targets`: preview, production or one of the project's declared custom environments, nothing else. */
+function lintTargets(
+  targets: [string, number][],
+  declared: readonly string[],
+  at: IssuePath,
+  found: Findings,
+) {
+  const known = [...BUILT_IN_TARGETS, ...declared];
+  for (const [target, i] of targets) {
+    if (known.includes(target)) continue;
+    const meant = meantTarget(target, known);
+    const declaredText =
+      declared.length > 0 ? `it declares ${declared.join(', ')}` : 'this project declares none';
+    found.errors.push({
+      path: [...at, 'targets', i],
+      message: meant
+        ? `"${target}" is not a target; did you mean "${meant}"?`
+        : `"${target}" is not a target: write preview, production or a custom environment listed in the project's custom_environments (${declaredText}); if "${target}" is a Vercel custom environment, add it there`,
+    });
+  }
+}
+
+/** `custom_environment_aliases` keys name declared custom environments, else the patterns would never apply. */
+function lintCustomEnvironmentAliases(project: Raw, at: IssuePath, found: Findings) {
+  const declared = strings(project.custom_environments).map(([name]) => name);
+  if (!isObject(project.custom_environment_aliases)) return;
+  for (const name of Object.keys(project.custom_environment_aliases)) {
+    if (declared.includes(name)) continue;
+    const meant = meantTarget(name, declared);
+    found.errors.push({
+      path: [...at, 'custom_environment_aliases', name],
+      message: `"${name}" is not one of this project's custom_environments (${declared.length > 0 ? declared.join(', ') : 'none declared'})${meant ? `; did you mean "${meant}"?` : `; add it to custom_environments or remove these patterns`}`,
+    });
+  }
+}
+
+function lintRule(rule: Raw, at: IssuePath, found: Findings, declared: readonly string[]): void {
   const { errors, warnings } = found;
   const targets = strings(rule.targets);
   const workflows = strings(rule.workflows);
-  for (const [target, i] of targets) {
-    if (BUILT_IN_TARGETS.includes(target)) continue;
-    const meant = closestMatch(target, BUILT_IN_TARGETS, 2);
-    if (meant && !/^[a-z0-9][a-z0-9-]{0,63}$/.test(target)) {
-      errors.push({
-        path: [...at, 'targets', i],
-        message: `"${target}" is not a target; did you mean "${meant}"?`,
-      });
-    } else if (meant) {
-      warnings.push({
-        path: [...at, 'targets', i],
-        message: `"${target}" is read as a custom environment slug; did you mean "${meant}"?`,
-      });
-    }
-  }
+  lintTargets(targets, declared, at, found);
   if (targets.some(([t]) => t === 'production') && rule.environments === undefined) {
     errors.push({
       path: [...at, 'environments'],
@@ -233,9 +264,12 @@ export function lintPolicy(raw: unknown): Findings {
   const projects = isObject(raw) ? raw.projects : undefined;
   if (!isObject(projects)) return found;
   for (const [name, project] of Object.entries(projects)) {
-    if (!isObject(project) || !Array.isArray(project.allow)) continue;
+    if (!isObject(project)) continue;
+    lintCustomEnvironmentAliases(project, ['projects', name], found);
+    if (!Array.isArray(project.allow)) continue;
+    const declared = strings(project.custom_environments).map(([environment]) => environment);
     project.allow.forEach((rule, i) => {
-      if (isObject(rule)) lintRule(rule, ['projects', name, 'allow', i], found);
+      if (isObject(rule)) lintRule(rule, ['projects', name, 'allow', i], found, declared);
     });
   }
   return found;

@@ -1,6 +1,6 @@
 /** The config file's schema: every object strict, every value checked, defaults spelled out once. */
 import { z } from 'zod';
-import { isHttpsOrLoopback } from '../../shared/wire.js';
+import { isHttpsOrLoopback, TARGET_PATTERN } from '../../shared/wire.js';
 import { GITHUB_ISSUER } from '../oidc/claims.js';
 import { checkAliasPattern } from './alias-patterns.js';
 
@@ -27,9 +27,26 @@ const pattern = z
 export const targetName = z
   .string()
   .regex(
-    /^[a-z0-9][a-z0-9-]{0,63}$/,
-    'must be preview, production or a custom environment slug (lower-case letters, digits, -)',
+    TARGET_PATTERN,
+    'must be preview, production or a custom environment: its slug (lower-case letters, digits, -) or its id (env_…)',
   );
+
+/** A Vercel custom environment a project deploys to, by slug or `env_…` id; Vercel's own three are not. */
+const customEnvironment = z
+  .string()
+  .regex(
+    TARGET_PATTERN,
+    'must be a custom environment slug (lower-case letters, digits, -) or its id (env_…), as Vercel shows it',
+  )
+  .refine(
+    (name) => !['preview', 'production', 'development'].includes(name),
+    "is one of Vercel's own environments; list only custom environments here",
+  );
+
+const aliasPattern = z.string().superRefine((pattern, ctx) => {
+  const problem = checkAliasPattern(pattern);
+  if (problem) ctx.addIssue({ code: 'custom', message: problem });
+});
 
 /** Cross-field rules (production needs environments, full refs, risky events preview-only…) live in lint.ts. */
 export const ruleSchema = z.strictObject({
@@ -55,14 +72,17 @@ export const projectSchema = z.strictObject({
   token_env: envName,
   allow_project_settings: z.boolean().default(false),
   /** Alias patterns a preview deploy of this project may claim (docs/previews.md). */
-  preview_aliases: z
-    .array(
-      z.string().superRefine((pattern, ctx) => {
-        const problem = checkAliasPattern(pattern);
-        if (problem) ctx.addIssue({ code: 'custom', message: problem });
-      }),
-    )
+  preview_aliases: z.array(aliasPattern).default([]),
+  /** Vercel custom environments (slug or env_… id) this project's rules may name as targets (docs/custom-environments.md). */
+  custom_environments: z
+    .array(customEnvironment)
+    .max(50)
+    .refine((names) => new Set(names).size === names.length, 'lists an environment twice')
     .default([]),
+  /** Alias patterns a credential of each custom environment may assign, like preview_aliases for previews. */
+  custom_environment_aliases: z.record(z.string(), z.array(aliasPattern).min(1)).default({}),
+  /** true: `vercel logs` may read runtime logs (an app's output can hold its users' data) of the credential's own target. */
+  runtime_logs: z.boolean().default(false),
   /** Names `vercel pull` may read for the credential's own target; empty: env pull is refused. */
   env_pull: z
     .array(envName)

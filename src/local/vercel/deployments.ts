@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { drain, error, readJson, send, type Route, type VercelRequest } from './http.js';
 import { buildEvents, stateOf, TERMINAL, view } from './lifecycle.js';
-import { deploymentOf, type FakeState } from './state.js';
+import { customEnvironmentOf, deploymentOf, type FakeState } from './state.js';
 import type { FakeDeployment, FakeProject } from './types.js';
 
 /**
@@ -43,6 +43,19 @@ async function create(fake: FakeState, r: VercelRequest) {
   );
   if (!project)
     return error(res, 404, 'not_found', `Project not found: ${String(body.project ?? body.name)}`);
+  // Vercel's create takes `target` or `customEnvironmentSlugOrId`, and the latter must name one of the
+  // project's custom environments (by slug or id).
+  const custom = body.customEnvironmentSlugOrId;
+  if (custom !== undefined && (typeof custom !== 'string' || body.target !== undefined))
+    return error(
+      res,
+      400,
+      'bad_request',
+      'Invalid request: `customEnvironmentSlugOrId` must be a string and cannot be combined with `target`',
+    );
+  const customEnvironment = custom === undefined ? undefined : customEnvironmentOf(project, custom);
+  if (custom !== undefined && !customEnvironment)
+    return error(res, 404, 'not_found', `Custom environment "${custom}" not found`);
   const files = (body.files ?? []) as FakeDeployment['files'];
   const missing = [
     ...new Set(
@@ -60,9 +73,7 @@ async function create(fake: FakeState, r: VercelRequest) {
     projectId: project.id,
     teamId: project.teamId,
     target: body.target === 'production' ? 'production' : null,
-    ...(typeof body.customEnvironmentSlugOrId === 'string'
-      ? { customEnvironment: body.customEnvironmentSlugOrId }
-      : {}),
+    ...(customEnvironment ? { customEnvironment } : {}),
     createdAt: Date.now(),
     canceled: false,
     fails: failure !== undefined || files.some((f) => /(^|\/)FAIL_BUILD$/.test(f.file)),

@@ -82,7 +82,17 @@ export function view(fake: FakeState, d: FakeDeployment) {
     target: d.target,
     // The CLI's rollback and promote compare this with the current team (getProjectByDeployment).
     team: { id: d.teamId, ...teamNames(fake, d.teamId) },
-    ...(d.customEnvironment ? { customEnvironment: { slug: d.customEnvironment } } : {}),
+    // @vercel/sdk's GetDeploymentCustomEnvironment: the full object (id, slug, type, createdAt).
+    ...(d.customEnvironment
+      ? {
+          customEnvironment: {
+            id: d.customEnvironment.id,
+            slug: d.customEnvironment.slug,
+            type: 'preview',
+            createdAt: 1700000000000,
+          },
+        }
+      : {}),
     build: { env: [] },
     creator: { uid: 'usr_fake' },
     env: [],

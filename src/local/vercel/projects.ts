@@ -1,7 +1,7 @@
 /** Projects, their environment variables (`vercel env pull` and the env list), teams and the user. */
 import { error, send, type Route } from './http.js';
 import { lastAliasRequest, productionOf } from './lifecycle.js';
-import { projectOf, type FakeState } from './state.js';
+import { customEnvironmentOf, projectOf, type FakeState } from './state.js';
 import type { FakeEnvVar, FakeProject } from './types.js';
 
 /** What `/v3/env/pull` answers: the target's variables (branch overrides win), sensitive ones empty. */
@@ -65,7 +65,11 @@ export const projectRoutes: Route[] = [
     handle: (fake, { res, team }, m) => {
       const p = projectOf(fake, m[1]!, team);
       if (!p) return error(res, 404, 'not_found', 'Project not found');
-      const target = decodeURIComponent(m[2] ?? 'development');
+      const named = decodeURIComponent(m[2] ?? 'development');
+      const custom = customEnvironmentOf(p, named);
+      if (!['production', 'preview', 'development'].includes(named) && !custom)
+        return error(res, 404, 'not_found', `Environment "${named}" not found`);
+      const target = custom?.slug ?? named;
       const branch = m[3] === undefined ? undefined : decodeURIComponent(m[3]);
       return send(res, 200, pulledEnv(fake, p.id, target, branch));
     },

@@ -8,6 +8,9 @@ import type {
   VercelFakeOptions,
 } from './types.js';
 
+/** prj_marketing's custom environment (the local world's config declares it as `staging`). */
+export const STAGING = { id: 'env_staging0marketing', slug: 'staging' };
+
 /** prj_marketing's variables: one a build may read, and secrets that must never leave the broker. */
 export const DEFAULT_ENV: FakeEnvVar[] = [
   {
@@ -31,7 +34,25 @@ export const DEFAULT_ENV: FakeEnvVar[] = [
     type: 'sensitive',
     target: ['production'],
   },
+  {
+    projectId: 'prj_marketing',
+    key: 'NEXT_PUBLIC_API_URL',
+    value: 'https://api.staging.acme.example',
+    type: 'plain',
+    target: ['staging'],
+  },
+  {
+    projectId: 'prj_marketing',
+    key: 'STAGING_DATABASE_URL',
+    value: 'postgres://staging-secret',
+    type: 'encrypted',
+    target: ['staging'],
+  },
 ];
+
+/** A project's custom environment named by slug or id, as `customEnvironmentSlugOrId` and env pull name it. */
+export const customEnvironmentOf = (project: FakeProject, slugOrId: string) =>
+  project.customEnvironments?.find((e) => e.id === slugOrId || e.slug === slugOrId);
 
 /** A small seeded PRNG (mulberry32): deterministic faults here, deterministic fuzzing elsewhere. */
 export function mulberry32(seed: number) {
@@ -85,6 +106,7 @@ export function createState(options: VercelFakeOptions): FakeState {
         teamId: 'team_abc123',
         framework: null,
         domains: ['www.acme.dev'],
+        customEnvironments: [STAGING],
       },
       { id: 'prj_billing', name: 'billing', teamId: 'team_abc123', framework: null },
     ],

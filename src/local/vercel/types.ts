@@ -7,6 +7,14 @@ export interface FakeProject {
   /** The project's domains (production and branch domains), as GET /v9/projects/:id/domains lists them. */
   domains?: string[];
   rootDirectory?: string | null;
+  /** Vercel custom environments (Pro/Enterprise): a deploy names one by slug or id in `customEnvironmentSlugOrId`. */
+  customEnvironments?: FakeCustomEnvironment[];
+}
+
+export interface FakeCustomEnvironment {
+  /** `env_…`, as Vercel's ids are. */
+  id: string;
+  slug: string;
 }
 
 /**
@@ -18,7 +26,7 @@ export interface FakeEnvVar {
   key: string;
   value: string;
   type: 'plain' | 'encrypted' | 'sensitive';
-  /** production | preview | development | a custom environment slug */
+  /** production | preview | development | a custom environment's slug (Vercel's customEnvironmentIds, by slug) */
   target: string[];
   /** A preview variable that applies to one branch only. */
   gitBranch?: string;
@@ -55,7 +63,7 @@ export interface FakeDeployment {
   projectId: string;
   teamId: string;
   target: string | null;
-  customEnvironment?: string;
+  customEnvironment?: FakeCustomEnvironment;
   createdAt: number;
   canceled: boolean;
   fails: boolean;

@@ -1,6 +1,7 @@
 /**
- * `POST /v2/deployments/:id/aliases`: a preview credential gives a deployment it created a stable
- * name from the project's `preview_aliases`. Every static rule is checked before any upstream call.
+ * `POST /v2/deployments/:id/aliases`: a preview (or custom environment) credential gives a deployment
+ * it created a stable name from the project's `preview_aliases` (or that environment's
+ * `custom_environment_aliases`). Every static rule is checked before any upstream call.
  */
 import type { CredentialClaims } from '../../credential/credential.js';
 import { BrokerError, forbidden } from '../../errors.js';
@@ -9,7 +10,7 @@ import { normalizeAlias } from '../../hostname.js';
 import { storeKeys, type ReplayStore } from '../../store/store.js';
 import type { GatewayProject, GatewayResult, ProjectContext } from '../context.js';
 import { forwardToVercel, relayResponse, type Upstream } from '../forward.js';
-import { ownedDeployment } from '../ownership.js';
+import { checkTargetReach, ownedDeployment } from '../ownership.js';
 
 const MAX_ALIAS_BODY = 4096;
 const MAX_DOMAIN_PAGES = 20;
@@ -53,40 +54,52 @@ async function readAlias(request: Request): Promise<string> {
   return normalized.alias;
 }
 
+/** The alias patterns of the credential's target and the setting that holds them; production has none. */
+function aliasPatternsFor(project: GatewayProject, target: string) {
+  if (target === 'preview') return { patterns: project.previewAliases, setting: 'preview_aliases' };
+  if (target !== 'production' && project.customEnvironments.includes(target)) {
+    return {
+      patterns: project.customEnvironmentAliases.get(target) ?? [],
+      setting: `custom_environment_aliases.${target}`,
+    };
+  }
+  throw forbidden(
+    `aliases are assigned only with a preview or custom environment credential (this one deploys to ${target}); production domains come from the project's settings`,
+  );
+}
+
 export async function assignAlias(ctx: ProjectContext): Promise<GatewayResult> {
   const { claims, project, upstream } = ctx;
   const deploymentId = ctx.route.param!;
-  if (claims.tgt !== 'preview') {
+  const { patterns, setting } = aliasPatternsFor(project, claims.tgt);
+  if (patterns.length === 0) {
     throw forbidden(
-      `aliases are assigned only with a preview credential (this one deploys to ${claims.tgt}); production domains come from the project's settings`,
-    );
-  }
-  if (project.previewAliases.length === 0) {
-    throw forbidden(
-      `project ${project.name} has no preview_aliases in the broker config; ask its admin to add a pattern such as "*.preview.example.com"`,
+      `project ${project.name} has no ${setting} in the broker config; ask its admin to add a pattern such as "*.preview.example.com"`,
     );
   }
   const alias = await readAlias(ctx.request);
-  if (!project.previewAliases.some((p) => p.match(alias))) {
+  if (!patterns.some((p) => p.match(alias))) {
     throw forbidden(
-      `alias ${alias} does not match project ${project.name}'s preview_aliases (${project.previewAliases.map((p) => p.pattern).join(', ')})`,
+      `alias ${alias} does not match project ${project.name}'s ${setting} (${patterns.map((p) => p.pattern).join(', ')})`,
     );
   }
   const recorded = await ctx.store.get(storeKeys.created(deploymentId));
   const record = recorded ? (JSON.parse(recorded) as CreatedRecord) : undefined;
-  if (!record || record.cid !== claims.cid || record.tgt !== 'preview') {
+  if (!record || record.cid !== claims.cid || record.tgt !== claims.tgt) {
     throw forbidden(
-      `deployment ${deploymentId} was not created by this credential; a credential may alias only the preview it deployed`,
+      `deployment ${deploymentId} was not created by this credential; a credential may alias only the deployment it created`,
     );
   }
 
-  // Upstream reads, each failing closed: the deployment is the pinned project's preview, the alias is
-  // none of the project's domains (production ones included), and no other project's deployment holds it.
+  // Upstream reads, each failing closed: the deployment is the pinned project's, of the credential's
+  // own target, the alias is none of the project's domains (production ones included), and no other
+  // project's deployment holds it.
   const owned = await ownedDeployment(ctx, deploymentId);
   if (!owned.body) return { response: owned.response };
   if (owned.body.target === 'production') {
     throw forbidden(`deployment ${deploymentId} is a production deployment; aliases are for previews`);
   }
+  checkTargetReach(owned.body, claims, `POST ${ctx.route.path}`, true);
   const domains = await projectDomains(project, upstream);
   if (domains.has(alias)) {
     throw forbidden(

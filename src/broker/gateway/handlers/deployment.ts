@@ -1,7 +1,7 @@
 /** The pinned project's own deployments: read one, stream its build log, cancel it. */
 import { answerJson, type GatewayResult, type ProjectContext } from '../context.js';
 import { copyResponseHeaders, forwardToVercel, relayResponse } from '../forward.js';
-import { checkProductionReach, ownedDeployment, resolvedId } from '../ownership.js';
+import { checkTargetReach, ownedDeployment, resolvedId } from '../ownership.js';
 
 export async function getDeployment(ctx: ProjectContext): Promise<GatewayResult> {
   const owned = await ownedDeployment(ctx, ctx.route.param!, ctx.route.query);
@@ -17,7 +17,7 @@ export async function streamDeploymentEvents(ctx: ProjectContext): Promise<Gatew
   // Build logs can carry secrets: ownership is proven before the stream is even requested.
   const owned = await ownedDeployment(ctx, route.param!);
   if (!owned.body) return { response: owned.response };
-  checkProductionReach(owned.body, ctx.claims, `GET ${route.path}`);
+  checkTargetReach(owned.body, ctx.claims, `GET ${route.path}`);
   const response = await forwardToVercel(ctx.upstream, {
     method: 'GET',
     path: `/v3/deployments/${resolvedId(owned.body)}/events`,
@@ -31,7 +31,7 @@ export async function cancelDeployment(ctx: ProjectContext): Promise<GatewayResu
   const { route } = ctx;
   const owned = await ownedDeployment(ctx, route.param!);
   if (!owned.body) return { response: owned.response };
-  checkProductionReach(owned.body, ctx.claims, `PATCH ${route.path}`);
+  checkTargetReach(owned.body, ctx.claims, `PATCH ${route.path}`);
   const response = await forwardToVercel(ctx.upstream, {
     method: 'PATCH',
     path: `/v12/deployments/${resolvedId(owned.body)}/cancel`,
