@@ -1,6 +1,6 @@
 /** The action's batch planning and framing, read back with the broker's own frame reader. */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { batchCapabilityOf, encodeBatch, planBatches } from '../../src/action/batch.js';
@@ -16,6 +16,7 @@ const fake = (name: string, size: number): DeployFile => ({
   size,
   mode: 33188,
   isSymlink: false,
+  identity: { dev: 0n, ino: 0n },
 });
 
 describe('planBatches', () => {
@@ -51,6 +52,10 @@ describe('encodeBatch', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
+  const identityOf = (absolute: string) => {
+    const { dev, ino } = lstatSync(absolute, { bigint: true });
+    return { dev, ino };
+  };
   const real = (name: string, content: string): DeployFile => {
     const absolute = path.join(dir, name);
     writeFileSync(absolute, content);
@@ -61,6 +66,7 @@ describe('encodeBatch', () => {
       size: Buffer.byteLength(content),
       mode: 33188,
       isSymlink: false,
+      identity: identityOf(absolute),
     };
   };
 
@@ -85,6 +91,7 @@ describe('encodeBatch', () => {
         size: 7,
         mode: 41471,
         isSymlink: true,
+        identity: identityOf(path.join(dir, 'link')),
       });
       const body = encodeBatch(files);
       // Delivered in awkward chunks, as a socket might.

@@ -2,9 +2,9 @@
  * The action's side of the broker's batched upload (docs/batch-upload.md): which files ride in
  * batches, how they are grouped, and the framed body. Large files keep streaming one per request.
  */
-import { closeSync, fstatSync, openSync, readlinkSync, readSync } from 'node:fs';
 import { BATCH_FRAME_HEADER_BYTES, BATCH_PATH, type BatchCapability } from '../shared/wire.js';
 import type { DeployFile } from './files.js';
+import { closeFile, openVerified, readInto, readLinkVerified, sizeOf } from './safe-fs.js';
 
 /**
  * Bytes per batch the action aims for: large enough that the per-request cost vanishes, small
@@ -67,26 +67,23 @@ export function encodeBatch(files: readonly DeployFile[]): Uint8Array<ArrayBuffe
 }
 
 function readLinkInto(file: DeployFile, body: Uint8Array, offset: number): number {
-  const target = Buffer.from(readlinkSync(file.absolute));
+  const target = readLinkVerified(file.absolute, file.identity, file.file);
   if (target.byteLength === file.size) body.set(target, offset);
   return target.byteLength;
 }
 
-/** Reads the file into `body` at `offset`; its size now (a file that changed size is not read). */
+/**
+ * Reads the file into `body` at `offset`; its size now (a file that changed size is not read). The
+ * open proves it is still the file the walk listed (safe-fs.ts), not a link swapped in since.
+ */
 function readFileInto(file: DeployFile, body: Uint8Array, offset: number): number {
-  const fd = openSync(file.absolute, 'r');
+  const fd = openVerified(file.absolute, file.identity, file.file);
   try {
-    const size = fstatSync(fd).size;
+    const size = sizeOf(fd);
     if (size !== file.size) return size;
-    let read = 0;
-    while (read < size) {
-      const n = readSync(fd, body, offset + read, size - read, read);
-      if (n === 0) return read;
-      read += n;
-    }
-    return read;
+    return readInto(fd, body, offset, size);
   } finally {
-    closeSync(fd);
+    closeFile(fd);
   }
 }
 

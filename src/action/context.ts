@@ -2,7 +2,10 @@
  * What the run is about, read once from the runner's environment and GitHub's event payload: the
  * pull request, the branch and commit, and for `workflow_run` the run that triggered this one.
  */
-import { readFileSync } from 'node:fs';
+import { readRunnerFile } from './safe-fs.js';
+
+/** GitHub caps webhook payloads at 25 MB; the event file is one of them. */
+const MAX_EVENT_BYTES = 25 * 1024 * 1024;
 
 export interface TriggeringRun {
   id: number;
@@ -32,7 +35,9 @@ export interface RunContext {
 function readPayload(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (!env.GITHUB_EVENT_PATH) return {};
   try {
-    const payload = JSON.parse(readFileSync(env.GITHUB_EVENT_PATH, 'utf8')) as unknown;
+    const payload = JSON.parse(
+      readRunnerFile(env.GITHUB_EVENT_PATH, MAX_EVENT_BYTES)?.toString('utf8') ?? '',
+    ) as unknown;
     return typeof payload === 'object' && payload !== null ? (payload as Record<string, unknown>) : {};
   } catch {
     return {};

@@ -33,7 +33,7 @@ export async function collectDeployFiles(
   const { core } = deps;
   // Symlinks resolved before anything under `path` is read: it must stay inside the workspace.
   const root = await resolveInside(settings.path, settings.workspace);
-  if (settings.prebuilt) await checkBuildOutput(root, settings.target);
+  if (settings.prebuilt) checkBuildOutput(root, settings.target);
   let lastReport = 0;
   const files = await step.phase('hash', () =>
     collectFiles(root, {
@@ -46,7 +46,7 @@ export async function collectDeployFiles(
       },
     }),
   );
-  const prefix = await uploadPrefix(root, await rootDirectory, settings.prebuilt);
+  const prefix = uploadPrefix(root, await rootDirectory, settings.prebuilt);
   if (prefix)
     core.info(`The project's Root Directory is ${prefix.slice(0, -1)}: uploading the files under ${prefix}`);
   return withPrefix(files, prefix);

@@ -1,9 +1,21 @@
 /** Walks the deploy directory like Vercel's client: default ignores + .vercelignore, lstat modes, streamed SHA-1. */
 import { createHash } from 'node:crypto';
-import { closeSync, lstatSync, openSync, readlinkSync, readSync } from 'node:fs';
-import { lstat, readdir, readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
+import {
+  closeFile,
+  isGitName,
+  lstatEntry,
+  kindOf,
+  listDirectory,
+  openVerified,
+  readFileInside,
+  readChunk,
+  readLinkVerified,
+  resolveDirectory,
+  type BigIntStats,
+  type FileIdentity,
+} from './safe-fs.js';
 
 /** Vercel's default ignore list (@vercel/client utils `getVercelIgnore`, research/vercel.md §1.1). */
 export const DEFAULT_IGNORES = [
@@ -44,6 +56,8 @@ export interface DeployFile {
   /** Full st_mode from lstat: 33188 regular, 33261 executable, 41471 symlink. */
   mode: number;
   isSymlink: boolean;
+  /** Device and inode the walk saw: every later read must open this very file (safe-fs.ts). */
+  identity: FileIdentity;
 }
 
 export interface CollectOptions {
@@ -58,7 +72,10 @@ export class FilesError extends Error {
   }
 }
 
-async function buildFilter(root: string, prebuilt: boolean): Promise<Ignore> {
+/** `.vercelignore` is read like every workspace file (safe-fs.ts): regular, reached without links, capped. */
+export const MAX_VERCELIGNORE_BYTES = 1024 * 1024;
+
+function buildFilter(root: string, prebuilt: boolean): Ignore {
   const ig = ignore();
   if (prebuilt) {
     // Only the Build Output API directory is deployed (Vercel client `buildFileTree` with prebuilt).
@@ -66,43 +83,59 @@ async function buildFilter(root: string, prebuilt: boolean): Promise<Ignore> {
   } else {
     ig.add(DEFAULT_IGNORES);
   }
+  let text: Buffer | undefined;
   try {
-    ig.add(await readFile(path.join(root, '.vercelignore'), 'utf8'));
-    ig.add('.vercelignore');
+    text = readFileInside(root, '.vercelignore', { maxBytes: MAX_VERCELIGNORE_BYTES });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
-      throw new FilesError(`cannot read .vercelignore: ${String(error)}`);
+    throw new FilesError(`cannot use .vercelignore: ${(error as Error).message}`);
+  }
+  if (text) {
+    ig.add(text.toString('utf8'));
+    ig.add('.vercelignore');
   }
   return ig;
 }
 
-async function walk(root: string, ig: Ignore): Promise<string[]> {
-  const found: string[] = [];
+interface Listed {
+  file: string;
+  stat: BigIntStats;
+}
+
+/**
+ * Lists the files to deploy, each with the lstat taken while its directory was proved a real
+ * directory (safe-fs.ts listDirectory): reads later check the file is still that one.
+ */
+function walk(root: string, ig: Ignore): Listed[] {
+  const found: Listed[] = [];
   const pending = [''];
   while (pending.length > 0) {
     const dir = pending.pop()!;
-    let entries;
-    try {
-      entries = await readdir(path.join(root, dir), { withFileTypes: true });
-    } catch (error) {
-      throw new FilesError(
-        `cannot read directory ${dir || '.'}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
-      );
-    }
+    const entries = listDirectory(root, dir);
+    const absoluteDir = dir ? path.join(root, dir) : root;
     for (const entry of entries) {
-      // Never uploaded whatever .vercelignore says (`!.git`): actions/checkout keeps the job's
-      // token in .git/config when credentials persist.
-      if (entry.name === '.git') continue;
+      // Never uploaded whatever .vercelignore says (`!.git`, `.GIT`): actions/checkout keeps the
+      // job's token in .git/config when credentials persist.
+      if (isGitName(entry.name)) continue;
       const relative = dir ? `${dir}/${entry.name}` : entry.name;
       // Directories are tested with a trailing slash so `dir/` patterns apply; links are never followed.
       if (entry.isDirectory()) {
         if (!ig.ignores(`${relative}/`)) pending.push(relative);
       } else if (!ig.ignores(relative)) {
-        found.push(relative);
+        let stat: BigIntStats;
+        try {
+          stat = lstatEntry(path.join(absoluteDir, entry.name));
+        } catch (error) {
+          throw new FilesError(
+            `cannot read ${relative}: ${(error as NodeJS.ErrnoException).code ?? String(error)}; fix its permissions or add it to .vercelignore`,
+          );
+        }
+        found.push({ file: relative, stat });
       }
     }
+    // The listing's lstats count only if the directory was not swapped for a link meanwhile.
+    listDirectory(root, dir);
   }
-  return found.sort();
+  return found.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
 }
 
 /**
@@ -112,91 +145,78 @@ async function walk(root: string, ig: Ignore): Promise<string[]> {
  */
 const READ_BUFFER = Buffer.allocUnsafe(4 * 1024 * 1024);
 
-function hashFile(absolute: string): string {
+function hashFile(absolute: string, identity: FileIdentity, shown: string): string {
   const hash = createHash('sha1');
-  const fd = openSync(absolute, 'r');
+  const fd = openVerified(absolute, identity, shown);
   try {
     for (;;) {
-      const read = readSync(fd, READ_BUFFER, 0, READ_BUFFER.length, null);
+      const read = readChunk(fd, READ_BUFFER);
       if (read === 0) break;
       hash.update(READ_BUFFER.subarray(0, read));
     }
   } finally {
-    closeSync(fd);
+    closeFile(fd);
   }
   return hash.digest('hex');
 }
 
-function describe(root: string, file: string): DeployFile {
+function describe(root: string, { file, stat }: Listed): DeployFile {
   const absolute = path.join(root, file);
-  try {
-    const stat = lstatSync(absolute);
-    if (stat.isSymbolicLink()) {
-      // As Vercel's client does: the link itself is the file; its content is the target text.
-      const target = readlinkSync(absolute);
-      const bytes = Buffer.from(target);
-      return {
-        file,
-        absolute,
-        sha: createHash('sha1').update(bytes).digest('hex'),
-        size: bytes.length,
-        mode: stat.mode,
-        isSymlink: true,
-      };
-    }
-    if (!stat.isFile())
-      throw new FilesError(
-        `${file} is neither a file nor a symlink (sockets and devices cannot be deployed)`,
-      );
+  const identity = { dev: stat.dev, ino: stat.ino };
+  const mode = Number(stat.mode);
+  if (stat.isSymbolicLink()) {
+    // As Vercel's client does: the link itself is the file; its content is the target text. The
+    // link is never followed (its target may lead out of the workspace), only its text is sent.
+    const bytes = readLinkVerified(absolute, identity, file);
     return {
       file,
       absolute,
-      sha: hashFile(absolute),
-      size: stat.size,
-      mode: stat.mode,
-      isSymlink: false,
+      sha: createHash('sha1').update(bytes).digest('hex'),
+      size: bytes.length,
+      mode,
+      isSymlink: true,
+      identity,
     };
-  } catch (error) {
-    if (error instanceof FilesError) throw error;
-    throw new FilesError(
-      `cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}; fix its permissions or add it to .vercelignore`,
-    );
   }
+  if (!stat.isFile())
+    throw new FilesError(
+      `${file} is ${kindOf(stat)}: only regular files and symlinks can be deployed; remove it or add it to .vercelignore`,
+    );
+  return {
+    file,
+    absolute,
+    sha: hashFile(absolute, identity, file),
+    size: Number(stat.size),
+    mode,
+    isSymlink: false,
+    identity,
+  };
 }
 
 /**
  * The deploy directory with every symlink resolved, refused unless it stays inside the resolved
- * workspace: `path` is checked as a string by the input parser, but a symlinked parent directory
- * could still point anywhere on the runner.
+ * workspace and outside any `.git` directory: `path` is checked as a string by the input parser,
+ * but a symlinked parent directory could still point anywhere on the runner.
  */
-export async function resolveInside(root: string, workspace: string): Promise<string> {
-  let real: string;
-  let realWorkspace: string;
+export function resolveInside(root: string, workspace: string): Promise<string> {
   try {
-    [real, realWorkspace] = await Promise.all([realpath(root), realpath(workspace)]);
-  } catch {
-    throw new FilesError(`the directory ${root} does not exist; check the "path" input`);
+    return Promise.resolve(resolveDirectory(root, workspace));
+  } catch (error) {
+    return Promise.reject(new FilesError((error as Error).message));
   }
-  const fromWorkspace = path.relative(realWorkspace, real);
-  if (fromWorkspace === '..' || fromWorkspace.startsWith(`..${path.sep}`) || path.isAbsolute(fromWorkspace)) {
-    throw new FilesError(
-      `the "path" input ${root} resolves to ${real}, outside the workspace ${realWorkspace}; deploy a directory inside the workspace (a symlink in the path leads out of it)`,
-    );
-  }
-  return real;
 }
 
 export async function collectFiles(root: string, options: CollectOptions): Promise<DeployFile[]> {
   let rootStat;
   try {
-    rootStat = await lstat(root);
+    rootStat = lstatEntry(root);
   } catch {
     throw new FilesError(`the directory ${root} does not exist; check the "path" input`);
   }
   if (!rootStat.isDirectory())
     throw new FilesError(`${root} is not a directory; "path" must name a directory`);
-  const ig = await buildFilter(root, options.prebuilt);
-  const names = await walk(root, ig);
+  const ig = buildFilter(root, options.prebuilt);
+  const names = walk(root, ig);
   if (names.length === 0) {
     throw new FilesError(
       options.prebuilt

@@ -7,9 +7,11 @@ import type { ActionDeps, RunRecord } from './step.js';
 export async function finishRun(deps: ActionDeps, record: RunRecord): Promise<void> {
   const { core } = deps;
   const { report, settings, credential, githubDeployment } = record;
-  // The deploy needs the credential no more: end it now rather than at the end of the job. A
-  // cancelled run leaves it to the post step (the cancel request may still be using it).
-  if (credential && settings?.deploy && !deps.signal.aborted) {
+  // The deploy needs the credential no more: end it now rather than at the end of the job; so does
+  // a failed step of any kind (a refused workspace file, a failed pull), whose credential no later
+  // step should inherit. A cancelled run leaves it to the post step (the cancel request may still
+  // be using it).
+  if (credential && settings && (settings.deploy || report.error) && !deps.signal.aborted) {
     try {
       await revokeCredential(settings.brokerUrl, credential, deps);
       clearCredential(core);

@@ -2,11 +2,10 @@
  * `pull: true`: writes what `vercel pull` writes, read through the broker: `.vercel/project.json`
  * (the project's settings) and `.vercel/.env.<target>.local` (the names the broker's env_pull lists).
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { isErrorBody } from '../shared/wire.js';
 import type { Credential } from './credential.js';
 import { resolveInside } from './files.js';
+import { writeFileInside } from './safe-fs.js';
 import { fetchRetrying, type RetryPolicy } from './retry.js';
 import type { Step } from './step.js';
 
@@ -104,12 +103,11 @@ export async function pullProject(
     string
   >;
 
-  const vercelDir = path.join(settings.dir, '.vercel');
-  await mkdir(vercelDir, { recursive: true });
-  const projectFile = path.join(vercelDir, 'project.json');
-  const envFile = path.join(vercelDir, `.env.${settings.target}.local`);
-  await writeFile(
-    projectFile,
+  // Written as every workspace file is (safe-fs.ts): `.vercel` must be a real directory, and each
+  // file lands by rename, so a planted symlink is replaced rather than written through.
+  const projectFile = writeFileInside(
+    settings.dir,
+    '.vercel/project.json',
     `${JSON.stringify(
       {
         projectId: project.id,
@@ -122,7 +120,12 @@ export async function pullProject(
     )}\n`,
   );
   // Owner-only: the listed values are meant to be public, but a build's inputs are nobody else's business.
-  await writeFile(envFile, envFileContents(env), { mode: 0o600 });
+  const envFile = writeFileInside(
+    settings.dir,
+    `.vercel/.env.${settings.target}.local`,
+    envFileContents(env),
+    0o600,
+  );
   return { names: Object.keys(env).sort(), envFile, projectFile };
 }
 

@@ -3,9 +3,8 @@
  * is a subfolder. Vercel reads the upload from that folder (the build, and for prebuilt deploys the
  * `.vercel/output` in it, as the CLI's repo-linked layout uploads it: research/vercel.md §2.1).
  */
-import { stat } from 'node:fs/promises';
-import path from 'node:path';
 import type { DeployFile } from './files.js';
+import { hasGitComponent, lstatInside, UnsafeFileError } from './safe-fs.js';
 import { fetchRetrying, type RetryPolicy } from './retry.js';
 
 /** The project's Root Directory as a clean relative POSIX path, or undefined for the repository root. */
@@ -50,10 +49,20 @@ export async function fetchRootDirectory(
  * the repository beside it); otherwise the Root Directory itself (`path` is the project's folder,
  * or a prebuilt `.vercel/output` built at the repository root).
  */
-export async function uploadPrefix(root: string, rootDirectory: string | undefined, prebuilt: boolean) {
+export function uploadPrefix(root: string, rootDirectory: string | undefined, prebuilt: boolean): string {
   if (!rootDirectory) return '';
+  if (hasGitComponent(rootDirectory))
+    throw new UnsafeFileError(
+      `the project's Root Directory ${rootDirectory} names a .git directory; Keyhole never deploys from one. Change the Root Directory in the project's settings`,
+    );
   if (!prebuilt) {
-    const inside = await stat(path.join(root, ...rootDirectory.split('/'))).catch(() => undefined);
+    // Looked at without following links (safe-fs.ts): a linked folder is not the Root Directory.
+    let inside;
+    try {
+      inside = lstatInside(root, rootDirectory);
+    } catch {
+      inside = undefined;
+    }
     if (inside?.isDirectory()) return '';
   }
   return `${rootDirectory}/`;

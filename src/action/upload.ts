@@ -1,11 +1,10 @@
 /** Uploads exactly the files Vercel lacks: small ones in batches when the broker offers them, with progress. */
-import { openAsBlob } from 'node:fs';
-import { readlink } from 'node:fs/promises';
 import { deploymentsUploadFile } from '@vercel/sdk/funcs/deploymentsUploadFile.js';
 import { BATCH_CONTENT_TYPE, BATCH_FILES_HEADER, type BatchResponse } from '../shared/wire.js';
 import { BATCH_CONCURRENCY, batchRequestBody, encodeBatch, planBatches } from './batch.js';
 import { DeployError, uploadStats, type UploadStats } from './deployment.js';
 import type { DeployFile } from './files.js';
+import { readLinkVerified, streamVerified } from './safe-fs.js';
 import { RETRYABLE_STATUS, RetryableError, retryAfterMs, withRetry } from './retry.js';
 import { describeError, unwrap, type DeployClient } from './vercel-client.js';
 
@@ -57,11 +56,12 @@ export async function uploadMissing(
 
 async function uploadFile({ core, deps }: DeployClient, file: DeployFile): Promise<void> {
   await withRetry(`upload ${file.file}`, deps.retry, async () => {
+    // Opened and proved to be the listed file before a byte is sent (safe-fs.ts), every attempt.
     const requestBody = file.isSymlink
-      ? new Uint8Array(Buffer.from(await readlink(file.absolute)))
+      ? new Uint8Array(readLinkVerified(file.absolute, file.identity, file.file))
       : file.size === 0
         ? new Uint8Array(0)
-        : await openAsBlob(file.absolute);
+        : streamVerified(file.absolute, file.identity, file.size, file.file);
     const result = await deploymentsUploadFile(
       core,
       {
