@@ -572,3 +572,31 @@ describe('docs/policy.md', () => {
     );
   });
 });
+
+describe('usage errors, as a mistyped command line meets them', () => {
+  test.each([
+    ['serve', '--config', 'examples/broker.yaml', '--bogus'],
+    ['policy', 'check', '--config', 'examples/broker.yaml', '--bogus'],
+    ['policy', 'explain', '--config', 'examples/broker.yaml', '--bogus'],
+    ['policy', 'test', '--config', 'examples/broker.yaml', '--bogus'],
+    ['doctor', '--config', 'examples/broker.yaml', '--bogus'],
+  ])(
+    '%s %s with an unknown flag: that flag and the subcommand usage, never parseArgs wording',
+    async (...args) => {
+      const { code, stderr } = await cli(...args);
+      const command = args.slice(0, args.indexOf('--config')).join(' ');
+      expect(stderr).toMatch(
+        new RegExp(`^keyhole-broker: unknown flag --bogus\\nUsage: keyhole-broker ${command} --config`),
+      );
+      expect(stderr).not.toMatch(/positional argument|place it at the end|ERR_PARSE_ARGS/);
+      expect(code).toBe(1);
+    },
+  );
+
+  test('a flag without its value names the flag', async () => {
+    const { code, stderr } = await cli('policy', 'check', '--config');
+    expect(stderr).toMatch(/^keyhole-broker: --config needs a value\nUsage: keyhole-broker policy check/);
+    expect(stderr).not.toMatch(/argument missing/);
+    expect(code).toBe(1);
+  });
+});

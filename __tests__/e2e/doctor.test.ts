@@ -190,3 +190,24 @@ test('GitHub unreachable, or no github_app: doctor fails and says why', async ()
     stderr: expect.stringMatching(/the config has no github_app; add one/),
   });
 });
+
+test('doctor reads the app key as serve does: --env-file, and <NAME>_FILE', async () => {
+  github.setRepository(healthy());
+  const keyFile = path.join(dir, 'app-key.pem');
+  writeFileSync(keyFile, github.privateKey);
+  const envFile = path.join(dir, 'broker.env');
+  writeFileSync(envFile, `KEYHOLE_GITHUB_APP_KEY_FILE=${keyFile}\n`);
+  const run = (env: Record<string, string>, ...flags: string[]) =>
+    exec(process.execPath, [BROKER_BUNDLE, 'doctor', '--config', configPath, ...flags], {
+      env: { PATH: process.env.PATH, ...env },
+    }).then(
+      ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+  const fromEnvFile = await run({}, '--env-file', envFile);
+  expect(fromEnvFile.stdout).toMatch(/0 failing, 0 warning, 4 ok/);
+  expect(fromEnvFile.code).toBe(0);
+  const fromFile = await run({ KEYHOLE_GITHUB_APP_KEY_FILE: keyFile });
+  expect(fromFile.stdout).toMatch(/0 failing, 0 warning, 4 ok/);
+  expect(fromFile.code).toBe(0);
+});

@@ -270,13 +270,14 @@ export function formatFindings(findings: readonly Finding[]): string {
 export async function runDoctorCommand(
   config: CompiledConfig,
   io: {
-    env: Record<string, string | undefined>;
+    /** A secret by name, read as `serve` reads it (env file, environment, `<NAME>_FILE`). */
+    readEnv: (name: string) => string | undefined;
     stdout: (line: string) => void;
     stderr: (line: string) => void;
   },
   options: { json: boolean; fetch?: typeof fetch },
 ): Promise<number> {
-  const github = githubAppFromConfig(config, (name) => io.env[name], options.fetch ?? fetch);
+  const github = githubAppFromConfig(config, io.readEnv, options.fetch ?? fetch);
   if (!github) {
     io.stderr(
       'keyhole-broker doctor: the config has no github_app; add one (app_id, private_key_env, api_url) so the broker can read the repositories',

@@ -9,7 +9,7 @@ import type { PolicyClaims } from '../../oidc/claims.js';
 import { formatCaseReport, loadCases, missingClaims, parseClaimsText, runCases } from '../../policy/cases.js';
 import { evaluatePolicy } from '../../policy/evaluate.js';
 import { explainDecision } from '../../policy/explain.js';
-import { startRuntime } from './runtime.js';
+import { createEnvReader, startRuntime } from './runtime.js';
 import { startServer } from './server.js';
 import { drain } from './shutdown.js';
 import { ConfigError, formatIssue } from '../../policy/yaml-file.js';
@@ -33,6 +33,19 @@ interface Command {
 }
 
 class UsageError extends Error {}
+
+/**
+ * parseArgs's own wording ("To specify a positional argument starting with a '-'…") is about its
+ * API, not this command: the flag, in the words of a usage error.
+ */
+export function parseArgsMessage(error: Error): string {
+  const quoted = /'([^']+)'/.exec(error.message)?.[1] ?? '';
+  if (/Unknown option/.test(error.message)) return `unknown flag ${quoted}`;
+  if (/argument missing/.test(error.message)) return `${quoted.split(' ')[0]} needs a value`;
+  if (/does not take an argument/.test(error.message)) return `${quoted.split(' ')[0]} takes no value`;
+  if (/positional/.test(error.message)) return `unexpected argument ${quoted}`;
+  return error.message;
+}
 
 function readInput(file: string | undefined, flag: string): string {
   if (!file) throw new UsageError(`${flag} <file> is required`);
@@ -191,6 +204,15 @@ async function policyTest(values: Values, io: Io): Promise<number> {
   return results.every((r) => r.passed) ? 0 : 1;
 }
 
+/** doctor reads the GitHub App's key exactly as serve does: --env-file, the environment, `<NAME>_FILE`. */
+async function doctor(values: Values, io: Io): Promise<number> {
+  const { config } = loadConfigFile(values);
+  const envFile = values['env-file'] as string | undefined;
+  if (envFile) readInput(envFile, '--env-file'); // a missing file is a usage error, not a stack trace
+  const readEnv = createEnvReader(io.env, envFile);
+  return runDoctorCommand(config, { ...io, readEnv }, { json: values.json === true });
+}
+
 const config = { config: { type: 'string' } } as const;
 
 /** The subcommands, by their words; a new one is one entry here. */
@@ -228,9 +250,10 @@ const COMMANDS: Record<string, Command> = {
     run: policyTest,
   },
   doctor: {
-    usage: 'doctor --config <file> [--json]: check the GitHub-side controls production rules rely on',
-    options: { ...config, json: { type: 'boolean' } },
-    run: (values, io) => runDoctorCommand(loadConfigFile(values).config, io, { json: values.json === true }),
+    usage:
+      'doctor --config <file> [--env-file <file>] [--json]: check the GitHub-side controls production rules rely on',
+    options: { ...config, 'env-file': { type: 'string' }, json: { type: 'boolean' } },
+    run: doctor,
   },
 };
 
@@ -267,11 +290,12 @@ export async function runCli(argv: string[], io: Io): Promise<number> {
       io.stderr(error.message);
       return 1;
     }
-    if (
-      error instanceof UsageError ||
-      (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS'))
-    ) {
+    if (error instanceof UsageError) {
       io.stderr(`keyhole-broker: ${error.message}\n${usage}`);
+      return 1;
+    }
+    if (error instanceof TypeError && 'code' in error && String(error.code).startsWith('ERR_PARSE_ARGS')) {
+      io.stderr(`keyhole-broker: ${parseArgsMessage(error)}\n${usage}`);
       return 1;
     }
     io.stderr(`keyhole-broker: ${error instanceof Error ? error.message : String(error)}`);

@@ -59,7 +59,7 @@ interface Generation extends Composed {
  * content is the value: Kubernetes Secret volumes, Docker and systemd credentials). Read once per
  * generation, so a rotated file applies at the next reload and never half-way through one.
  */
-function createEnvReader(env: NodeJS.ProcessEnv, envFile: string | undefined) {
+export function createEnvReader(env: NodeJS.ProcessEnv, envFile: string | undefined) {
   const fromFile = envFile ? parseEnv(readFileSync(envFile, 'utf8')) : {};
   const cache = new Map<string, string | undefined>();
   return (name: string): string | undefined => {
