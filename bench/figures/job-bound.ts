@@ -82,6 +82,8 @@ export default {
             app_id: github.appId,
             private_key_env: 'KEYHOLE_GITHUB_APP_KEY',
             api_url: github.url,
+            // Hundreds of jobs a minute from one repository: the cost of a check, not the budget.
+            max_requests_per_repository_per_minute: 5000,
           },
         },
       });

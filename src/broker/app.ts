@@ -13,7 +13,7 @@ import { randomHex } from './bytes.js';
 import { credentialRunUrl } from './github/job.js';
 import { createRevocations, handleRevoke } from './credential/revocation.js';
 import { createExchangeRateLimit } from './limits/rate.js';
-import type { GitHubApp } from './github/app.js';
+import type { GitHubApp, GitHubObserver } from './github/app.js';
 import { createJobStatusChecker } from './github/job-status.js';
 
 export interface BrokerDeps {
@@ -30,6 +30,8 @@ export interface BrokerDeps {
   fetchFor?: (project: string) => typeof fetch;
   /** Required when the config has `github_app`: asks GitHub whether a job is still running. */
   githubApp?: GitHubApp;
+  /** Counts what the job checks spared GitHub (a spent budget); the app client counts its requests. */
+  githubObserver?: GitHubObserver;
   /** The platform's SHA-1 (the Node adapter's), for batched uploads; WebCrypto when absent. */
   sha1Hex?: (pieces: readonly Uint8Array[]) => string;
 }
@@ -87,6 +89,9 @@ export function createBroker(deps: BrokerDeps): Broker {
           cacheMs: deps.config.githubApp.check_cache_seconds * 1000,
           logger: deps.logger,
           now,
+          store: deps.replay,
+          budgetPerMinute: deps.config.githubApp.max_requests_per_repository_per_minute,
+          ...(deps.githubObserver ? { observe: deps.githubObserver } : {}),
         })
       : undefined;
   const exchangeDeps: ExchangeDeps = {

@@ -17,7 +17,7 @@ import type { CompiledConfig, CompiledProject } from '../policy/compiled.js';
 import { evaluatePolicy } from '../policy/evaluate.js';
 import type { ReplayStore } from '../store/store.js';
 import { batchCapability } from '../gateway/frames.js';
-import { checkJob } from './job-checks.js';
+import { checkJobRunning, checkProof } from './job-checks.js';
 import { findRetry, recordRetry, retryRecordKey, takeJobSlot } from './job-credentials.js';
 import { reserveToken } from './one-time.js';
 import { readExchangeRequest } from './request.js';
@@ -62,7 +62,9 @@ export async function handleExchange(
   const { project } = decision.grant;
   const job = await jobKey(claims);
   const jobAudit = { ...audit, run_url: runUrl(deps.serverUrl, claims) };
-  const jkt = await checkJob(request, deps, claims, project, jobAudit);
+  // Every refusal that costs no GitHub request comes first (the proof, the token, a retry, the
+  // job's slot); asking GitHub whether the job runs is the last check before minting.
+  const jkt = await checkProof(request, deps, project, jobAudit);
 
   if (!deps.upstreamToken(project.tokenEnv)) {
     deps.logger.log(
@@ -90,12 +92,20 @@ export async function handleExchange(
   const record = await retryRecordKey(request, project, job, jobAudit);
   const previous = record && (await findRetry(deps, record, { target, jkt, now }, jobAudit));
   if (previous) {
+    await checkJobRunning(deps, claims, project, jobAudit);
     const { credential } = await signCredential(deps.keys, previous);
     allow(previous.cid, true);
     return exchangeResponse(credential, previous, project, batchCapability(deps.config.limits), requestId);
   }
 
   const giveBackSlot = await takeJobSlot(deps, project, job, jobAudit);
+  try {
+    await checkJobRunning(deps, claims, project, jobAudit);
+  } catch (error) {
+    // Refused (or unconfirmed) before anything was minted: the slot is the job's again.
+    await giveBackSlot();
+    throw error;
+  }
   const expires = Math.min(now + deps.config.credentialTtlSeconds * 1000, now + 3600_000);
   const { credential, claims: minted } = await mintCredential(
     deps.keys,

@@ -1,6 +1,8 @@
 /**
  * What the job itself must show before a credential is minted: a DPoP proof where the project
- * binds credentials to a key, and (with a github_app) that the job is still running.
+ * binds credentials to a key, and (with a github_app) that the job is still running. The proof is
+ * checked first, with the other cheap refusals, so that nothing is asked of GitHub for a request
+ * that is refused anyway (docs/threat-model.md "GitHub API amplification").
  */
 import { EXCHANGE_PATH } from '../../shared/wire.js';
 import type { AuditEvent } from '../audit.js';
@@ -10,15 +12,13 @@ import type { GitHubClaims } from '../oidc/claims.js';
 import type { CompiledProject } from '../policy/compiled.js';
 import type { ExchangeDeps } from './handler.js';
 
-/** Checks the job; returns the thumbprint of the key a sender-constrained credential is bound to. */
-export async function checkJob(
+/** Checks the proof; returns the thumbprint of the key a sender-constrained credential is bound to. */
+export async function checkProof(
   request: Request,
   deps: ExchangeDeps,
-  claims: GitHubClaims,
   project: CompiledProject,
   audit: Partial<AuditEvent>,
 ): Promise<string | undefined> {
-  // A request that cannot succeed is refused before anything is asked of GitHub on its behalf.
   if (project.requireDpop && !request.headers.get('dpop')) {
     throw new BrokerError(
       400,
@@ -26,7 +26,6 @@ export async function checkJob(
       `Project ${project.name} requires DPoP-bound credentials (require_dpop: true): deploy with the Keyhole action (deploy: true), which holds the key. The official Vercel CLI cannot send DPoP proofs, so credential-only mode (deploy: false) is refused for this project.`,
     ).with({ audit, reason: 'dpop proof missing at exchange' });
   }
-  await checkJobRunning(deps, claims, project, audit);
   if (!project.requireDpop) return undefined;
   // Sender-constrained projects bind the credential to the key that signed the exchange's proof.
   try {
@@ -46,7 +45,7 @@ export async function checkJob(
 }
 
 /** A token lifted from a job that has ended (its request token lives on) gets nothing. */
-async function checkJobRunning(
+export async function checkJobRunning(
   deps: ExchangeDeps,
   claims: GitHubClaims,
   project: CompiledProject,

@@ -13,6 +13,20 @@ export interface GitHubAppSettings {
   apiUrl: string;
   fetch: typeof fetch;
   timeoutMs?: number;
+  /** Told once each time GitHub answers "rate limited": the broker logs it and counts it. */
+  onRateLimited?: (info: { retryAfterSeconds: number; detail: string }) => void;
+  /** Told of every GitHub request's outcome, and of every request a rate limit spared (metrics). */
+  observe?: GitHubObserver;
+  now?: () => number;
+}
+
+/** Outcomes of the broker's GitHub requests, a closed set (metric labels). */
+export type GitHubOutcome = 'ok' | 'not_found' | 'refused' | 'unreachable' | 'rate_limited';
+
+export interface GitHubObserver {
+  request(outcome: GitHubOutcome): void;
+  /** A request not made: GitHub's rate limit is in force, or the repository spent its budget. */
+  spared(reason: 'rate_limited' | 'budget'): void;
 }
 
 export type GitHubAnswer = { status: number; body: unknown };
@@ -22,10 +36,51 @@ const PERMISSIONS = { checks: 'read', actions: 'read', contents: 'read', metadat
 const INSTALLATION_TTL_MS = 10 * 60_000;
 
 export class GitHubUnreachableError extends Error {
-  constructor(detail: string) {
+  /** How long to wait before asking again, when GitHub or the broker's own budget says so. */
+  readonly retryAfterSeconds: number | undefined;
+  constructor(detail: string, retryAfterSeconds?: number) {
     super(`GitHub did not answer: ${detail}`);
     this.name = 'GitHubUnreachableError';
+    this.retryAfterSeconds = retryAfterSeconds;
   }
+}
+
+/**
+ * GitHub said "rate limited" (or said so earlier and its wait is not over): unreachable for that
+ * long, and no request is made meanwhile — asking again only extends a secondary limit.
+ */
+export class GitHubRateLimitedError extends GitHubUnreachableError {
+  constructor(retryAfterSeconds: number) {
+    super(`rate limited for ${retryAfterSeconds} s more`, retryAfterSeconds);
+    this.name = 'GitHubRateLimitedError';
+  }
+}
+
+/** Waits GitHub names are honoured up to an hour (a primary limit's reset); unnamed ones take a minute. */
+const MAX_RATE_LIMIT_WAIT_S = 3600;
+const DEFAULT_RATE_LIMIT_WAIT_S = 60;
+
+/**
+ * Seconds to wait when an answer is GitHub's rate limit, else undefined: a 403/429 with
+ * `x-ratelimit-remaining: 0` (primary; wait until `x-ratelimit-reset`), or with `retry-after` or a
+ * "secondary rate limit" message (GitHub's REST docs, "Rate limits for the REST API").
+ */
+export function rateLimitWait(
+  status: number | undefined,
+  header: (name: string) => string | null | undefined,
+  message: string,
+  nowMs: number,
+): number | undefined {
+  if (status !== 403 && status !== 429) return undefined;
+  const retryAfter = header('retry-after');
+  const remaining = header('x-ratelimit-remaining');
+  const limited = remaining === '0' || Boolean(retryAfter) || /rate limit/i.test(message) || status === 429;
+  if (!limited) return undefined;
+  let wait = DEFAULT_RATE_LIMIT_WAIT_S;
+  const reset = Number(header('x-ratelimit-reset'));
+  if (retryAfter && /^\d{1,6}$/.test(retryAfter.trim())) wait = Number(retryAfter);
+  else if (remaining === '0' && Number.isFinite(reset) && reset > 0) wait = Math.ceil(reset - nowMs / 1000);
+  return Math.min(MAX_RATE_LIMIT_WAIT_S, Math.max(1, wait));
 }
 
 /** GitHub refused the app (a missing installation, 401/403): a setting to fix, not an outage. */
@@ -57,12 +112,61 @@ function githubFailure(status: number | undefined, unreachable: string, refused:
   return new GitHubRefusedError(refused, status);
 }
 
+/**
+ * The app's memory of GitHub's rate limit: a failed answer is classified (`githubFailure`), and a
+ * rate-limit answer starts a wait, told once, during which `beforeRequest` refuses without a request.
+ */
+function rateLimitGuard(settings: GitHubAppSettings) {
+  const now = settings.now ?? Date.now;
+  /** Until when GitHub's rate limit is in force (epoch ms): no request leaves before. */
+  let limitedUntil = 0;
+
+  /** Refuses without a request while a rate limit lasts. */
+  function beforeRequest(): void {
+    const left = Math.ceil((limitedUntil - now()) / 1000);
+    if (left <= 0) return;
+    settings.observe?.spared('rate_limited');
+    throw new GitHubRateLimitedError(left);
+  }
+
+  /** A failed answer: a rate limit starts the wait (told once); anything else is classified as before. */
+  function failure(
+    status: number | undefined,
+    header: (name: string) => string | null | undefined,
+    message: string,
+    unreachable: string,
+    refused: string,
+  ): Error {
+    const wait = rateLimitWait(status, header, message, now());
+    if (wait === undefined) {
+      settings.observe?.request(
+        status === undefined || status >= 500 || status === 429 ? 'unreachable' : 'refused',
+      );
+      return githubFailure(status, unreachable, refused);
+    }
+    settings.observe?.request('rate_limited');
+    const first = limitedUntil <= now();
+    limitedUntil = Math.max(limitedUntil, now() + wait * 1000);
+    if (first) settings.onRateLimited?.({ retryAfterSeconds: wait, detail: `HTTP ${status}: ${message}` });
+    return new GitHubRateLimitedError(wait);
+  }
+  return { beforeRequest, failure };
+}
+
 export function createGitHubApp(settings: GitHubAppSettings): GitHubApp {
   const timeoutMs = settings.timeoutMs ?? 10_000;
+  const { beforeRequest, failure } = rateLimitGuard(settings);
   const request = octokitRequest.defaults({
     baseUrl: settings.apiUrl.replace(/\/+$/, ''),
     headers: { 'user-agent': 'keyhole-broker', 'x-github-api-version': '2022-11-28' },
-    request: { fetch: settings.fetch },
+    // Its successes are counted here; its failures go through `classify` like a direct answer's.
+    request: {
+      fetch: async (input: RequestInfo | URL, init?: RequestInit) => {
+        const response = await settings.fetch(input, init);
+        if (response.ok) settings.observe?.request('ok');
+        return response;
+      },
+    },
   });
   const auth = createAppAuth({
     appId: settings.appId,
@@ -73,10 +177,16 @@ export function createGitHubApp(settings: GitHubAppSettings): GitHubApp {
 
   /** An Octokit failure, classified like a direct answer (`githubFailure`). */
   function classify(error: unknown): never {
-    const status = (error as { status?: number }).status;
-    throw githubFailure(
+    const { status, response } = error as {
+      status?: number;
+      response?: { headers?: Record<string, string | undefined>; data?: { message?: unknown } };
+    };
+    const message = error instanceof Error ? error.message : String(error);
+    throw failure(
       status,
-      error instanceof Error ? error.message : String(error),
+      (name) => response?.headers?.[name],
+      `${typeof response?.data?.message === 'string' ? response.data.message : ''} ${message}`,
+      message,
       `GitHub answered ${status}`,
     );
   }
@@ -86,6 +196,7 @@ export function createGitHubApp(settings: GitHubAppSettings): GitHubApp {
     const key = repository.toLowerCase();
     let cached = installations.get(key);
     if (!cached || Date.now() - cached.at > INSTALLATION_TTL_MS) {
+      beforeRequest();
       try {
         const { token } = await auth({ type: 'app' });
         const { data } = await request('GET /repos/{owner}/{repo}/installation', {
@@ -117,7 +228,9 @@ export function createGitHubApp(settings: GitHubAppSettings): GitHubApp {
 
   return {
     async getRepo(repository, path) {
+      beforeRequest();
       const token = await installationToken(repository);
+      beforeRequest();
       let response: Response;
       try {
         response = await settings.fetch(`${settings.apiUrl.replace(/\/+$/, '')}/repos/${repository}${path}`, {
@@ -131,16 +244,24 @@ export function createGitHubApp(settings: GitHubAppSettings): GitHubApp {
           signal: AbortSignal.timeout(timeoutMs),
         });
       } catch (error) {
+        settings.observe?.request('unreachable');
         throw new GitHubUnreachableError(error instanceof Error ? error.message : String(error));
       }
       if (!response.ok && response.status !== 404) {
-        await response.body?.cancel();
-        throw githubFailure(
+        // A secondary limit says so only in its message: read a little of a 403/429's body.
+        const text =
+          response.status === 403 || response.status === 429
+            ? (await response.text().catch(() => '')).slice(0, 500)
+            : (await response.body?.cancel(), '');
+        throw failure(
           response.status,
+          (name) => response.headers.get(name),
+          text,
           `HTTP ${response.status}`,
           `GitHub answered ${response.status} to GET ${path}`,
         );
       }
+      settings.observe?.request(response.status === 404 ? 'not_found' : 'ok');
       return { status: response.status, body: await response.json().catch(() => undefined) };
     },
   };
@@ -151,6 +272,7 @@ export function githubAppFromConfig(
   config: { githubApp?: { app_id: string; private_key_env: string; api_url: string } },
   env: (name: string) => string | undefined,
   fetchImpl: typeof fetch,
+  watch: Pick<GitHubAppSettings, 'onRateLimited' | 'observe'> = {},
 ): GitHubApp | undefined {
   if (!config.githubApp) return undefined;
   const { app_id, private_key_env, api_url } = config.githubApp;
@@ -160,5 +282,5 @@ export function githubAppFromConfig(
     throw new Error(
       `github_app.private_key_env: ${private_key_env} must hold the GitHub App's private key (the .pem file GitHub generated)`,
     );
-  return createGitHubApp({ appId: app_id, privateKey, apiUrl: api_url, fetch: fetchImpl });
+  return createGitHubApp({ appId: app_id, privateKey, apiUrl: api_url, fetch: fetchImpl, ...watch });
 }

@@ -8,7 +8,7 @@ import type { JWTVerifyGetKey } from 'jose';
 import { createBroker, type Broker, type BrokerDeps } from '../app.js';
 import { createLogger, type Logger } from '../audit.js';
 import { loadSigningKeys, type SigningKeys } from '../credential/credential.js';
-import { githubAppFromConfig } from '../github/app.js';
+import { githubAppFromConfig, type GitHubObserver } from '../github/app.js';
 import { createGitHubKeySet, createTokenVerifier } from '../oidc/verify.js';
 import type { CompiledConfig } from '../policy/compiled.js';
 import { parseConfig } from '../policy/config.js';
@@ -38,6 +38,8 @@ export interface ComposeOptions {
   previous?: Composed;
   /** The platform's fetch for GitHub and the issuer's keys; the global one by default. */
   fetch?: typeof fetch;
+  /** Counts the broker's GitHub requests, rate-limit answers and spared requests (the Node metrics). */
+  githubObserver?: GitHubObserver;
   /** Passed through to `createBroker` (`fetch` there is the upstream Vercel fetch). */
   deps?: Pick<BrokerDeps, 'fetch' | 'fetchFor' | 'sha1Hex' | 'serverUrl'>;
 }
@@ -60,7 +62,15 @@ export async function composeBroker(options: ComposeOptions): Promise<Composed> 
   const storeUrl = options.store ? 'platform' : storeUrlOf(config, readEnv, options.instances);
   // Its key is a secret like the others: read before a store is opened, so a missing one stops
   // the start or the reload without leaving a new connection behind.
-  const githubApp = githubAppFromConfig(config, readEnv, options.fetch ?? fetch);
+  const githubApp = githubAppFromConfig(config, readEnv, options.fetch ?? fetch, {
+    // Told once per rate-limited period: the requests it spares are counted, not logged one by one.
+    onRateLimited: ({ retryAfterSeconds, detail }) =>
+      options.logger.log('warn', 'GitHub rate-limited the broker: no GitHub request until its wait is over', {
+        retry_after_seconds: retryAfterSeconds,
+        detail,
+      }),
+    ...(options.githubObserver ? { observe: options.githubObserver } : {}),
+  });
   const store =
     options.store ??
     (previous?.storeUrl === storeUrl ? previous.store : openConfiguredStore(storeUrl, options));
@@ -78,6 +88,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Composed> 
     logger: options.logger,
     upstreamToken: readEnv,
     ...(githubApp ? { githubApp } : {}),
+    ...(options.githubObserver ? { githubObserver: options.githubObserver } : {}),
   });
   return { broker, keys, store, storeUrl, jwksUrl: config.jwksUrl, keySet };
 }

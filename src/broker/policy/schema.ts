@@ -175,6 +175,12 @@ export const githubAppSchema = z.strictObject({
     .min(0)
     .max(30, 'at most 30: a job that ended must stop its credentials within 30 s')
     .default(30),
+  /**
+   * GitHub requests (job checks) one repository may cause a minute, counted across instances in the
+   * store; past it, that repository's exchanges and unconfirmed calls answer 503 without a request,
+   * so no repository spends the installation's rate limit for the others.
+   */
+  max_requests_per_repository_per_minute: z.number().int().min(1).max(5000).default(60),
 });
 
 export const configSchema = z.strictObject({

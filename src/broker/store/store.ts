@@ -39,6 +39,8 @@ export const storeKeys = {
   jobSlots: (project: string, job: string) => `jobslots:${project}:${job}`,
   /** Exchanges of one repository owner in one minute (exchange_rate_per_owner). */
   exchangeRate: (owner: string, window: number) => `rate:exchange:${owner}:${window}`,
+  /** GitHub requests one repository caused in one minute (github_app.max_requests_per_repository_per_minute). */
+  githubBudget: (repository: string, window: number) => `github:budget:${repository}:${window}`,
   /** A revoked credential, until it would have expired. */
   revoked: (credentialId: string) => `revoked:${credentialId}`,
   /** Who created a deployment (the alias, clean-up and rollback routes touch only their own). */

@@ -2,7 +2,7 @@
  * A local GitHub REST API, shaped like api.github.com and recording every request: the GitHub App
  * endpoints the broker uses (app.ts) and the calls an action job makes with its token (job.ts).
  */
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportPKCS8, exportSPKI, generateKeyPair, importSPKI } from 'jose';
 import { appJwtRoute, installationRoute, type AppState, type FakeRepository } from './app.js';
@@ -24,6 +24,12 @@ export interface GitHubApiFake {
   setCheckRun(fullName: string, id: string, status: 'queued' | 'in_progress' | 'completed'): void;
   /** false: every request is answered 503 (GitHub unreachable as far as the broker can tell). */
   setAvailable(available: boolean): void;
+  /**
+   * Answers every request as GitHub does past a rate limit, until cleared (undefined): `primary`
+   * is 403 with `x-ratelimit-remaining: 0` and the reset `seconds` ahead; `secondary` is 403 with
+   * `retry-after: seconds` and GitHub's "secondary rate limit" message.
+   */
+  setRateLimited(limit: { kind: 'primary' | 'secondary'; seconds: number } | undefined): void;
   /** Every request, in order. */
   calls: RecordedCall[];
   /** The same record as `calls`. */
@@ -39,6 +45,27 @@ export interface GitHubApiFake {
 
 /** The job-token side's name for the fake. */
 export type GitHubApi = GitHubApiFake;
+
+/** GitHub's answers past its primary and secondary rate limits (REST docs, "Rate limits for the REST API"). */
+function rateLimitAnswer(res: ServerResponse, limit: { kind: 'primary' | 'secondary'; seconds: number }) {
+  const docs = 'https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api';
+  const headers =
+    limit.kind === 'primary'
+      ? {
+          'x-ratelimit-limit': '5000',
+          'x-ratelimit-remaining': '0',
+          'x-ratelimit-used': '5000',
+          'x-ratelimit-reset': String(Math.ceil(Date.now() / 1000) + limit.seconds),
+          'x-ratelimit-resource': 'core',
+        }
+      : { 'retry-after': String(limit.seconds) };
+  const message =
+    limit.kind === 'primary'
+      ? 'API rate limit exceeded for installation ID 1000.'
+      : 'You have exceeded a secondary rate limit. Please wait a few minutes before you try again.';
+  res.writeHead(403, { 'content-type': 'application/json; charset=utf-8', ...headers });
+  res.end(JSON.stringify({ message, documentation_url: docs, status: '403' }));
+}
 
 export async function startGitHubApi(
   options: { appId?: string; repository?: string; token?: string } = {},
@@ -61,12 +88,14 @@ export async function startGitHubApi(
   };
   const calls: RecordedCall[] = [];
   let available = true;
+  let rateLimited: { kind: 'primary' | 'secondary'; seconds: number } | undefined;
   let nextInstallation = 1000;
 
   const server: Server = createServer((req, res) => {
     void (async () => {
       const r = await readRequest(req, res, calls);
       if (!available) return r.send(503, { message: 'Service Unavailable' });
+      if (rateLimited) return rateLimitAnswer(res, rateLimited);
       if (await appJwtRoute(app, r)) return;
       if (isJobToken(job, r.auth)) return jobRoute(job, r);
       return installationRoute(app, r);
@@ -96,6 +125,9 @@ export async function startGitHubApi(
     },
     setAvailable: (value) => {
       available = value;
+    },
+    setRateLimited: (limit) => {
+      rateLimited = limit;
     },
     calls,
     requests: calls,

@@ -7,6 +7,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { AuditEvent, Logger } from '../../audit.js';
 import type { ReplayStore } from '../../store/store.js';
 import type { UpstreamFetch } from '../../gateway/forward.js';
+import type { GitHubObserver } from '../../github/app.js';
 
 /** The names the Grafana dashboard (examples/grafana-dashboard.json) and docs/operations.md use. */
 export const METRIC_NAMES = [
@@ -20,6 +21,9 @@ export const METRIC_NAMES = [
   'keyhole_jwks_age_seconds',
   'keyhole_jwks_stale_verifications_total',
   'keyhole_config_reloads_total',
+  'keyhole_github_requests_total',
+  'keyhole_github_rate_limits_total',
+  'keyhole_github_requests_spared_total',
 ] as const;
 
 /** Path segments an upstream path template keeps; anything else (ids, names) becomes `:id`. */
@@ -67,6 +71,8 @@ export interface BrokerMetrics {
   staleKeySetUsed(): void;
   uploadStarted(): () => void;
   configReloaded(outcome: 'ok' | 'refused'): void;
+  /** Counts GitHub requests by outcome, rate-limit answers, and requests spared. */
+  readonly github: GitHubObserver;
   /** When the issuer's keys were last fetched successfully (epoch ms), if ever. */
   keySetLoadedAt(): number | undefined;
 }
@@ -135,7 +141,27 @@ function createSeries(registry: Registry, now: () => number, keySetAt: () => num
     labelNames: ['outcome'] as const,
     registers,
   });
+  const githubRequests = new Counter({
+    name: 'keyhole_github_requests_total',
+    help: 'Requests to the GitHub API (job checks, app tokens) by outcome: ok, not_found, refused, unreachable, rate_limited.',
+    labelNames: ['outcome'] as const,
+    registers,
+  });
+  const githubRateLimits = new Counter({
+    name: 'keyhole_github_rate_limits_total',
+    help: 'Times GitHub answered "rate limited": each starts a wait during which no GitHub request is made.',
+    registers,
+  });
+  const githubSpared = new Counter({
+    name: 'keyhole_github_requests_spared_total',
+    help: "GitHub requests not made: GitHub's rate limit in force (rate_limited) or the repository's budget spent (budget); each answered 503.",
+    labelNames: ['reason'] as const,
+    registers,
+  });
   // Series that should read 0 rather than be absent before the first event (alerts on rate()).
+  for (const outcome of ['ok', 'not_found', 'refused', 'unreachable', 'rate_limited'])
+    githubRequests.inc({ outcome }, 0);
+  for (const reason of ['rate_limited', 'budget']) githubSpared.inc({ reason }, 0);
   exchanges.inc({ decision: 'allow', reason: 'allowed' }, 0);
   for (const operation of ['reserve', 'release', 'get', 'put', 'take', 'ping'])
     storeErrors.inc({ operation }, 0);
@@ -152,6 +178,13 @@ function createSeries(registry: Registry, now: () => number, keySetAt: () => num
     jwksRefreshes,
     staleVerifications,
     reloads,
+    github: {
+      request: (outcome) => {
+        githubRequests.inc({ outcome });
+        if (outcome === 'rate_limited') githubRateLimits.inc();
+      },
+      spared: (reason) => githubSpared.inc({ reason }),
+    } satisfies GitHubObserver,
   };
 }
 
@@ -231,6 +264,7 @@ export function createMetrics(options: { now?: () => number } = {}): BrokerMetri
     jwksRefreshes,
     staleVerifications,
     reloads,
+    github,
   } = createSeries(registry, now, () => keySetAt);
 
   const observeAudit = (event: AuditEvent) => {
@@ -258,6 +292,7 @@ export function createMetrics(options: { now?: () => number } = {}): BrokerMetri
       },
     }),
     instrumentStore: (store) => countStoreErrors(store, storeErrors),
+    github,
     instrumentFetch: (fetcher) => timeUpstream(fetcher, upstreamDuration),
     instrumentKeySetFetch: (fetcher) => async (input, init) => {
       try {

@@ -133,6 +133,7 @@ function createGenerations(options: RuntimeOptions, metrics: BrokerMetrics) {
         ),
       keySet: keySetFor,
       warn: options.stderr,
+      githubObserver: metrics.github,
       ...(previous ? { previous } : {}),
       deps: {
         fetch: upstreamFetch,
