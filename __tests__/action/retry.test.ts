@@ -75,3 +75,55 @@ test('fetchRetrying retries 429/5xx and network errors, and returns other answer
   );
   expect(notRetried.status).toBe(403);
 });
+
+test("a 429 names Vercel's limit in the retry line, and waits as long as Vercel says", async () => {
+  const sleeps: number[] = [];
+  const lines: string[] = [];
+  const reset = Math.ceil(Date.now() / 1000) + 90;
+  const answers = [
+    new Response('{}', {
+      status: 429,
+      headers: {
+        'retry-after': '90',
+        'x-ratelimit-limit': '100',
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': String(reset),
+      },
+    }),
+    new Response('ok'),
+  ];
+  const response = await fetchRetrying(
+    async () => answers.shift()!,
+    'create deployment',
+    {
+      ...policy(sleeps),
+      onRetry: (what, _n, delay, reason) => void lines.push(`${what}: ${reason} ${delay}`),
+    },
+    'https://broker.example/v13/deployments',
+    {},
+  );
+  expect(response.status).toBe(200);
+  // Retry-After beyond the 60 s cap: a rate limit is waited out in full, not retried early.
+  expect(sleeps).toEqual([90_000]);
+  expect(lines).toEqual([
+    `create deployment: HTTP 429: Vercel's rate limit (100 requests, 0 left, resets ${new Date(reset * 1000).toISOString().slice(11, 19)} UTC) 90000`,
+  ]);
+});
+
+test('a wait that would end past timeout-minutes gives up at once with a clear error', async () => {
+  const sleeps: number[] = [];
+  const limited = () =>
+    new Response('{}', { status: 429, headers: { 'retry-after': '3600', 'x-ratelimit-limit': '32' } });
+  await expect(
+    fetchRetrying(
+      async () => limited(),
+      'create deployment',
+      { ...policy(sleeps), deadline: 1_000_000 + 600_000, now: () => 1_000_000 },
+      'https://broker.example/v13/deployments',
+      {},
+    ),
+  ).rejects.toThrow(
+    "create deployment: gave up after 1 attempt(s): HTTP 429: Vercel's rate limit (32 requests); waiting 3600 s more would pass timeout-minutes",
+  );
+  expect(sleeps).toEqual([]);
+});

@@ -44,8 +44,10 @@ async function runSteps(deps: ActionDeps, record: RunRecord): Promise<void> {
   record.report.target = settings.target;
   const github = (record.github = deps.github?.(settings));
   const context = readRunContext(deps.env);
+  // No retry waits past timeout-minutes: a rate limit that resets later is a clear failure now.
+  const deadline = deps.now() + settings.timeoutMs;
   const step: Step = {
-    deps,
+    deps: { ...deps, retry: { ...deps.retry, deadline, now: deps.now } },
     settings,
     record,
     context,

@@ -9,6 +9,9 @@ export interface RetryPolicy {
   sleep: (ms: number) => Promise<void>;
   random: () => number;
   onRetry?: (what: string, attempt: number, delayMs: number, reason: string) => void;
+  /** Epoch ms (the start plus `timeout-minutes`): a wait that would end past it gives up instead. */
+  deadline?: number;
+  now?: () => number;
 }
 
 export const defaultRetryPolicy = (overrides: Partial<RetryPolicy> = {}): RetryPolicy => ({
@@ -30,11 +33,47 @@ export function retryAfterMs(value: string | null | undefined, now = Date.now())
 
 export class RetryableError extends Error {
   readonly retryAfterMs: number | undefined;
-  constructor(message: string, retryAfter?: number) {
+  /** A rate limit's own wait (uncapped: Vercel may say an hour), checked against the deadline. */
+  readonly limitWaitMs: number | undefined;
+  constructor(message: string, retryAfter?: number, limitWaitMs?: number) {
     super(message);
     this.name = 'RetryableError';
     this.retryAfterMs = retryAfter;
+    this.limitWaitMs = limitWaitMs;
   }
+}
+
+/**
+ * A 429's headers in words, for the one line the user reads while the action waits: which limit
+ * (Vercel's `X-RateLimit-*`, which the broker passes through unchanged, or the broker's own), and
+ * how long its `Retry-After` or reset says to wait, uncapped.
+ */
+export function rateLimitOf(headers: Headers, now = Date.now()): { text: string; waitMs?: number } {
+  const limit = headers.get('x-ratelimit-limit');
+  const remaining = headers.get('x-ratelimit-remaining');
+  const reset = Number(headers.get('x-ratelimit-reset'));
+  const after = Number(headers.get('retry-after'));
+  const resetAt = Number.isFinite(reset) && reset > 0 ? reset * 1000 : undefined;
+  const waitMs =
+    Number.isFinite(after) && after > 0 ? after * 1000 : resetAt !== undefined ? resetAt - now : undefined;
+  if (!limit) return { text: 'HTTP 429: a rate limit', ...(waitMs !== undefined ? { waitMs } : {}) };
+  const parts = [
+    `${/^\d{1,9}$/.test(limit) ? limit : '?'} requests`,
+    ...(remaining && /^\d{1,9}$/.test(remaining) ? [`${remaining} left`] : []),
+    ...(resetAt !== undefined ? [`resets ${new Date(resetAt).toISOString().slice(11, 19)} UTC`] : []),
+  ];
+  return {
+    text: `HTTP 429: Vercel's rate limit (${parts.join(', ')})`,
+    ...(waitMs !== undefined ? { waitMs: Math.max(0, waitMs) } : {}),
+  };
+}
+
+/** The error a retryable answer becomes: a 429 names its limit. */
+export function retryableAnswer(what: string, status: number, headers: Headers): RetryableError {
+  const after = retryAfterMs(headers.get('retry-after'));
+  if (status !== 429) return new RetryableError(`${what}HTTP ${status}`, after);
+  const limit = rateLimitOf(headers);
+  return new RetryableError(`${what}${limit.text}`, after, limit.waitMs);
 }
 
 /** Runs `operation` until it succeeds or throws something other than a RetryableError. */
@@ -50,7 +89,12 @@ export async function withRetry<T>(
       if (!(error instanceof RetryableError) || attempt >= policy.attempts) throw error;
       // Full jitter keeps many runners from retrying in step; Retry-After is a floor.
       const backoff = Math.min(policy.maxMs, policy.baseMs * 2 ** (attempt - 1)) * policy.random();
-      const delay = Math.max(backoff, error.retryAfterMs ?? 0);
+      const delay = Math.max(backoff, error.retryAfterMs ?? 0, error.limitWaitMs ?? 0);
+      const now = policy.now?.() ?? Date.now();
+      if (policy.deadline !== undefined && now + delay > policy.deadline)
+        throw new Error(
+          `${what}: gave up after ${attempt} attempt(s): ${error.message}; waiting ${Math.ceil(delay / 1000)} s more would pass timeout-minutes`,
+        );
       policy.onRetry?.(what, attempt, delay, error.message);
       await policy.sleep(delay);
     }
@@ -75,9 +119,8 @@ export async function fetchRetrying(
       );
     }
     if (RETRYABLE_STATUS.has(response.status)) {
-      const after = retryAfterMs(response.headers.get('retry-after'));
       await response.body?.cancel();
-      throw new RetryableError(`HTTP ${response.status}`, after);
+      throw retryableAnswer('', response.status, response.headers);
     }
     return response;
   });

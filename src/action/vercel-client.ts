@@ -6,7 +6,7 @@ import { VercelError } from '@vercel/sdk/models/vercelerror.js';
 import { HTTPClientError } from '@vercel/sdk/models/httpclienterrors.js';
 import { isErrorBody } from '../shared/wire.js';
 import { DeployError, type DeployDeps, type DeployTarget } from './deployment.js';
-import { RETRYABLE_STATUS, RetryableError, retryAfterMs } from './retry.js';
+import { RETRYABLE_STATUS, RetryableError, retryableAnswer } from './retry.js';
 
 /** What every call of one deploy shares: where it goes, with which credential, and the SDK client. */
 export interface DeployClient {
@@ -46,10 +46,7 @@ export function unwrap<T>(what: string, result: { ok: true; value: T } | { ok: f
   }
   if (error instanceof VercelError) {
     if (RETRYABLE_STATUS.has(error.statusCode))
-      throw new RetryableError(
-        `${what}: HTTP ${error.statusCode}`,
-        retryAfterMs(error.headers.get('retry-after')),
-      );
+      throw retryableAnswer(`${what}: `, error.statusCode, error.headers);
     let body: unknown;
     try {
       body = JSON.parse(error.body);

@@ -35,6 +35,8 @@ export interface RedisOptions {
   user?: { name: string; password: string };
   /** Cluster mode (nodes.conf in the temp dir); startRedisCluster() joins three such nodes. */
   cluster?: boolean;
+  /** More redis-server arguments (a replica's `--replicaof`). */
+  args?: string[];
 }
 
 export interface TestRedis {
@@ -133,6 +135,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
           ...(options.cluster ? ['+cluster|slots'] : []),
         ]
       : []),
+    ...(options.args ?? []),
   ];
   let child: ChildProcess | undefined;
   const start = async () => {

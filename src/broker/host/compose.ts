@@ -54,7 +54,7 @@ export interface Composed {
   keySet: JWTVerifyGetKey;
 }
 
-const STORE_URL = /^(memory|rediss?(\+cluster)?:\/\/.+)$/;
+const STORE_URL = /^(memory|rediss?(\+cluster|\+sentinel)?:\/\/.+)$/;
 
 export async function composeBroker(options: ComposeOptions): Promise<Composed> {
   const { config, readEnv, previous } = options;
@@ -123,7 +123,7 @@ function storeUrlOf(config: CompiledConfig, readEnv: SecretReader, instances: 'f
   if (!url || !STORE_URL.test(url)) {
     const setting = config.replayStoreEnv ? `${config.replayStoreEnv} (replay_store_env)` : 'replay_store';
     throw new Error(
-      `${setting} must hold memory, redis://…, rediss://… or redis+cluster://host1:port1,host2:port2 (user, password and db in the URL), but it is ${url ? 'something else' : 'empty'}`,
+      `${setting} must hold memory, redis://…, rediss://…, redis+cluster://host1:port1,host2:port2 or redis+sentinel://host1:26379,host2:26379/mymaster (user, password and db in the URL), but it is ${url ? 'something else' : 'empty'}`,
     );
   }
   return url;

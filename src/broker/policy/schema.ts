@@ -194,8 +194,8 @@ export const configSchema = z.strictObject({
   replay_store: z
     .string()
     .regex(
-      /^(memory|rediss?(\+cluster)?:\/\/.+)$/,
-      'must be memory or redis://host:port (rediss:// for TLS; redis+cluster://host1:port1,host2:port2 for a Redis Cluster); a URL with a password belongs in replay_store_env',
+      /^(memory|rediss?(\+cluster|\+sentinel)?:\/\/.+)$/,
+      'must be memory or redis://host:port (rediss:// for TLS; redis+cluster://host1:port1,host2:port2 for a Redis Cluster; redis+sentinel://host1:26379,host2:26379/mymaster for Sentinel); a URL with a password belongs in replay_store_env',
     )
     .default('memory'),
   /** Names the env var holding the Redis URL, so its password stays out of the file. */

@@ -1,12 +1,15 @@
 /**
  * The shared store on Redis (or Valkey, which speaks the same protocol), for several broker
- * instances, through node-redis (`@redis/client`): `SET key 1 NX PX ttl` is the atomic reservation,
+ * instances, through node-redis (`@redis/client`): one server, a Cluster, or a Sentinel group. `SET key 1 NX PX ttl` is the atomic reservation,
  * records are plain `SET … PX` / `GET`, `take` is one Lua script. While Redis is unreachable every
  * command rejects at once (no offline queue) and the caller fails closed (503); the client
  * reconnects with backoff in the background and the broker recovers by itself.
  */
-import { createClient, createCluster, defineScript } from '@redis/client';
+import { createClient, createCluster, createSentinel, defineScript } from '@redis/client';
+import { parseClusterUrl, parseSentinelUrl, redactRedisUrl, type SentinelGroup } from './redis-urls.js';
 import type { ReplayStore } from './store.js';
+
+export { parseClusterUrl, parseSentinelUrl, redactRedisUrl } from './redis-urls.js';
 
 /**
  * `take` as one Lua script: Redis runs it atomically, so two instances can never both pass a limit.
@@ -38,20 +41,6 @@ export interface RedisStoreOptions {
   onEvent?: (event: 'error' | 'ready' | 'reconnecting', detail?: string) => void;
 }
 
-/** The URL with its password replaced, for log lines and error messages. */
-export function redactRedisUrl(url: string): string {
-  // WHATWG URL cannot parse a host list (`a:1,b:2`): redact the cluster form by its own pattern.
-  const cluster = /^(rediss?\+cluster:\/\/[^:@/]*:)[^@/]*@/.exec(url);
-  if (cluster) return `${cluster[1]}***@${url.slice(cluster[0].length)}`;
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return 'an unparseable Redis URL';
-  }
-}
-
 /** Exponential backoff from 50 ms to 2 s, with jitter so a fleet of brokers does not reconnect in step. */
 export function reconnectDelay(attempt: number, random: () => number = Math.random): number {
   const base = Math.min(50 * 2 ** attempt, 2_000);
@@ -59,34 +48,6 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
 }
 
 const ttl = (ms: number) => Math.max(1, Math.ceil(ms));
-
-export interface ClusterSeeds {
-  tls: boolean;
-  username?: string;
-  password?: string;
-  nodes: Array<{ host: string; port: number }>;
-}
-
-/**
- * `redis+cluster://[user[:password]@]host1:port1,host2:port2` (`rediss+cluster://` for TLS): seed
- * nodes of a Redis Cluster, from which the client discovers the rest. A cluster has database 0 only,
- * so no `/db`. `undefined` when the URL is not a cluster URL.
- */
-export function parseClusterUrl(url: string): ClusterSeeds | undefined {
-  const match = /^(rediss?)\+cluster:\/\/(?:([^:@/]*)(?::([^@/]*))?@)?([^/?#@]+)\/?$/.exec(url);
-  if (!match) return undefined;
-  const nodes = match[4]!.split(',').map((node) => {
-    const hostPort = /^([^:,]+)(?::(\d{1,5}))?$/.exec(node.trim());
-    if (!hostPort) throw new Error('the Redis Cluster URL must list seed nodes as host:port,host:port');
-    return { host: hostPort[1]!, port: hostPort[2] ? Number(hostPort[2]) : 6379 };
-  });
-  return {
-    tls: match[1] === 'rediss',
-    ...(match[2] ? { username: decodeURIComponent(match[2]) } : {}),
-    ...(match[3] ? { password: decodeURIComponent(match[3]) } : {}),
-    nodes,
-  };
-}
 
 /** The commands the store sends; a single-node client and a cluster client both have them. */
 interface StoreClient {
@@ -135,23 +96,50 @@ export function storeEventLog(
   };
 }
 
+/** The client of a Sentinel group: sentinels tell where the master is, and again after a failover. */
+function sentinelClient(group: SentinelGroup, socket: object, timeoutMs: number): StoreClient {
+  const tls = group.tls ? { tls: true as const } : {};
+  return createSentinel({
+    name: group.name,
+    sentinelRootNodes: group.nodes,
+    nodeClientOptions: {
+      ...(group.username ? { username: group.username } : {}),
+      ...(group.password ? { password: group.password } : {}),
+      database: group.database,
+      disableOfflineQueue: true,
+      socket: { ...socket, ...tls },
+    },
+    sentinelClientOptions: {
+      ...(group.sentinelUsername ? { username: group.sentinelUsername } : {}),
+      ...(group.sentinelPassword ? { password: group.sentinelPassword } : {}),
+      socket: { ...socket, ...tls },
+    },
+    // node-redis leaves the periodic topology scan off by default: a promoted replica would be
+    // found only when a command fails on the old master.
+    scanInterval: 1_000,
+    scripts: { take },
+    commandOptions: { timeout: timeoutMs },
+  }) as unknown as StoreClient;
+}
+
 export class RedisReplayStore implements ReplayStore {
   private readonly client: StoreClient;
-  private readonly cluster: boolean;
+  private readonly mode: 'single' | 'cluster' | 'sentinel';
   private closed = false;
   private readonly connecting: Promise<unknown>;
   private firstConnection: Promise<void> | undefined;
   private readonly timeoutMs: number;
-  /** Ends the cluster reconnect loop's backoff wait early (close). */
+  /** Ends the reconnect loop's backoff wait early (close). */
   private wake: () => void = () => undefined;
 
   /**
-   * `url`: `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS. TLS verifies the
-   * server against Node's CA store, which includes the file named by `NODE_EXTRA_CA_CERTS` (read by
-   * Node at process start).
+   * `url`: `redis://[user[:password]@]host[:port][/db]`, or `rediss://` for TLS; `redis+cluster://`
+   * seed nodes; `redis+sentinel://…/<master name>` (redis-urls.ts). TLS verifies the server against
+   * Node's CA store, which includes the file named by `NODE_EXTRA_CA_CERTS` (read at process start).
    */
   constructor(url: string, options: RedisStoreOptions = {}) {
     const seeds = parseClusterUrl(url);
+    const group = seeds ? undefined : parseSentinelUrl(url);
     const onEvent = options.onEvent ?? (() => undefined);
     this.timeoutMs = options.commandTimeoutMs ?? 2_000;
     const socket = {
@@ -161,7 +149,7 @@ export class RedisReplayStore implements ReplayStore {
     // Fail closed fast: a command sent while disconnected is refused now, not queued until Redis
     // returns (a queued reservation could land long after the caller was told 503).
     const common = { disableOfflineQueue: true, commandOptions: { timeout: this.timeoutMs } };
-    this.cluster = seeds !== undefined;
+    this.mode = seeds ? 'cluster' : group ? 'sentinel' : 'single';
     if (seeds) {
       // Every key the store touches is one key per command (and `take` reads and writes KEYS[1]
       // only), so each command lives in one hash slot and nothing needs a hash tag.
@@ -183,11 +171,18 @@ export class RedisReplayStore implements ReplayStore {
       this.client.on('connect', () => onEvent('ready'));
       this.client.on('node-ready', () => onEvent('ready'));
       this.client.on('node-reconnecting', () => onEvent('reconnecting'));
+    } else if (group) {
+      this.client = sentinelClient(group, socket, this.timeoutMs);
+      this.client.on('error', (error: Error | string) =>
+        onEvent('error', String((error as Error).message ?? error)),
+      );
+      this.client.on('ready', () => onEvent('ready'));
+      this.client.on('reconnecting', () => onEvent('reconnecting'));
     } else {
       const parsed = new URL(url);
       if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
         throw new Error(
-          `the replay store URL must start with redis://, rediss://, redis+cluster:// or rediss+cluster://, got ${parsed.protocol}//`,
+          `the replay store URL must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://, got ${parsed.protocol}//`,
         );
       }
       this.client = createClient({ url, scripts: { take }, ...common, socket }) as unknown as StoreClient;
@@ -197,23 +192,22 @@ export class RedisReplayStore implements ReplayStore {
       this.client.on('reconnecting', () => onEvent('reconnecting'));
     }
     // The broker starts even when Redis is down: the client keeps trying, commands fail until it is up.
-    this.connecting = this.cluster
-      ? this.connectCluster(onEvent)
-      : this.client.connect().catch(() => undefined);
+    this.connecting =
+      this.mode === 'single' ? this.client.connect().catch(() => undefined) : this.connectRetrying(onEvent);
     // Requests that arrive while the first connection is still being made wait for it (bounded);
     // after that, a disconnected store fails at once.
     this.firstConnection = new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, options.connectTimeoutMs ?? 2_000);
       timer.unref();
-      this.client.once(this.cluster ? 'connect' : 'ready', () => (clearTimeout(timer), resolve()));
+      this.client.once(this.mode === 'cluster' ? 'connect' : 'ready', () => (clearTimeout(timer), resolve()));
     });
   }
 
   /**
-   * A cluster client that cannot reach any seed node gives up (unlike a single-node client, which
-   * keeps reconnecting): try again with the same backoff until it connects or the store is closed.
+   * A cluster or sentinel client that cannot reach any seed node gives up (unlike a single-node
+   * client, which keeps reconnecting): try again with the same backoff until it connects or closes.
    */
-  private async connectCluster(onEvent: NonNullable<RedisStoreOptions['onEvent']>): Promise<void> {
+  private async connectRetrying(onEvent: NonNullable<RedisStoreOptions['onEvent']>): Promise<void> {
     for (let attempt = 0; !this.closed; attempt++) {
       try {
         await this.client.connect();
@@ -301,7 +295,7 @@ export class RedisReplayStore implements ReplayStore {
     await this.connected();
     // A cluster has no single node to PING: a GET of a key no one writes asks the node owning its slot.
     await this.bounded(() =>
-      this.cluster
+      this.mode === 'cluster'
         ? this.client.get('keyhole:ping')
         : (this.client as unknown as { ping(): Promise<unknown> }).ping(),
     );

@@ -57,6 +57,8 @@ export async function playFault(
   await drain(req);
   const retry = String(fault.retryAfterSeconds ?? 1);
   if (fault.kind === 429) {
+    // Vercel's rate-limit headers, as its API sends them with every 429 (reset in epoch seconds).
+    const reset = String(Math.ceil(Date.now() / 1000) + Number(retry));
     error(
       res,
       429,
@@ -70,7 +72,12 @@ export async function playFault(
           total: 100,
         },
       },
-      { 'retry-after': retry },
+      {
+        'retry-after': retry,
+        'x-ratelimit-limit': '100',
+        'x-ratelimit-remaining': '0',
+        'x-ratelimit-reset': reset,
+      },
     );
   } else if (fault.kind === 403)
     error(res, 403, 'forbidden', "You don't have permission to access this resource", {});

@@ -14,6 +14,7 @@ export const METRIC_NAMES = [
   'keyhole_exchanges_total',
   'keyhole_gateway_requests_total',
   'keyhole_upstream_request_duration_seconds',
+  'keyhole_upstream_errors_total',
   'keyhole_upload_bytes_total',
   'keyhole_uploads_in_flight',
   'keyhole_store_errors_total',
@@ -99,6 +100,12 @@ function createSeries(registry: Registry, now: () => number, keySetAt: () => num
     buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers,
   });
+  const upstreamErrors = new Counter({
+    name: 'keyhole_upstream_errors_total',
+    help: "Vercel answers that were not a success of Vercel's: 429 (its rate limits), 5xx, or no answer (unreachable), by path template.",
+    labelNames: ['path', 'status'] as const,
+    registers,
+  });
   const uploadBytes = new Counter({
     name: 'keyhole_upload_bytes_total',
     help: 'File bytes streamed through the gateway to Vercel (accepted uploads).',
@@ -172,6 +179,7 @@ function createSeries(registry: Registry, now: () => number, keySetAt: () => num
     exchanges,
     gatewayRequests,
     upstreamDuration,
+    upstreamErrors,
     uploadBytes,
     uploadsInFlight,
     storeErrors,
@@ -215,6 +223,7 @@ function countStoreErrors(store: ReplayStore, storeErrors: Counter<'operation'>)
 function timeUpstream(
   fetcher: UpstreamFetch,
   upstreamDuration: Histogram<'method' | 'path' | 'outcome'>,
+  upstreamErrors: Counter<'path' | 'status'>,
 ): UpstreamFetch {
   const timed = async <T extends { status: number }>(
     labels: { method: string; path: string },
@@ -224,9 +233,13 @@ function timeUpstream(
     try {
       const answer = await call();
       stop({ outcome: `${Math.floor(answer.status / 100)}xx` });
+      // Vercel's own limits and incidents, counted apart from the broker's answers (the alert rules).
+      if (answer.status === 429 || answer.status >= 500)
+        upstreamErrors.inc({ path: labels.path, status: answer.status === 429 ? '429' : '5xx' });
       return answer;
     } catch (error) {
       stop({ outcome: 'error' });
+      upstreamErrors.inc({ path: labels.path, status: 'unreachable' });
       throw error;
     }
   };
@@ -258,6 +271,7 @@ export function createMetrics(options: { now?: () => number } = {}): BrokerMetri
     exchanges,
     gatewayRequests,
     upstreamDuration,
+    upstreamErrors,
     uploadBytes,
     uploadsInFlight,
     storeErrors,
@@ -293,7 +307,7 @@ export function createMetrics(options: { now?: () => number } = {}): BrokerMetri
     }),
     instrumentStore: (store) => countStoreErrors(store, storeErrors),
     github,
-    instrumentFetch: (fetcher) => timeUpstream(fetcher, upstreamDuration),
+    instrumentFetch: (fetcher) => timeUpstream(fetcher, upstreamDuration, upstreamErrors),
     instrumentKeySetFetch: (fetcher) => async (input, init) => {
       try {
         const response = await fetcher(input, init);

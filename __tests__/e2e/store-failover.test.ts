@@ -1,0 +1,150 @@
+/**
+ * A Redis Sentinel failover under load, through the bundles: two broker processes on
+ * `redis+sentinel://` (a master, its replica, a sentinel; real redis-server processes), deploys and
+ * exchanges running, and the master killed. During the gap the brokers fail closed (503 with
+ * Retry-After), a token already used is never accepted and a job never gets a second credential;
+ * after the sentinel promotes the replica they work again without a restart, and the action's
+ * retries carry every deploy to READY with exactly one deployment.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { AUDIENCE } from '../../src/local/config.js';
+import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
+import { startRedisSentinel, type TestSentinelGroup } from '../../src/local/redis-sentinel.js';
+import { startBrokerProcess, type ActionRun, type RunningBroker } from '../../src/local/runner.js';
+import { SIGNING_KEY, UPSTREAM_TOKEN } from '../../src/local/world.js';
+
+const PASSWORD = 'sentinel-pw-73c1';
+let world: BundledWorld;
+let group: TestSentinelGroup;
+const brokers: RunningBroker[] = [];
+
+beforeAll(async () => {
+  world = await startBundledWorld({ fake: { buildMs: 1_500 } });
+  group = await startRedisSentinel({ password: PASSWORD });
+  writeFileSync(
+    path.join(world.dir, 'sentinel.yaml'),
+    `${readFileSync(world.configPath, 'utf8')}replay_store_env: KEYHOLE_REDIS_URL\n`,
+  );
+});
+afterAll(async () => {
+  for (const broker of brokers) await broker.stop();
+  await group?.close();
+  await world.close();
+});
+
+async function startInstance(): Promise<RunningBroker> {
+  const broker = await startBrokerProcess({
+    configPath: path.join(world.dir, 'sentinel.yaml'),
+    env: {
+      VERCEL_TOKEN_MARKETING: UPSTREAM_TOKEN,
+      VERCEL_TOKEN_BILLING: UPSTREAM_TOKEN,
+      KEYHOLE_SIGNING_KEY: SIGNING_KEY,
+      KEYHOLE_REDIS_URL: group.url(),
+    },
+  });
+  brokers.push(broker);
+  for (let i = 0; i < 200; i++) {
+    if ((await fetch(`${broker.url}/readyz`)).status === 200) return broker;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`the broker never became ready: ${broker.stdout()}`);
+}
+
+interface Answer {
+  at: number;
+  status: number;
+  retryAfter: string | null;
+}
+
+async function exchangeAt(broker: RunningBroker, token: string): Promise<Answer> {
+  const response = await fetch(`${broker.url}/v1/exchange`, {
+    method: 'POST',
+    body: JSON.stringify({ token, project: 'marketing-site', target: 'preview' }),
+  });
+  await response.body?.cancel();
+  return { at: Date.now(), status: response.status, retryAfter: response.headers.get('retry-after') };
+}
+
+function workspaceFor(index: number): string {
+  const workspace = mkdtempSync(path.join(world.dir, `failover-${index}-`));
+  for (let i = 0; i < 50; i++) {
+    const dir = path.join(workspace, 'site', `d${i % 5}`);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(path.join(dir, `page-${i}.html`), `<p>failover deploy ${index}, page ${i}</p>`);
+  }
+  return workspace;
+}
+
+test('a Sentinel failover while deploys and exchanges run: 503 during the gap, nothing replayed, every deploy READY once', async () => {
+  const [a, b] = [await startInstance(), await startInstance()];
+  world.issuer.setJob({ ref: 'refs/heads/before' });
+  const used = await world.issuer.mint(AUDIENCE);
+  expect((await exchangeAt(a!, used)).status).toBe(200);
+  expect((await exchangeAt(b!, used)).status).toBe(401);
+  await group.replicaInSync();
+  execFileSync('redis-cli', [
+    '-p',
+    String(group.master.port),
+    '-a',
+    PASSWORD,
+    '--no-auth-warning',
+    'wait',
+    '1',
+    '2000',
+  ]);
+
+  const deploymentsBefore = world.fake.deployments.size;
+  const runs: Promise<ActionRun>[] = [0, 1, 2, 3].map((i) =>
+    world.run({ path: 'site', 'broker-url': (i % 2 ? b! : a!).url }, { workspace: workspaceFor(i) }),
+  );
+  while (world.fake.requests.filter((r) => r.path.startsWith('/v2/files')).length < 4)
+    await new Promise((r) => setTimeout(r, 50));
+
+  const killedAt = Date.now();
+  await group.master.stop();
+  // Probes during and after the gap: fresh tokens, the used token again, one job asking twice.
+  const fresh: Answer[] = [];
+  const replays: Answer[] = [];
+  const sameJob: Answer[] = [];
+  for (let i = 0; i < 300; i++) {
+    world.issuer.setJob({ ref: `refs/heads/probe-${i}` });
+    fresh.push(await exchangeAt(i % 2 ? b! : a!, await world.issuer.mint(AUDIENCE)));
+    replays.push(await exchangeAt(i % 2 ? a! : b!, used));
+    world.issuer.setJob({ ref: 'refs/heads/one-job', check_run_id: '424242' });
+    sameJob.push(await exchangeAt(i % 2 ? a! : b!, await world.issuer.mint(AUDIENCE)));
+    const sawGap = fresh.some((f) => f.status === 503);
+    if (sawGap && fresh.slice(-3).every((f) => f.status === 200)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const results = await Promise.all(runs);
+
+  const gap = fresh.filter((f) => f.status === 503);
+  const seconds503 = gap.length ? (gap.at(-1)!.at - gap[0]!.at) / 1000 : 0;
+  const recovered = fresh.find((f) => f.status === 200 && f.at > (gap.at(-1)?.at ?? killedAt));
+  const lost = results.filter((run) => run.outputs['ready-state'] !== 'READY').length;
+  process.stdout.write(
+    `\n[sentinel failover] 503s for ${seconds503.toFixed(1)} s (${gap.length} probes), first 200 again ` +
+      `${recovered ? ((recovered.at - killedAt) / 1000).toFixed(1) : '-'} s after the kill; deploys lost: ${lost} of 4\n`,
+  );
+  // Fails closed during the gap: 503 with Retry-After, nothing else.
+  expect(gap.length).toBeGreaterThan(0);
+  expect(fresh.every((f) => f.status === 200 || (f.status === 503 && f.retryAfter !== null))).toBe(true);
+  // Recovers without a restart: the same two processes answer 200 again.
+  expect(recovered).toBeDefined();
+  expect(brokers.every((broker) => broker.process.exitCode === null)).toBe(true);
+  expect(group.currentMasterPort()).toBe(group.replica.port);
+  // Never a replayed token accepted, never a second credential for one job.
+  expect(replays.filter((r) => r.status === 200)).toEqual([]);
+  expect(sameJob.filter((r) => r.status === 200).length).toBeLessThanOrEqual(1);
+  // The action's retries carried every deploy through, each exactly once.
+  expect(
+    results.map((run) => ({
+      code: run.code,
+      state: run.outputs['ready-state'],
+      error: /::error::(.*)/.exec(run.stdout)?.[1],
+    })),
+  ).toEqual([0, 1, 2, 3].map(() => ({ code: 0, state: 'READY', error: undefined })));
+  expect(world.fake.deployments.size - deploymentsBefore).toBe(4);
+}, 300_000);
