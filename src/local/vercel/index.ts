@@ -74,6 +74,7 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
     aliases: fake.aliases,
     env: fake.env,
     productionOf: (projectId) => productionOf(fake, projectId),
+    tokens: fake.tokens,
     inject: (fault) => fake.faults.push({ times: 1, ...fault }),
     setFaultRate: (rate) => {
       fake.faultRate = rate;

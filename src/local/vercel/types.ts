@@ -104,6 +104,8 @@ export interface VercelFake {
   env: FakeEnvVar[];
   /** The deployment production currently points at, per project id. */
   productionOf(projectId: string): string | undefined;
+  /** The tokens Vercel accepts now: add one (created in the dashboard) or delete one (revoked). */
+  tokens: Set<string>;
   inject(fault: Fault): void;
   setFaultRate(rate: number): void;
   clearRecord(): void;
