@@ -23,7 +23,36 @@ test('defaults follow the contract', () => {
     githubDeployment: false,
     pull: false,
     stage: false,
+    cleanup: false,
   });
+});
+
+test.each([
+  [
+    { cleanup: 'true', target: 'production' },
+    /Input "cleanup": removes preview deployments; it needs target: preview/,
+  ],
+  [{ rollback: 'previous' }, /Input "rollback": points production back .* set target: production/],
+  [
+    { rollback: 'last week', target: 'production' },
+    /"last week" is not a deployment id \(dpl_…\), URL or "previous"/,
+  ],
+  [
+    { rollback: 'previous', target: 'production', stage: 'true' },
+    /Input "rollback": rolls back to an existing deployment; remove stage: true/,
+  ],
+  [{ cleanup: 'true', promote: 'dpl_abc' }, /Input "cleanup": cannot be combined with promote/],
+])('cleanup and rollback inputs %j are refused with what to change', (inputs, message) => {
+  expect(() => parse({ ...base, ...inputs })).toThrow(message);
+});
+
+test('rollback takes previous, an id or a URL', () => {
+  const production = { ...base, target: 'production' };
+  expect(parse({ ...production, rollback: 'previous' }).rollback).toBe('previous');
+  expect(parse({ ...production, rollback: 'https://marketing-site-abc-acme.vercel.app' }).rollback).toBe(
+    'marketing-site-abc-acme.vercel.app',
+  );
+  expect(parse({ ...base, cleanup: 'true' }).cleanup).toBe(true);
 });
 
 test('the audience defaults to the origin of broker-url, without path or trailing slash', () => {

@@ -27,6 +27,10 @@ export interface Settings {
   stage: boolean;
   /** A deployment id or host name to promote instead of deploying; undefined to deploy. */
   promote?: string;
+  /** Remove this branch's preview alias and deployments instead of deploying (`pull_request: closed`). */
+  cleanup: boolean;
+  /** A deployment id, host name or `previous` to roll production back to instead of deploying. */
+  rollback?: string;
 }
 
 /** One input and what to change in it. */
@@ -168,6 +172,34 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
     if (stage) report('promote', 'promotes an existing deployment; remove stage: true from this step');
   }
   const pull = booleanInput(getInput, 'pull', false, report);
+  const cleanup = booleanInput(getInput, 'cleanup', false, report);
+  if (cleanup && target !== 'preview')
+    report('cleanup', `removes preview deployments; it needs target: preview, not ${target}`);
+  const rollbackText = getInput('rollback').trim();
+  const rollback = rollbackText === 'previous' ? rollbackText : parseDeploymentRef(rollbackText);
+  if (rollbackText) {
+    if (!rollback)
+      report(
+        'rollback',
+        `"${rollbackText}" is not a deployment id (dpl_…), URL or "previous"; name the production deployment to return to`,
+      );
+    if (target !== 'production')
+      report('rollback', 'points production back at an earlier deployment; set target: production with it');
+  }
+  const exclusive = [
+    ['cleanup', cleanup],
+    ['rollback', Boolean(rollbackText)],
+    ['promote', Boolean(promoteText)],
+  ].filter(([, on]) => on);
+  if (stage && rollbackText) report('rollback', 'rolls back to an existing deployment; remove stage: true');
+  if (exclusive.length > 1)
+    report(
+      String(exclusive[0]![0]),
+      `cannot be combined with ${exclusive
+        .slice(1)
+        .map(([name]) => name)
+        .join(' or ')} in one step; use one step each`,
+    );
 
   if (problems.length > 0 || !brokerUrl) throw new InputError(problems);
   return Object.freeze({
@@ -188,5 +220,7 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
     pull,
     stage,
     ...(promote ? { promote } : {}),
+    cleanup,
+    ...(rollback ? { rollback } : {}),
   });
 }

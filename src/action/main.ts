@@ -1,5 +1,6 @@
 /** The main step: inputs → credential → pull, export, promote or deploy → finish; the one try/catch. */
 import { renderAlias } from './alias.js';
+import { runCleanup } from './cleanup.js';
 import { readRunContext } from './context.js';
 import { exportCredential, obtainCredential } from './credential.js';
 import { loadDeploy, runDeploy } from './deploy-step.js';
@@ -8,6 +9,7 @@ import { finishRun } from './finish.js';
 import { parseInputs, readLabels } from './inputs.js';
 import { runPromote } from './promote.js';
 import { runPull } from './pull.js';
+import { runRollback } from './rollback.js';
 import { phaseTimer, type ActionDeps, type RunRecord, type Step } from './step.js';
 
 export async function run(deps: ActionDeps): Promise<void> {
@@ -56,7 +58,7 @@ async function runSteps(deps: ActionDeps, record: RunRecord): Promise<void> {
   };
   // Rendered before anything is deployed: a template this run cannot fill fails in a second.
   let alias: string | undefined;
-  if (settings.alias && settings.deploy) {
+  if (settings.alias && settings.deploy && !settings.cleanup && !settings.rollback) {
     alias = renderAlias(settings.alias, {
       project: settings.project,
       pr: await step.pr(),
@@ -67,10 +69,12 @@ async function runSteps(deps: ActionDeps, record: RunRecord): Promise<void> {
 
   const credential = await obtainCredential(step, () => {
     // The deploy code loads while the broker answers (deploy-step.ts, loadDeploy).
-    if (settings.deploy && !settings.promote) void loadDeploy();
+    if (settings.deploy && !settings.promote && !settings.rollback && !settings.cleanup) void loadDeploy();
   });
   if (settings.pull) await runPull(step, credential);
   if (!settings.deploy) return exportCredential(step, credential);
-  if (settings.promote) await runPromote(step, settings.promote, credential);
+  if (settings.cleanup) await runCleanup(step, credential);
+  else if (settings.rollback) await runRollback(step, settings.rollback, credential);
+  else if (settings.promote) await runPromote(step, settings.promote, credential);
   else await runDeploy(step, credential, alias);
 }

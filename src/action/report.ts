@@ -10,8 +10,10 @@ export interface Report {
   aliasUrl?: string;
   stats?: UploadStats;
   phases: Record<string, number>;
-  /** Staged (built, domains not assigned) or promoted (production now serves it). */
-  production?: 'staged' | 'promoted';
+  /** Staged (built, domains not assigned), promoted or rolled back to (production now serves it). */
+  production?: 'staged' | 'promoted' | 'rolled back';
+  /** What `cleanup: true` removed. */
+  cleanup?: { deployments: string[]; aliases: string[] };
   error?: string;
 }
 
@@ -50,7 +52,22 @@ export function setOutputs(sink: OutputSink, report: Report): void {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const megabytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
+/** The summary of a clean-up run: what was removed, and what failed. */
+function cleanupMarkdown(report: Report, cleanup: NonNullable<Report['cleanup']>): string {
+  const icon = report.error ? '❌' : '✅';
+  const list = (items: string[]) => (items.length ? items.map((i) => `\`${i}\``).join(', ') : 'none');
+  const rows = [
+    ['Project', `\`${report.project}\``],
+    ['Removed aliases', list(cleanup.aliases)],
+    ['Deleted previews', list(cleanup.deployments)],
+  ];
+  const table = ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
+  const error = report.error ? `\n\n> [!CAUTION]\n> ${report.error.split('\n').join('\n> ')}` : '';
+  return `### ${icon} Keyhole preview clean-up of ${report.project}\n\n${table}${error}\n`;
+}
+
 export function summaryMarkdown(report: Report): string {
+  if (report.cleanup) return cleanupMarkdown(report, report.cleanup);
   const state = report.deployment?.readyState ?? 'FAILED';
   const icon = state === 'READY' ? '✅' : state === 'BUILDING' || state === 'QUEUED' ? '⏳' : '❌';
   const url = deploymentUrl(report.deployment);
@@ -67,6 +84,8 @@ export function summaryMarkdown(report: Report): string {
     rows.push(['Production', `staged: promote it with \`promote: ${report.deployment.id}\``]);
   if (report.production === 'promoted')
     rows.push(['Production', 'promoted: production serves this deployment']);
+  if (report.production === 'rolled back')
+    rows.push(['Production', 'rolled back: production serves this deployment again']);
   if (report.stats) {
     rows.push(['Files', `${report.stats.uploaded} uploaded, ${report.stats.reused} already on Vercel`]);
     rows.push([
