@@ -19,6 +19,10 @@ beforeAll(async () => {
   max_deployments: 5
   max_body_bytes: ${512 * KiB}
   max_buffered_body_bytes: ${1024 * KiB}
+  # Both projects are one owner's: these tests hold the job's share and the whole budget, so the
+  # repository's and owner's shares (abuse-fairness.test.ts) are the whole budget here.
+  max_buffered_body_bytes_per_repository: ${1024 * KiB}
+  max_buffered_body_bytes_per_owner: ${1024 * KiB}
   upstream_sockets_per_project: 2
   body_timeout_seconds: 3
   min_body_bytes_per_second: 1000

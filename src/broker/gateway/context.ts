@@ -8,7 +8,7 @@ import type { Revocations } from '../credential/revocation.js';
 import { BrokerError, invalidCredential } from '../errors.js';
 import type { JobStatusChecker } from '../github/job-status.js';
 import { ByteBudget } from '../limits/byte-budget.js';
-import { InflightLimit } from '../limits/inflight.js';
+import { HeldLimit, InflightLimit } from '../limits/inflight.js';
 import type { ReplayStore } from '../store/store.js';
 import type { Upstream, UpstreamFetch } from './forward.js';
 import type { MatchedRoute } from './routes.js';
@@ -28,6 +28,13 @@ export interface GatewayLimits {
   readonly max_deployments: number;
   readonly max_inflight_uploads: number;
   readonly max_inflight_creates: number;
+  readonly max_inflight_uploads_per_repository: number;
+  readonly max_inflight_uploads_per_owner: number;
+  readonly max_inflight_creates_per_repository: number;
+  readonly max_inflight_creates_per_owner: number;
+  /** Unset: a fraction of max_buffered_body_bytes (fair-share.ts, byteShares). */
+  readonly max_buffered_body_bytes_per_repository?: number | undefined;
+  readonly max_buffered_body_bytes_per_owner?: number | undefined;
   readonly upstream_timeout_seconds: number;
 }
 
@@ -131,6 +138,9 @@ export interface GatewayState {
   inflightUploads: InflightLimit;
   inflightCreates: InflightLimit;
   inflightBatches: InflightLimit;
+  /** Upload (and batch) and create calls held per repository and per owner (fair-share.ts). */
+  heldUploads: HeldLimit;
+  heldCreates: HeldLimit;
   buffered: ByteBudget;
 }
 
@@ -144,11 +154,10 @@ export function createGatewayState(config: GatewayConfig): GatewayState {
     // as many batches as its upload slots can forward at once (4 by default, the action's own
     // concurrency), so stalled batches cannot take the bytes another project's create needs.
     inflightBatches: new InflightLimit('batched uploads'),
-    // One job may buffer half the budget (or one create body of max_body_bytes, if that is more).
-    buffered: new ByteBudget(
-      () => config.limits.max_buffered_body_bytes,
-      () => Math.max(config.limits.max_buffered_body_bytes / 2, config.limits.max_body_bytes),
-    ),
+    heldUploads: new HeldLimit(),
+    heldCreates: new HeldLimit(),
+    // Each call also names its job's, repository's and owner's shares (fair-share.ts, bufferedShares).
+    buffered: new ByteBudget(() => config.limits.max_buffered_body_bytes),
   };
 }
 

@@ -1,26 +1,30 @@
-/** Buffered request-body bytes (docs/threat-model.md, "Availability"): one job never holds what every other deploy needs. */
+/** Buffered request-body bytes (docs/threat-model.md, "Availability"): no job, repository or owner holds what every other deploy needs. */
 import { BrokerError } from '../errors.js';
+
+/** One holder's share of the budget: `key` names it (a job, a repository, an owner), `who` says whose it is in a refusal. */
+export interface ByteShare {
+  readonly key: string;
+  readonly max: number;
+  readonly who: string;
+}
 
 /**
  * A budget of request-body bytes buffered in memory at once, across all clients: a create body
  * is parsed whole, so many slow or large ones must be refused quickly (503) instead of growing RSS.
- * One owner (a job's credentials) may hold at most `ownerShare` of it, so no single job can take
- * what every other deploy needs.
+ * Each bytes taken also counts against every share the call names (its job, its repository and the
+ * repository's owner), so one owner's matrix of jobs cannot take what another owner's deploy needs.
  */
 export class ByteBudget {
   private used = 0;
-  private readonly byOwner = new Map<string, number>();
+  private readonly held = new Map<string, number>();
   private readonly total: () => number;
-  private readonly ownerShare: () => number;
 
-  constructor(total: () => number, ownerShare: () => number = total) {
+  constructor(total: () => number) {
     this.total = total;
-    this.ownerShare = ownerShare;
   }
 
-  /** Takes `bytes` for `owner` or throws 503; the caller gives them back with `release`. */
-  take(bytes: number, owner: string): void {
-    const own = this.byOwner.get(owner) ?? 0;
+  /** Takes `bytes` for every share or throws 503 (taking none); the caller gives them back with `release`. */
+  take(bytes: number, shares: readonly ByteShare[]): void {
     if (this.used + bytes > this.total()) {
       throw new BrokerError(
         503,
@@ -29,22 +33,26 @@ export class ByteBudget {
         { 'retry-after': '2' },
       );
     }
-    if (own + bytes > this.ownerShare()) {
-      throw new BrokerError(
-        503,
-        'unavailable',
-        "This job's requests are buffering their share of the broker's request-body memory; retry shortly.",
-        { 'retry-after': '2' },
-      );
+    for (const share of shares) {
+      if ((this.held.get(share.key) ?? 0) + bytes > share.max) {
+        throw new BrokerError(
+          503,
+          'unavailable',
+          `${share.who} requests are buffering their share (${share.max} bytes) of the broker's request-body memory; retry shortly.`,
+          { 'retry-after': '2' },
+        );
+      }
     }
     this.used += bytes;
-    this.byOwner.set(owner, own + bytes);
+    for (const share of shares) this.held.set(share.key, (this.held.get(share.key) ?? 0) + bytes);
   }
 
-  release(bytes: number, owner: string): void {
+  release(bytes: number, shares: readonly ByteShare[]): void {
     this.used = Math.max(0, this.used - bytes);
-    const own = (this.byOwner.get(owner) ?? 0) - bytes;
-    if (own > 0) this.byOwner.set(owner, own);
-    else this.byOwner.delete(owner);
+    for (const share of shares) {
+      const own = (this.held.get(share.key) ?? 0) - bytes;
+      if (own > 0) this.held.set(share.key, own);
+      else this.held.delete(share.key);
+    }
   }
 }

@@ -1,4 +1,4 @@
-/** Calls in flight per job (docs/threat-model.md, "Availability"), with a short fair queue. */
+/** Calls in flight per job, with a short fair queue, and calls held per repository and owner (docs/threat-model.md, "Availability"). */
 import { tooMany, type BrokerError } from '../errors.js';
 
 /**
@@ -67,5 +67,29 @@ export class InflightLimit {
       `this job already has ${limit} ${this.what} in flight, its limit; retry when one finishes`,
       2,
     );
+  }
+}
+
+/**
+ * Calls one repository's (or one owner's) jobs hold at once, in flight or waiting for their job's
+ * slot: a hard cap without a queue, so however many matrix jobs a repository runs, it holds at most
+ * `limit` of the connections and sockets every repository shares; past it, 429 at once.
+ */
+export class HeldLimit {
+  private readonly held = new Map<string, number>();
+
+  /** Takes one for `key`, or throws `refusal()` when `limit` are held; resolves with the release. */
+  take(key: string, limit: number, refusal: () => BrokerError): () => void {
+    const count = this.held.get(key) ?? 0;
+    if (count >= limit) throw refusal();
+    this.held.set(key, count + 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.held.get(key) ?? 1) - 1;
+      if (left <= 0) this.held.delete(key);
+      else this.held.set(key, left);
+    };
   }
 }

@@ -138,11 +138,19 @@ export const limitsSchema = z.strictObject({
   exchange_rate_per_owner: z.number().int().positive().default(600),
   max_inflight_uploads: z.number().int().positive().default(32),
   max_inflight_creates: z.number().int().positive().default(2),
+  // Per repository and per owner (docs/operations.md, "Fair shares"): calls held in flight or waiting.
+  max_inflight_uploads_per_repository: z.number().int().positive().default(96),
+  max_inflight_uploads_per_owner: z.number().int().positive().default(128),
+  max_inflight_creates_per_repository: z.number().int().positive().default(8),
+  max_inflight_creates_per_owner: z.number().int().positive().default(16),
   max_buffered_body_bytes: z
     .number()
     .int()
     .positive()
     .default(64 * 1024 ** 2),
+  // Unset: an eighth and a quarter of max_buffered_body_bytes, at least max_body_bytes.
+  max_buffered_body_bytes_per_repository: z.number().int().positive().optional(),
+  max_buffered_body_bytes_per_owner: z.number().int().positive().optional(),
   upstream_sockets_per_project: z.number().int().positive().default(64),
   header_timeout_seconds: z.number().int().positive().max(600).default(5),
   body_timeout_seconds: z.number().int().positive().max(600).default(5),

@@ -19,6 +19,7 @@ import {
   tooLarge,
   type FrameHeader,
 } from '../frames.js';
+import { acquireSlot, bufferedShares } from '../fair-share.js';
 import { budgetOwner, takeUploadQuota } from '../quota.js';
 
 /**
@@ -54,7 +55,7 @@ export async function uploadBatch(ctx: ProjectContext): Promise<GatewayResult> {
   const source = ctx.nodeBody ?? (ctx.request.body as AsyncIterable<Uint8Array> | null);
   if (!source) throw badRequest('the batch has no body');
   const batchSlots = Math.max(1, Math.floor(limits.max_inflight_uploads / BATCH_FANOUT));
-  const releaseBatch = await ctx.state.inflightBatches.acquire(budgetOwner(ctx.claims), batchSlots);
+  const releaseBatch = await acquireSlot(ctx, 'batches', batchSlots);
   try {
     return await readBatch(ctx, source, length, declared, capability);
   } finally {
@@ -71,7 +72,7 @@ async function readBatch(
 ): Promise<GatewayResult> {
   const { buffered } = ctx.state;
   const reader = new FrameReader(source, ctx.sha1Hex);
-  const owner = budgetOwner(ctx.claims);
+  const shares = bufferedShares(ctx);
   const results: BatchFileResult[] = new Array(declared);
   const inFlight = new Set<Promise<void>>();
   let bytes = 0;
@@ -84,16 +85,16 @@ async function readBatch(
         );
       // Back-pressure: the next file is read only when the fan-out has room for it.
       while (inFlight.size >= BATCH_FANOUT) await Promise.race(inFlight);
-      buffered.take(frame.size, owner);
+      buffered.take(frame.size, shares);
       let file: Uint8Array[];
       let held = frame.size;
       try {
         const kept = holdFrame(await reader.readFile(frame), frame.size);
-        if (kept.held > frame.size) buffered.take(kept.held - frame.size, owner);
+        if (kept.held > frame.size) buffered.take(kept.held - frame.size, shares);
         held = kept.held;
         file = kept.pieces;
       } catch (error) {
-        buffered.release(held, owner);
+        buffered.release(held, shares);
         throw error;
       }
       bytes += frame.size;
@@ -167,7 +168,7 @@ async function forwardFrame(
     };
   } finally {
     release?.();
-    ctx.state.buffered.release(held, budgetOwner(ctx.claims));
+    ctx.state.buffered.release(held, bufferedShares(ctx));
   }
 }
 

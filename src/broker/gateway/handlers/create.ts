@@ -7,6 +7,7 @@ import { checkCreateBody, isSecondHand, type CheckedCreate } from '../body-rules
 import { answerJson, type GatewayResult, type ProjectContext } from '../context.js';
 import { copyResponseHeaders, forwardToVercel, relayResponse, type UpstreamRequest } from '../forward.js';
 import { vercelName } from '../ownership.js';
+import { acquireSlot, bufferedShares } from '../fair-share.js';
 import { budgetOwner } from '../quota.js';
 import { stampMeta } from '../stamp.js';
 import { recordCreated } from './alias.js';
@@ -32,19 +33,16 @@ export async function createDeployment(ctx: ProjectContext): Promise<GatewayResu
 /** Runs the create under a create slot and the buffered-bytes budget its body needs. */
 async function createHeld(ctx: ProjectContext): Promise<Response> {
   const { limits } = ctx.config;
-  const release = await ctx.state.inflightCreates.acquire(
-    budgetOwner(ctx.claims),
-    limits.max_inflight_creates,
-  );
+  const release = await acquireSlot(ctx, 'creates', limits.max_inflight_creates);
   // Bytes held while the body is parsed and forwarded: the declared length, or the cap when unknown.
   const declared = Number(ctx.request.headers.get('content-length') ?? NaN);
   const held =
     Number.isSafeInteger(declared) && declared >= 0
       ? Math.min(declared, limits.max_body_bytes)
       : limits.max_body_bytes;
-  const owner = budgetOwner(ctx.claims);
+  const shares = bufferedShares(ctx);
   try {
-    ctx.state.buffered.take(held, owner);
+    ctx.state.buffered.take(held, shares);
   } catch (error) {
     release();
     throw error;
@@ -52,7 +50,7 @@ async function createHeld(ctx: ProjectContext): Promise<Response> {
   try {
     return await createChecked(ctx);
   } finally {
-    ctx.state.buffered.release(held, owner);
+    ctx.state.buffered.release(held, shares);
     release();
   }
 }

@@ -2,7 +2,8 @@
 import { badRequest, BrokerError } from '../../errors.js';
 import type { GatewayResult, ProjectContext } from '../context.js';
 import { fileHeaders, forwardToVercel, relayResponse } from '../forward.js';
-import { budgetOwner, takeUploadQuota } from '../quota.js';
+import { acquireSlot } from '../fair-share.js';
+import { takeUploadQuota } from '../quota.js';
 import { exactly, startOfBody } from '../streams.js';
 
 export async function uploadFile(ctx: ProjectContext): Promise<GatewayResult> {
@@ -25,10 +26,7 @@ export async function uploadFile(ctx: ProjectContext): Promise<GatewayResult> {
   const { limits } = ctx.config;
   if (size > limits.max_file_bytes)
     throw new BrokerError(413, 'payload_too_large', `a file may have at most ${limits.max_file_bytes} bytes`);
-  const release = await ctx.state.inflightUploads.acquire(
-    budgetOwner(ctx.claims),
-    limits.max_inflight_uploads,
-  );
+  const release = await acquireSlot(ctx, 'uploads', limits.max_inflight_uploads);
   try {
     return await forwardUpload(ctx, digest, size);
   } finally {
