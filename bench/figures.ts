@@ -13,6 +13,7 @@ export const FIGURES: readonly Figure[] = (
     import('./figures/exchanges.js'),
     import('./figures/job-bound.js'),
     import('./figures/store.js'),
+    import('./figures/scale-out.js'),
     import('./figures/memory.js'),
     import('./figures/redeploy.js'),
     import('./figures/load.js'),

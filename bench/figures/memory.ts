@@ -73,8 +73,8 @@ export default {
     record(
       `broker peak RSS streaming ${size / MB} MB (node --max-semi-space-size=1)`,
       `${mb(tuned.peak)} (idle ${mb(tuned.idle)}; ${tuned.perSecond.toFixed(0)} MB/s)`,
-      '< 150 MB',
-      tuned.peak < 150 * MB,
+      '< 100 MB',
+      tuned.peak < 100 * MB,
     );
     record(
       `… the same with Node's default heap flags`,
