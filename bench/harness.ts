@@ -44,6 +44,7 @@ export const log = (line: string) => process.stderr.write(`${line}\n`);
 const silent = {
   info: () => undefined,
   warning: () => undefined,
+  relay: () => undefined,
   startGroup: () => undefined,
   endGroup: () => undefined,
 };

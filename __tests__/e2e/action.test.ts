@@ -203,7 +203,10 @@ test('every bad input fails the step in one message, with "did you mean" for the
     '- Input "timeout-minutes": must be a number of minutes between 0 and 360, got "ten"',
   ];
   expect(run.stdout).toContain(`::error::${message.join('%0A')}`);
-  expect(run.summary).toContain(`> [!CAUTION]\n> ${message.join('\n> ')}`);
+  // The message is quoted as a code block (issue 24: it may carry Vercel's or an artifact's text).
+  expect(run.summary).toContain(
+    `> [!CAUTION]\n> The step failed:\n\n\`\`\`text\n${message.join('\n')}\n\`\`\``,
+  );
   expect(world.fake.requests).toHaveLength(0);
 });
 

@@ -20,6 +20,8 @@ export const TERMINAL = new Set(['READY', 'ERROR', 'CANCELED']);
 export interface DeployLog {
   info(line: string): void;
   warning(line: string): void;
+  /** Foreign lines (the build log), relayed as data (relay.ts createRelay). */
+  relay(lines: readonly string[]): void;
   startGroup(name: string): void;
   endGroup(): void;
 }

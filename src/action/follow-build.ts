@@ -88,21 +88,28 @@ async function followEvents(
       if (done) return;
       buffered += decoder.decode(value, { stream: true });
       let newline: number;
-      while ((newline = buffered.indexOf('\n')) !== -1) {
+      // The build's own output (a dependency's install script writes it): relayed as data, one
+      // block per chunk, never as workflow commands (relay.ts).
+      const lines: string[] = [];
+      let assigned = false;
+      while (!assigned && (newline = buffered.indexOf('\n')) !== -1) {
         const line = buffered.slice(0, newline).trim();
         buffered = buffered.slice(newline + 1);
         if (!line) continue;
         try {
-          const event = JSON.parse(line) as { type?: string; text?: string; created?: number };
+          const event = JSON.parse(line) as { type?: string; text?: unknown; created?: number };
           // Lines without `created` are keep-alives (Vercel CLI util/logs.ts).
-          if (event.text && event.created !== undefined) deps.log.info(event.text);
-          if (event.type === 'alias-assigned') {
-            await reader.cancel();
-            return;
-          }
+          if (typeof event.text === 'string' && event.text && event.created !== undefined)
+            lines.push(event.text);
+          assigned = event.type === 'alias-assigned';
         } catch {
           // Not JSON: a partial or foreign line is skipped, not fatal.
         }
+      }
+      deps.log.relay(lines);
+      if (assigned) {
+        await reader.cancel();
+        return;
       }
     }
   } catch {

@@ -36,6 +36,8 @@ export function createGitHubApi(token: string, env: NodeJS.ProcessEnv): GitHubAp
             void (await octokit.rest.issues.createComment({ owner, repo, issue_number: issue, body })),
           update: async (id, body) =>
             void (await octokit.rest.issues.updateComment({ owner, repo, comment_id: id, body })),
+          // A job's or App's token gets 403 here: its comments are then told by their Bot author.
+          self: async () => (await octokit.rest.users.getAuthenticated()).data.login,
         },
       };
     },

@@ -3,6 +3,7 @@ import * as core from '@actions/core';
 import { createGitHubApi } from './github.js';
 import { run } from './main.js';
 import { defaultRetryPolicy } from './retry.js';
+import { annotationText, createRelay, inertText } from './relay.js';
 import { runPost } from './revoke.js';
 import { isPostStep, markMainStep } from './state.js';
 
@@ -14,8 +15,9 @@ if (isPost) {
     getState: core.getState,
     fetch,
     retry: defaultRetryPolicy(),
-    info: core.info,
-    warning: core.warning,
+    // Texts from the broker reach the log as data only (relay.ts).
+    info: (message) => core.info(inertText(message)),
+    warning: (message) => core.warning(annotationText(message)),
     now: Date.now,
   });
 } else {
@@ -32,12 +34,15 @@ if (!isPost)
       getInput: (name) => core.getInput(name),
       setOutput: core.setOutput,
       setSecret: core.setSecret,
-      setFailed: core.setFailed,
+      // Every message may carry Vercel's or the broker's text: printed as data, never as a command
+      // (relay.ts); the action's own commands go through setOutput, setSecret, saveState.
+      setFailed: (message) => core.setFailed(annotationText(message)),
       saveState: core.saveState,
       exportVariable: core.exportVariable,
-      info: core.info,
-      warning: core.warning,
-      startGroup: core.startGroup,
+      info: (message) => core.info(inertText(message)),
+      warning: (message) => core.warning(annotationText(message)),
+      relay: createRelay(core.info),
+      startGroup: (name) => core.startGroup(annotationText(name)),
       endGroup: core.endGroup,
       getIDToken: (audience) => core.getIDToken(audience),
       writeSummary: async (markdown) => {

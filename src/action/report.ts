@@ -1,5 +1,6 @@
 /** What the job shows people: outputs (always set), the job summary, and the opt-in sticky PR comment. */
 import type { Deployment, UploadStats } from './deployment.js';
+import { markdownLink, quoteBlock, quoteInline } from './relay.js';
 
 export interface Report {
   project: string;
@@ -52,36 +53,53 @@ export function setOutputs(sink: OutputSink, report: Report): void {
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const megabytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
+/** A label the workflow wrote (project, target): plain when it is a plain name, else inert code. */
+const label = (text: string) => (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(text) ? text : quoteInline(text));
+
+/** The step's failure, quoted: it carries Vercel's, the broker's or an artifact's text (relay.ts). */
+const failure = (report: Report) =>
+  report.error ? `\n\n> [!CAUTION]\n> The step failed:\n\n${quoteBlock(report.error)}` : '';
+
 /** The summary of a clean-up run: what was removed, and what failed. */
 function cleanupMarkdown(report: Report, cleanup: NonNullable<Report['cleanup']>): string {
   const icon = report.error ? '❌' : '✅';
-  const list = (items: string[]) => (items.length ? items.map((i) => `\`${i}\``).join(', ') : 'none');
+  // Names the broker and Vercel answered: inline code through relay.ts, as in the deploy summary.
+  const list = (items: string[]) => (items.length ? items.map((i) => quoteInline(i)).join(', ') : 'none');
   const rows = [
-    ['Project', `\`${report.project}\``],
+    ['Project', quoteInline(report.project)],
     ['Removed aliases', list(cleanup.aliases)],
     ['Deleted previews', list(cleanup.deployments)],
   ];
   const table = ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
-  const error = report.error ? `\n\n> [!CAUTION]\n> ${report.error.split('\n').join('\n> ')}` : '';
-  return `### ${icon} Keyhole preview clean-up of ${report.project}\n\n${table}${error}\n`;
+  return `### ${icon} Keyhole preview clean-up of ${label(report.project)}\n\n${table}${failure(report)}\n`;
 }
 
+/**
+ * The job summary (and the comment's body). Everything Vercel, the broker or an artifact wrote —
+ * URLs, states, ids, the error — goes through relay.ts: links only when plain, the rest as code.
+ */
 export function summaryMarkdown(report: Report): string {
   if (report.cleanup) return cleanupMarkdown(report, report.cleanup);
   const state = report.deployment?.readyState ?? 'FAILED';
   const icon = state === 'READY' ? '✅' : state === 'BUILDING' || state === 'QUEUED' ? '⏳' : '❌';
   const url = deploymentUrl(report.deployment);
   const rows: [string, string][] = [
-    ['Project', `\`${report.project}\``],
-    ['Target', report.target],
-    ['State', `${icon} ${state}`],
-    ...(report.aliasUrl ? [['Preview', `[${report.aliasUrl}](${report.aliasUrl})`] as [string, string]] : []),
-    ['URL', url ? `[${url}](${url})` : '—'],
-    ['Inspector', report.deployment?.inspectorUrl ? `[open](${report.deployment.inspectorUrl})` : '—'],
-    ['Commit', report.sha ? `\`${report.sha.slice(0, 12)}\`` : '—'],
+    ['Project', quoteInline(report.project)],
+    ['Target', label(report.target)],
+    [
+      'State',
+      `${icon} ${(READY_STATE_VALUES as readonly string[]).includes(state) ? state : quoteInline(state)}`,
+    ],
+    ...(report.aliasUrl ? [['Preview', markdownLink(report.aliasUrl)] as [string, string]] : []),
+    ['URL', url ? markdownLink(url) : '—'],
+    [
+      'Inspector',
+      report.deployment?.inspectorUrl ? markdownLink(report.deployment.inspectorUrl, 'open') : '—',
+    ],
+    ['Commit', report.sha ? quoteInline(report.sha.slice(0, 12)) : '—'],
   ];
   if (report.production === 'staged' && report.deployment)
-    rows.push(['Production', `staged: promote it with \`promote: ${report.deployment.id}\``]);
+    rows.push(['Production', `staged: promote it with ${quoteInline(`promote: ${report.deployment.id}`)}`]);
   if (report.production === 'promoted')
     rows.push(['Production', 'promoted: production serves this deployment']);
   if (report.production === 'rolled back')
@@ -98,16 +116,38 @@ export function summaryMarkdown(report: Report): string {
     .join(' · ');
   if (phases) rows.push(['Duration', phases]);
   const table = ['| | |', '|---|---|', ...rows.map(([k, v]) => `| ${k} | ${v} |`)].join('\n');
-  const error = report.error ? `\n\n> [!CAUTION]\n> ${report.error.split('\n').join('\n> ')}` : '';
-  return `### ${icon} Keyhole deploy of ${report.project}\n\n${table}${error}\n`;
+  return `### ${icon} Keyhole deploy of ${label(report.project)}\n\n${table}${failure(report)}\n`;
 }
 
+/** The comment's first line; relayed text can never contain it (relay.ts breaks every `<`). */
 export const commentMarker = (project: string) => `<!-- keyhole:${project} -->`;
 
+/** GitHub refuses a comment longer than this (422). */
+export const MAX_COMMENT_CHARS = 65_536;
+
+export interface CommentAuthor {
+  login?: string;
+  type?: string;
+}
+
 export interface CommentApi {
-  list(issue: number): Promise<{ id: number; body?: string | null }[]>;
+  list(issue: number): Promise<{ id: number; body?: string | null; user?: CommentAuthor | null }[]>;
   create(issue: number, body: string): Promise<void>;
   update(id: number, body: string): Promise<void>;
+  /** The token's own login when GitHub says it (`GET /user`); undefined for a job or App token. */
+  self?(): Promise<string | undefined>;
+}
+
+/**
+ * The bot's own comment: it starts with the marker, and its author is the token's login, or — for
+ * a job or App token, which cannot ask who it is — a bot. A pull request's author can paste the
+ * marker into a comment of their own; that comment is not ours and is never edited.
+ */
+async function findOwnComment(api: CommentApi, issue: number, marker: string) {
+  const [comments, login] = await Promise.all([api.list(issue), api.self?.().catch(() => undefined)]);
+  return comments.find(
+    (c) => c.body?.startsWith(`${marker}\n`) && (login ? c.user?.login === login : c.user?.type === 'Bot'),
+  );
 }
 
 /** One comment per project and pull request, edited in place on every push. */
@@ -117,8 +157,10 @@ export async function upsertComment(
   report: Report,
 ): Promise<'created' | 'updated'> {
   const marker = commentMarker(report.project);
-  const body = `${marker}\n${summaryMarkdown(report)}`;
-  const existing = (await api.list(issue)).find((c) => c.body?.includes(marker));
+  let body = `${marker}\n${summaryMarkdown(report)}`;
+  // Bounded by construction (relay.ts caps quoted text); this only guards GitHub's hard limit.
+  if (body.length > MAX_COMMENT_CHARS) body = `${body.slice(0, MAX_COMMENT_CHARS - 100)}\n\n… (truncated)\n`;
+  const existing = await findOwnComment(api, issue, marker);
   if (existing) {
     await api.update(existing.id, body);
     return 'updated';

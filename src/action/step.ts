@@ -17,6 +17,8 @@ export interface ActionCore extends StateWriter {
   exportVariable(name: string, value: string): void;
   info(message: string): void;
   warning(message: string): void;
+  /** Relays foreign lines (a build log) as data between stop-commands markers (relay.ts). */
+  relay(lines: readonly string[]): void;
   startGroup(name: string): void;
   endGroup(): void;
   getIDToken(audience: string): Promise<string>;

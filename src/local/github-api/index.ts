@@ -36,7 +36,8 @@ export interface GitHubApiFake {
   requests: RecordedCall[];
   /** The job's repository: its pull requests, comments and deployments (job-token side). */
   pulls: GitHubPull[];
-  comments: Map<number, { id: number; body: string }[]>;
+  /** Each with its author: the job token's comments are by `github-actions[bot]`, a Bot. */
+  comments: Map<number, { id: number; body: string; user?: { login: string; type: 'Bot' | 'User' } }[]>;
   deployments: GitHubDeployment[];
   /** Resources the job's token may not write: answered 403 "Resource not accessible by integration". */
   deny: Set<'deployments' | 'comments'>;

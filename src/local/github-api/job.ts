@@ -29,7 +29,8 @@ export interface JobState {
   repository: string;
   token: string;
   pulls: GitHubPull[];
-  comments: Map<number, { id: number; body: string }[]>;
+  /** Each with its author: the job token's comments are by `github-actions[bot]`, a Bot. */
+  comments: Map<number, { id: number; body: string; user?: { login: string; type: 'Bot' | 'User' } }[]>;
   deployments: GitHubDeployment[];
   /** Resources the token may not write: answered 403 "Resource not accessible by integration". */
   deny: Set<'deployments' | 'comments'>;
@@ -68,7 +69,11 @@ function pullsAndComments(job: JobState, r: GitHubRequest, path: string): boolea
     if (method === 'GET') r.send(200, list);
     else if (job.deny.has('comments')) forbidden(r);
     else {
-      const comment = { id: job.nextId++, body: String(json?.body ?? '') };
+      const comment = {
+        id: job.nextId++,
+        body: String(json?.body ?? ''),
+        user: { login: 'github-actions[bot]', type: 'Bot' as const },
+      };
       job.comments.set(Number(m[1]), [...list, comment]);
       r.send(201, comment);
     }

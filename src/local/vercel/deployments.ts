@@ -65,7 +65,14 @@ async function create(fake: FakeState, r: VercelRequest) {
   if (missing.length > 0) return error(res, 400, 'missing_files', 'Missing files', { missing });
   const id = `dpl_${randomBytes(12).toString('hex')}`;
   const prebuilt = query.get('prebuilt') === '1';
-  const failure = rootDirectoryProblem(project, body, files, prebuilt);
+  // What the deployed code makes its build print or fail with (a dependency's install script
+  // controls both): BUILD_OUTPUT's lines are printed, BUILD_ERROR's text is the build's error.
+  const contentOf = (name: string) => {
+    const file = files.find((f) => f.file === name || f.file.endsWith(`/${name}`));
+    return file?.sha ? fake.blobs.get(file.sha)?.data?.toString('utf8') : undefined;
+  };
+  const output = contentOf('BUILD_OUTPUT');
+  const failure = rootDirectoryProblem(project, body, files, prebuilt) ?? contentOf('BUILD_ERROR');
   const d: FakeDeployment = {
     id,
     url: `${project.name}-${id.slice(4, 13)}-acme.vercel.app`,
@@ -79,6 +86,7 @@ async function create(fake: FakeState, r: VercelRequest) {
     fails: failure !== undefined || files.some((f) => /(^|\/)FAIL_BUILD$/.test(f.file)),
     ...(failure ? { failure } : {}),
     prebuilt,
+    ...(output !== undefined ? { output: output.split('\n') } : {}),
     staged: body.target === 'production' && body.autoAssignCustomDomains === false,
     body,
     files,

@@ -125,6 +125,7 @@ export function buildEvents(fake: FakeState, d: FakeDeployment) {
     { type: 'command', text: 'Running build in Washington, D.C., USA (East) – iad1' },
     { type: 'stdout', text: `Cloning deployment files: ${d.files.length} files` },
     { type: 'stdout', text: d.prebuilt ? 'Using prebuilt build artifacts...' : 'Running "npm run build"' },
+    ...(d.output ?? []).map((text) => ({ type: 'stdout', text })),
     d.fails
       ? {
           type: 'stderr',

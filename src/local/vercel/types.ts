@@ -69,6 +69,8 @@ export interface FakeDeployment {
   fails: boolean;
   /** Why the build fails, when it is not the generic build error (a Root Directory with nothing in it). */
   failure?: string;
+  /** Lines the build prints (the deployment's BUILD_OUTPUT file), streamed as build events. */
+  output?: string[];
   prebuilt: boolean;
   /** A production deployment created with `autoAssignCustomDomains: false`: built, but not serving production. */
   staged: boolean;
