@@ -90,6 +90,7 @@ test("the action's job summary reads as aligned text, links and errors included"
       '│   Inspector  https://vercel.com/acme/marketing-site/1',
       '│   Commit     a3f1c0d2e4b5',
       '│   Duration   exchange 0.3 s',
+      '│   The step failed:',
       '│   The deployment ended ERROR.',
       '│   Open the inspector URL.',
     ].join('\n'),

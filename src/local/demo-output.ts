@@ -60,7 +60,19 @@ export function formatAuditLine(line: Record<string, unknown>, width?: number): 
 /** The action's job summary (GitHub-flavoured markdown) as aligned text: heading, table rows, caution. */
 export function summaryAsText(markdown: string, indent: string): string {
   const out: string[] = [];
+  let fence: string | undefined;
   for (const raw of markdown.split('\n')) {
+    // A fenced block (the quoted error, relay.ts) is shown as it is, indented like the caution.
+    const opening = /^(`{3,})/.exec(raw)?.[1];
+    if (fence) {
+      if (opening && opening.length >= fence.length && raw.trim() === opening) fence = undefined;
+      else out.push(`  ${raw}`);
+      continue;
+    }
+    if (opening) {
+      fence = opening;
+      continue;
+    }
     const line = raw
       .replace(/\[([^\]]*)\]\(([^)]*)\)/g, (_, label: string, url: string) =>
         label === url || label === 'open' ? url : `${label} (${url})`,
