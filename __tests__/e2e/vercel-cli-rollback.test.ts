@@ -133,3 +133,16 @@ test('vercel rollback to a deployment the broker did not make, or from another e
   expect(world.fake.requests.filter((r) => r.method !== 'GET')).toEqual([]);
   expect(world.fake.productionOf('prj_marketing')).toBe(before);
 });
+
+test('vercel remove <url> and vercel remove <project> are refused; nothing is deleted', async () => {
+  const id = await production();
+  const url = world.fake.deployments.get(id)!.url;
+  world.fake.clearRecord();
+  const credential = await credentialFor(PRODUCTION);
+  for (const target of [url, 'marketing-site']) {
+    const result = await vercel(credential, 'remove', target);
+    expect(result.code).not.toBe(0);
+  }
+  expect(world.fake.requests.filter((r) => r.method !== 'GET')).toEqual([]);
+  expect(world.fake.deployments.has(id)).toBe(true);
+});
