@@ -184,6 +184,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
 
 export interface TestRedisCluster {
   ports: number[];
+  nodes: TestRedis[];
   /** `redis+cluster://` seed URL listing every node, with the password when set. */
   url(): string;
   close(): Promise<void>;
@@ -194,11 +195,37 @@ export interface TestRedisCluster {
  * process with cluster mode on; `redis-cli --cluster create` splits the 16384 slots among them.
  */
 export async function startRedisCluster(
-  options: { password?: string; user?: RedisOptions['user'] } = {},
+  options: {
+    password?: string;
+    user?: RedisOptions['user'];
+    /** Replicas per master (a failover needs one); each is promoted within ~1 s of its master's death. */
+    replicas?: number;
+  } = {},
 ): Promise<TestRedisCluster> {
   const nodes: TestRedis[] = [];
+  const replicas = options.replicas ?? 0;
+  // With replicas: a node is failed after 1 s, any replica may be promoted, and the other shards
+  // keep answering meanwhile (the failover scenario of the store tests).
+  const failover = replicas
+    ? [
+        '--cluster-node-timeout',
+        '1000',
+        '--cluster-replica-validity-factor',
+        '0',
+        '--cluster-require-full-coverage',
+        'no',
+      ]
+    : [];
   try {
-    for (let i = 0; i < 3; i++) nodes.push(await startRedis({ ...options, cluster: true }));
+    for (let i = 0; i < 3 * (1 + replicas); i++)
+      nodes.push(
+        await startRedis({
+          ...(options.password ? { password: options.password } : {}),
+          ...(options.user ? { user: options.user } : {}),
+          cluster: true,
+          args: failover,
+        }),
+      );
     const auth = options.password ? ['-a', options.password, '--no-auth-warning'] : [];
     execFileSync(
       'redis-cli',
@@ -208,7 +235,7 @@ export async function startRedisCluster(
         'create',
         ...nodes.map((n) => `127.0.0.1:${n.port}`),
         '--cluster-replicas',
-        '0',
+        String(replicas),
         '--cluster-yes',
       ],
       { stdio: 'pipe' },
@@ -234,6 +261,7 @@ export async function startRedisCluster(
   }
   return {
     ports: nodes.map((n) => n.port),
+    nodes,
     url: () =>
       `redis+cluster://${
         options.user

@@ -165,6 +165,9 @@ export class RedisReplayStore implements ReplayStore {
         },
         scripts: { take },
         commandOptions: { timeout: this.timeoutMs },
+        // A dead master answers no MOVED: the slot map is refreshed when a node's reconnection
+        // starts, 5 s later by default. 300 ms finds a promoted replica in about 2.4 s instead.
+        topologyRefreshOnReconnectionAttemptStrategy: 300,
       }) as unknown as StoreClient;
       this.client.on('error', (error: Error) => onEvent('error', error.message));
       this.client.on('node-error', (error: Error) => onEvent('error', error.message));

@@ -16,6 +16,18 @@ function matchFault(fake: FakeState, req: IncomingMessage, path: string): Fault 
     if (fault.times <= 0) fake.faults.splice(index, 1);
     return fault;
   }
+  if (fake.faultMix) {
+    let roll = fake.random();
+    for (const [kind, rate] of Object.entries(fake.faultMix.kinds) as [FaultKind, number][]) {
+      if (roll < rate)
+        return {
+          kind: /^\d+$/.test(String(kind)) ? (Number(kind) as FaultKind) : kind,
+          retryAfterSeconds: fake.faultMix.retryAfterSeconds,
+        };
+      roll -= rate;
+    }
+    return undefined;
+  }
   if (fake.faultRate > 0 && fake.random() < fake.faultRate) {
     const kinds: FaultKind[] = [429, 500, 502, 503, 'reset', 'reset-after'];
     return { kind: kinds[Math.floor(fake.random() * kinds.length)]!, retryAfterSeconds: 0 };

@@ -79,6 +79,9 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
     setFaultRate: (rate) => {
       fake.faultRate = rate;
     },
+    setFaultMix: (kinds, retryAfterSeconds = 1) => {
+      fake.faultMix = kinds ? { kinds, retryAfterSeconds } : undefined;
+    },
     clearRecord: () => {
       fake.requests.length = 0;
     },

@@ -1,6 +1,7 @@
 /** The fake's memory: the settings it was started with, and every deployment, blob, alias and promotion. */
 import type {
   Fault,
+  FaultKind,
   FakeDeployment,
   FakeEnvVar,
   FakeProject,
@@ -84,6 +85,7 @@ export interface FakeState {
   promoteMs: number;
   random: () => number;
   faultRate: number;
+  faultMix?: { kinds: Partial<Record<FaultKind, number>>; retryAfterSeconds: number };
   faults: Fault[];
   requests: RecordedRequest[];
   deployments: Map<string, FakeDeployment>;

@@ -110,6 +110,12 @@ export interface VercelFake {
   tokens: Set<string>;
   inject(fault: Fault): void;
   setFaultRate(rate: number): void;
+  /**
+   * Random faults by kind, each with its own probability per request (seeded), on every route:
+   * `{ 429: 0.1, reset: 0.01, 'reset-after': 0.01 }` is a busy team's rate limits plus a flaky
+   * network. 429s carry `retryAfterSeconds`. Replaces `setFaultRate`'s uniform mix while set.
+   */
+  setFaultMix(mix: Partial<Record<FaultKind, number>> | undefined, retryAfterSeconds?: number): void;
   clearRecord(): void;
   close(): Promise<void>;
 }
