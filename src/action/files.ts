@@ -13,6 +13,7 @@ import {
   readChunk,
   readLinkVerified,
   resolveDirectory,
+  streamVerified,
   type BigIntStats,
   type FileIdentity,
 } from './safe-fs.js';
@@ -62,6 +63,11 @@ export interface DeployFile {
 
 export interface CollectOptions {
   prebuilt: boolean;
+  /**
+   * Whether to hash the files, told how many there are: an archive deploy sends the archive's
+   * parts, not the files, so hashing each would be wasted work. Default: always.
+   */
+  hash?: (count: number) => boolean;
   onProgress?: (done: number, total: number) => void;
 }
 
@@ -160,7 +166,7 @@ function hashFile(absolute: string, identity: FileIdentity, shown: string): stri
   return hash.digest('hex');
 }
 
-function describe(root: string, { file, stat }: Listed): DeployFile {
+function describe(root: string, { file, stat }: Listed, hash: boolean): DeployFile {
   const absolute = path.join(root, file);
   const identity = { dev: stat.dev, ino: stat.ino };
   const mode = Number(stat.mode);
@@ -185,7 +191,7 @@ function describe(root: string, { file, stat }: Listed): DeployFile {
   return {
     file,
     absolute,
-    sha: hashFile(absolute, identity, file),
+    sha: hash ? hashFile(absolute, identity, file) : '',
     size: Number(stat.size),
     mode,
     isSymlink: false,
@@ -225,9 +231,10 @@ export async function collectFiles(root: string, options: CollectOptions): Promi
     );
   }
   const files: DeployFile[] = [];
+  const hash = options.hash?.(names.length) ?? true;
   let lastYield = Date.now();
   for (const name of names) {
-    files.push(describe(root, name));
+    files.push(describe(root, name, hash));
     options.onProgress?.(files.length, names.length);
     // Synchronous hashing yields every 50 ms so a cancelled job's signal is still handled.
     if (Date.now() - lastYield > 50) {
@@ -237,3 +244,50 @@ export async function collectFiles(root: string, options: CollectOptions): Promi
   }
   return files;
 }
+
+/**
+ * A small regular file's bytes, read synchronously through the same checks as hashing (the very
+ * file listed, no link followed): the packer reads thousands of them, and a thread-pool round
+ * trip each would cost more than the reading. A file that changed size since the walk fails the
+ * deploy instead of corrupting the archive.
+ */
+export function readSmallFile(file: DeployFile): Buffer {
+  const bytes = Buffer.allocUnsafe(file.size);
+  let read = 0;
+  const fd = openVerified(file.absolute, file.identity, file.file);
+  try {
+    for (;;) {
+      const n = readChunk(fd, READ_BUFFER);
+      if (n === 0) break;
+      if (read + n <= file.size) READ_BUFFER.copy(bytes, read, 0, n);
+      read += n;
+      if (read > file.size) break;
+    }
+  } finally {
+    closeFile(fd);
+  }
+  if (read !== file.size) throw changedWhilePacked(file, read);
+  return bytes;
+}
+
+const changedWhilePacked = (file: DeployFile, read: number) =>
+  new FilesError(
+    `${file.file} changed while it was packed (${file.size} bytes listed, ${read} read); re-run the job`,
+  );
+
+/** A large regular file's bytes, streamed from the very file listed, checked against its listed size. */
+export async function* readFileChunks(file: DeployFile): AsyncIterable<Uint8Array> {
+  let read = 0;
+  // One byte past the listed size: a file that grew is caught, not cut.
+  const stream = streamVerified(file.absolute, file.identity, file.size + 1, file.file);
+  for await (const chunk of stream as unknown as AsyncIterable<Uint8Array>) {
+    read += chunk.length;
+    if (read > file.size) break;
+    yield chunk;
+  }
+  if (read !== file.size) throw changedWhilePacked(file, read);
+}
+
+/** A symlink's target text, from the very link listed (links are deployed as links, never followed). */
+export const readLinkTarget = (file: DeployFile): string =>
+  readLinkVerified(file.absolute, file.identity, file.file).toString();

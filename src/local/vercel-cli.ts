@@ -12,6 +12,16 @@ import { promisify } from 'node:util';
 /** The newest `vercel` the registry serves (checked 2026-12) next to the pinned 58.1.0. */
 export const NEWEST_VERCEL_CLI = '64.0.2';
 
+/**
+ * The newest CLI, installed by `npm ci` as the devDependency alias `vercel-newest` (package.json):
+ * tests that must run it need nothing from the network at test time.
+ */
+export const NEWEST_VERCEL_CLI_ENTRY = path.join(
+  path.dirname(createRequire(import.meta.url).resolve('vercel-newest/package.json')),
+  'dist',
+  'vc.js',
+);
+
 export const PINNED_VERCEL_CLI = path.join(
   path.dirname(createRequire(import.meta.url).resolve('vercel/package.json')),
   'dist',

@@ -63,18 +63,29 @@ const FILE_KEYS = new Set(['file', 'sha', 'size', 'mode', 'data', 'encoding']);
  */
 export const MAX_JSON_DEPTH = 32;
 const PROVENANCE_META_PREFIXES = ['github', 'gitlab', 'bitbucket', 'keyhole'];
+/** Client meta keys with these prefixes are refused outright: the broker's stamp and provenance live there. */
+const RESERVED_META = /^(keyhole|github)/i;
+/** An archive deploy (`vercel deploy --archive=tgz`) lists only these parts; Vercel unpacks them. */
+const ARCHIVE_PART = /^\.vercel\/source\.tgz\.part([1-9][0-9]{0,5})$/;
 
 export interface CreateContext {
   claims: CredentialClaims;
   projectName: string;
   allowProjectSettings: boolean;
   maxFiles: number;
+  /** The job's byte budget: an archive larger than it could never be uploaded. */
+  maxUploadBytes: number;
   serverUrl: string;
+  /** The project's `build_env_names`: when set, the only names `env` and `build.env` may carry. */
+  buildEnvNames?: readonly string[];
 }
 
 export interface CheckedCreate {
   body: Record<string, unknown>;
+  /** Entries of the file list (for an archive deploy, its parts). */
   fileCount: number;
+  /** An archive deploy: the number of parts and their bytes. */
+  archive?: { parts: number; bytes: number };
   /** Fields the broker removed, so the audit line can say so. */
   dropped: string[];
 }
@@ -123,12 +134,41 @@ function checkFiles(files: unknown, maxFiles: number): number {
   return files.length;
 }
 
+/**
+ * An archive create lists `.vercel/source.tgz.part1…N` and nothing else: contiguous, each once,
+ * each with its size, the whole within the job's byte budget. Anything else that names a part
+ * is refused, so a file list can never pass half as an archive (fail closed).
+ */
+function checkArchive(files: unknown[], maxUploadBytes: number): CheckedCreate['archive'] {
+  const parts = files.map((entry) => ARCHIVE_PART.exec((entry as { file: string }).file));
+  if (!parts.some(Boolean)) return undefined;
+  if (!parts.every(Boolean))
+    throw forbidden('an archive deploy lists only its parts .vercel/source.tgz.part1…N, no other files');
+  const numbers = new Set(parts.map((m) => Number(m![1])));
+  if (numbers.size !== parts.length || [...numbers].some((n) => n > parts.length))
+    throw forbidden(`an archive's parts must be numbered 1 to ${parts.length}, each once`);
+  let bytes = 0;
+  files.forEach((entry, i) => {
+    const { size, data } = entry as { size?: unknown; data?: unknown };
+    if (data !== undefined || typeof size !== 'number')
+      throw forbidden(`files[${i}] is an archive part: send its sha and size, and upload it through /v2/files`);
+    bytes += size;
+  });
+  if (bytes > maxUploadBytes)
+    throw forbidden(`the archive has ${bytes} bytes; this broker lets a job upload ${maxUploadBytes}`);
+  return { parts: parts.length, bytes };
+}
+
 /** `@name` values were Vercel's (team-wide) secret references: refused so no other secret can be read. */
-function checkEnv(value: unknown, where: string): void {
+function checkEnv(value: unknown, where: string, ctx: CreateContext): void {
   if (value === undefined) return;
   if (!isObject(value)) throw forbidden(`${where} must be an object of strings`);
   for (const [key, v] of Object.entries(value)) {
     if (typeof v !== 'string') throw forbidden(`${where}.${key} must be a string`);
+    if (ctx.buildEnvNames && !ctx.buildEnvNames.includes(key))
+      throw forbidden(
+        `${where}.${key} is not allowed: build_env_names of project ${ctx.projectName} in the broker config lists the only names env and build.env may carry${ctx.buildEnvNames.length ? ` (${ctx.buildEnvNames.join(', ')})` : ' (none)'}`,
+      );
     // Leading whitespace, control and zero-width characters could be trimmed on Vercel's side.
     if (v.replace(/^[\s\p{Cc}\p{Cf}]+/u, '').startsWith('@'))
       throw forbidden(`${where}.${key} starts with "@" (a secret reference); pass the value itself`);
@@ -235,14 +275,20 @@ export function checkCreateBody(raw: unknown, ctx: CreateContext): CheckedCreate
     throw forbidden(`target ${target} is not allowed: this credential deploys to ${ctx.claims.tgt} only`);
   }
   const fileCount = checkFiles(raw.files ?? [], ctx.maxFiles);
-  checkEnv(raw.env, 'env');
+  const archive = checkArchive((raw.files ?? []) as unknown[], ctx.maxUploadBytes);
+  checkEnv(raw.env, 'env', ctx);
   if (raw.build !== undefined) {
     if (!isObject(raw.build)) throw forbidden('build must be an object');
     for (const key of Object.keys(raw.build))
       if (key !== 'env') throw forbidden(`build.${key} is not allowed`);
-    checkEnv(raw.build.env, 'build.env');
+    checkEnv(raw.build.env, 'build.env', ctx);
   }
   if (raw.meta !== undefined && !isObject(raw.meta)) throw forbidden('meta must be an object of strings');
+  for (const key of Object.keys(raw.meta ?? {}))
+    if (RESERVED_META.test(key))
+      throw forbidden(
+        `meta.${key} is not allowed: keys starting with "keyhole" or "github" are reserved for the provenance the broker stamps`,
+      );
   const { autoAssignCustomDomains } = raw;
   if (autoAssignCustomDomains !== undefined && typeof autoAssignCustomDomains !== 'boolean')
     throw forbidden('autoAssignCustomDomains must be true or false');
@@ -287,5 +333,5 @@ export function checkCreateBody(raw: unknown, ctx: CreateContext): CheckedCreate
     ...(staged ? { keyholeStaged: '1' } : {}),
   };
   body.gitMetadata = stamped.gitMetadata;
-  return { body, fileCount, dropped };
+  return { body, fileCount, ...(archive ? { archive } : {}), dropped };
 }

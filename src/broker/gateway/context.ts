@@ -68,6 +68,8 @@ export interface GatewayProject {
   readonly cleanupPreviews: boolean;
   /** Lower-case GitHub environment names whose production credentials may roll back; undefined: none may. */
   readonly rollbackEnvironments?: readonly string[];
+  /** When set, the only variable names `env` and `build.env` of a create may carry. */
+  readonly buildEnvNames?: readonly string[];
   /** Handed to the job-status check: what to do when GitHub cannot say whether the job still runs. */
   readonly githubUnreachable: { readonly calls: 'fail_closed' | 'grace'; readonly grace_seconds: number };
 }

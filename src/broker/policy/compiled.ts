@@ -51,6 +51,8 @@ export interface CompiledProject {
   cleanupPreviews: boolean;
   /** Lower-case GitHub environment names whose production credentials may roll back; undefined: none may. */
   rollbackEnvironments?: readonly string[];
+  /** When set, the only variable names `env` and `build.env` of a create may carry (exact, case-sensitive). */
+  buildEnvNames?: readonly string[];
   rules: readonly CompiledRule[];
 }
 

@@ -274,6 +274,7 @@ function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
         maxCredentialsPerJob: project.max_credentials_per_job,
         requireDpop: project.require_dpop,
         githubUnreachable: Object.freeze({ ...project.github_unreachable }),
+        ...(project.build_env_names ? { buildEnvNames: Object.freeze([...project.build_env_names]) } : {}),
         ...(project.promote_environments
           ? { promoteEnvironments: Object.freeze(project.promote_environments.map(foldCase)) }
           : {}),

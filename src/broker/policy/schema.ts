@@ -103,6 +103,15 @@ export const projectSchema = z.strictObject({
       grace_seconds: z.number().int().min(0).max(3600).default(300),
     })
     .default({ exchange: 'fail_closed', calls: 'grace', grace_seconds: 300 }),
+  /**
+   * When set, the only names the `env` and `build.env` of a create may carry (the action's env and
+   * build-env inputs, `vercel deploy --env/--build-env`); unset: any name. `@secret` values stay refused.
+   */
+  build_env_names: z
+    .array(envName)
+    .max(200)
+    .refine((names) => new Set(names).size === names.length, 'lists a name twice')
+    .optional(),
   /** GitHub environments whose jobs may promote; unset: any production credential (docs/pull-and-promote.md). */
   promote_environments: z.array(z.string().min(1).max(255)).min(1).optional(),
   /** A preview credential may delete its own branch's stamped previews and their aliases (docs/previews.md). */

@@ -1,9 +1,15 @@
 /** Deployments: create (files must be uploaded, a Root Directory must hold something), read, follow, list, cancel. */
 import { randomBytes } from 'node:crypto';
+import { checkArchive, MAX_FILES } from './archive.js';
 import { drain, error, readJson, send, type Route, type VercelRequest } from './http.js';
 import { buildEvents, stateOf, TERMINAL, view } from './lifecycle.js';
 import { customEnvironmentOf, deploymentOf, type FakeState } from './state.js';
 import type { FakeDeployment, FakeProject } from './types.js';
+
+/** Vercel's function regions (vercel.com/docs/edge-network/regions). */
+const REGIONS = new Set(
+  'arn1 bom1 cdg1 cle1 cpt1 dub1 dxb1 fra1 gru1 hkg1 hnd1 iad1 icn1 kix1 lhr1 pdx1 sfo1 sin1 syd1 yul1'.split(' '),
+);
 
 /**
  * A project with a Root Directory builds from that folder of the upload (and a prebuilt deploy
@@ -57,12 +63,24 @@ async function create(fake: FakeState, r: VercelRequest) {
   if (custom !== undefined && !customEnvironment)
     return error(res, 404, 'not_found', `Custom environment "${custom}" not found`);
   const files = (body.files ?? []) as FakeDeployment['files'];
+  const regions = body.regions as unknown;
+  if (regions !== undefined && (!Array.isArray(regions) || regions.some((r) => !REGIONS.has(r as string))))
+    return error(res, 400, 'bad_request', 'Invalid request: `regions` must be an array of Vercel region ids', {
+      keyword: 'enum',
+      dataPath: '.regions',
+    });
+  if (files.length > MAX_FILES)
+    return error(res, 400, 'too_many_files', `'files' should NOT have more than ${MAX_FILES} items`);
   const missing = [
     ...new Set(
       files.filter((f) => f.data === undefined && (!f.sha || !fake.blobs.has(f.sha))).map((f) => f.sha!),
     ),
   ];
   if (missing.length > 0) return error(res, 400, 'missing_files', 'Missing files', { missing });
+  const archive = await checkArchive(fake, files);
+  if (archive.kind === 'refused') return error(res, 400, 'invalid_archive', archive.message);
+  // An archive builds from what it unpacks to; unverified (bytes not kept), from its part names.
+  const tree = archive.kind === 'archive' && archive.entries ? archive.entries.map((file) => ({ file })) : files;
   const id = `dpl_${randomBytes(12).toString('hex')}`;
   const prebuilt = query.get('prebuilt') === '1';
   // What the deployed code makes its build print or fail with (a dependency's install script
@@ -72,7 +90,7 @@ async function create(fake: FakeState, r: VercelRequest) {
     return file?.sha ? fake.blobs.get(file.sha)?.data?.toString('utf8') : undefined;
   };
   const output = contentOf('BUILD_OUTPUT');
-  const failure = rootDirectoryProblem(project, body, files, prebuilt) ?? contentOf('BUILD_ERROR');
+  const failure = rootDirectoryProblem(project, body, tree, prebuilt) ?? contentOf('BUILD_ERROR');
   const d: FakeDeployment = {
     id,
     url: `${project.name}-${id.slice(4, 13)}-acme.vercel.app`,
@@ -83,13 +101,16 @@ async function create(fake: FakeState, r: VercelRequest) {
     ...(customEnvironment ? { customEnvironment } : {}),
     createdAt: Date.now(),
     canceled: false,
-    fails: failure !== undefined || files.some((f) => /(^|\/)FAIL_BUILD$/.test(f.file)),
+    fails: failure !== undefined || tree.some((f) => /(^|\/)FAIL_BUILD$/.test(f.file)),
     ...(failure ? { failure } : {}),
     prebuilt,
     ...(output !== undefined ? { output: output.split('\n') } : {}),
     staged: body.target === 'production' && body.autoAssignCustomDomains === false,
     body,
     files,
+    ...(archive.kind === 'archive'
+      ? { archive: { parts: archive.parts, ...(archive.entries ? { entries: archive.entries.length } : {}) } }
+      : {}),
   };
   fake.deployments.set(id, d);
   return send(res, 200, view(fake, d));

@@ -75,6 +75,8 @@ export interface FakeDeployment {
   /** A production deployment created with `autoAssignCustomDomains: false`: built, but not serving production. */
   staged: boolean;
   body: Record<string, unknown>;
+  /** An archive deployment: its parts, and the entries it unpacked to (when the fake kept the bytes). */
+  archive?: { parts: number; entries?: number };
   files: { file: string; sha?: string; size?: number; mode?: number; data?: string }[];
 }
 

@@ -69,7 +69,9 @@ async function createChecked(ctx: ProjectContext): Promise<Response> {
     projectName: await vercelName(ctx),
     allowProjectSettings: project.allowProjectSettings,
     maxFiles: ctx.config.limits.max_files,
+    maxUploadBytes: ctx.config.limits.max_upload_bytes,
     serverUrl: ctx.serverUrl,
+    ...(project.buildEnvNames ? { buildEnvNames: project.buildEnvNames } : {}),
   });
   // Idempotency: a create repeated with the same credential and body (a client retry after a
   // timeout or reset) answers with the deployment the first attempt made, never a second one.
