@@ -24,7 +24,66 @@ test('defaults follow the contract', () => {
     pull: false,
     stage: false,
     cleanup: false,
+    archive: 'auto',
+    env: {},
+    buildEnv: {},
+    force: false,
+    withCache: false,
+    regions: [],
+    meta: {},
+    build: false,
+    vercelVersion: '',
   });
+});
+
+test('deploy options parse: KEY=value lines, comments and blank lines skipped, values kept whole', () => {
+  const settings = parse({
+    ...base,
+    env: '# runtime\nAPI_URL=https://x/?a=b=c\n\nEMPTY=',
+    'build-env': 'FLAG=1',
+    regions: 'iad1,fra1',
+    meta: 'team=web',
+    force: 'true',
+    'with-cache': 'true',
+    archive: 'TGZ',
+    build: 'true',
+    'vercel-version': '58.1.0',
+  });
+  expect(settings).toMatchObject({
+    env: { API_URL: 'https://x/?a=b=c', EMPTY: '' },
+    buildEnv: { FLAG: '1' },
+    regions: ['iad1', 'fra1'],
+    meta: { team: 'web' },
+    force: true,
+    withCache: true,
+    archive: 'tgz',
+    build: true,
+    vercelVersion: '58.1.0',
+    prebuilt: true,
+  });
+});
+
+test.each([
+  [{ env: 'NOEQUALS' }, /Input "env": line 1 \("NOEQUALS"\) has no "="/],
+  [{ env: 'A=1\nA=2' }, /line 2 sets A a second time/],
+  [{ 'build-env': '1BAD=x' }, /"1BAD" is not a variable name/],
+  [{ env: 'TOKEN= @vercel-secret' }, /the value of TOKEN starts with "@"/],
+  [{ meta: 'GitHubRepo=x' }, /GitHubRepo is reserved/],
+  [{ meta: 'bad key=x' }, /must be 1 to 100 letters/],
+  [{ regions: 'iad1,iad1' }, /names a region twice/],
+  [{ 'vercel-version': 'latest' }, /must be an exact version such as 64\.0\.2/],
+  [{ build: 'true', 'vercel-version': '58.1.0', prebuilt: 'true' }, /remove prebuilt: true/],
+  [
+    { build: 'true', 'vercel-version': '58.1.0', cleanup: 'true' },
+    /cannot be combined with promote, rollback or cleanup/,
+  ],
+])('the deploy option %o is refused: %s', (inputs, message) => {
+  expect(() => parse({ ...base, ...inputs })).toThrow(message);
+});
+
+test('an env value never appears in an error', () => {
+  expect(() => parse({ ...base, env: 'bad name=hunter2' })).toThrow(/bad name/);
+  expect(() => parse({ ...base, env: 'bad name=hunter2' })).not.toThrow(/hunter2/);
 });
 
 test.each([

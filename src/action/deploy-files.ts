@@ -1,4 +1,6 @@
 /** The files a deploy sends: the real path, prebuilt output checked, hashed, placed under the Root Directory. */
+import { tmpdir } from 'node:os';
+import { packArchive, shouldArchive } from './archive.js';
 import { checkBuildOutput } from './build-output.js';
 import type { Credential } from './credential.js';
 import { collectFiles, resolveInside, type DeployFile } from './files.js';
@@ -38,6 +40,8 @@ export async function collectDeployFiles(
   const files = await step.phase('hash', () =>
     collectFiles(root, {
       prebuilt: settings.prebuilt,
+      // An archive deploy lists its parts, not the files: their hashes would be wasted work.
+      hash: (count) => !shouldArchive(settings.archive, count),
       onProgress: (done, total) => {
         if (deps.now() - lastReport > 2000 || done === total) {
           lastReport = deps.now();
@@ -50,4 +54,30 @@ export async function collectDeployFiles(
   if (prefix)
     core.info(`The project's Root Directory is ${prefix.slice(0, -1)}: uploading the files under ${prefix}`);
   return withPrefix(files, prefix);
+}
+
+/** What the create lists and the upload sends: the files themselves, or the parts of their archive. */
+export interface Upload {
+  files: DeployFile[];
+  /** Files in the tree (for an archive, packed into `files`). */
+  entries: number;
+  archived: boolean;
+  dispose(): Promise<void>;
+}
+
+export async function prepareUpload(step: Step, files: DeployFile[]): Promise<Upload> {
+  const { deps, settings } = step;
+  if (!shouldArchive(settings.archive, files.length))
+    return { files, entries: files.length, archived: false, dispose: () => Promise.resolve() };
+  const why =
+    settings.archive === 'tgz'
+      ? 'archive: tgz'
+      : `${files.length} files, more than Vercel's 15,000 per deployment (archive: auto)`;
+  // The parts live in the runner's temp folder, never in the deployed tree.
+  const archive = await step.phase('pack', () => packArchive(files, deps.env.RUNNER_TEMP || tmpdir()));
+  const bytes = archive.parts.reduce((n, p) => n + p.size, 0);
+  deps.core.info(
+    `Packed ${archive.entries} files into one tar.gz (${(bytes / 1024 ** 2).toFixed(1)} MB in ${archive.parts.length} part(s)): ${why}`,
+  );
+  return { files: archive.parts, entries: archive.entries, archived: true, dispose: archive.dispose };
 }

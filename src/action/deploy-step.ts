@@ -5,7 +5,7 @@ import type { TriggeringRun } from './context.js';
 import type { Credential } from './credential.js';
 import type * as DeployModule from './deploy.js';
 import type { Deployer } from './deploy.js';
-import { collectDeployFiles, readRootDirectory } from './deploy-files.js';
+import { collectDeployFiles, prepareUpload, readRootDirectory } from './deploy-files.js';
 import { DeployError, uploadStats, type Deployment } from './deployment.js';
 import type { DeployFile } from './files.js';
 import { environmentName, startGitHubDeployment } from './github-deployment.js';
@@ -22,12 +22,25 @@ export async function runDeploy(
   credential: Credential,
   alias: string | undefined,
 ): Promise<void> {
+  const rootDirectory = readRootDirectory(step, credential);
+  const upload = await prepareUpload(step, await collectDeployFiles(step, rootDirectory));
+  try {
+    await deployUpload(step, credential, alias, upload.files);
+  } finally {
+    await upload.dispose();
+  }
+}
+
+async function deployUpload(
+  step: Step,
+  credential: Credential,
+  alias: string | undefined,
+  files: DeployFile[],
+): Promise<void> {
   const { deps, settings, record } = step;
   const { core } = deps;
   const { exchanged, gatewayFetch } = credential;
-  const rootDirectory = readRootDirectory(step, credential);
   const { createDeployer, deploymentBody } = await loadDeploy();
-  const files = await collectDeployFiles(step, rootDirectory);
 
   const batch = batchCapabilityOf(exchanged);
   if (batch)
@@ -40,6 +53,8 @@ export async function runDeploy(
       credential: exchanged.credential,
       target: settings.target,
       prebuilt: settings.prebuilt,
+      force: settings.force,
+      withCache: settings.withCache,
       ...(batch ? { batch } : {}),
     },
     {
@@ -50,8 +65,12 @@ export async function runDeploy(
       now: deps.now,
     },
   ));
-  const body = deploymentBody(files, exchanged.project, settings.target, await reportedMeta(step), {
+  const meta = { ...settings.meta, ...(await reportedMeta(step)) };
+  const body = deploymentBody(files, exchanged.project, settings.target, meta, {
     stage: settings.stage,
+    env: settings.env,
+    buildEnv: settings.buildEnv,
+    regions: settings.regions,
   });
   const created = await createWithFiles(step, deployer, files, body);
   record.created = record.report.deployment = created;

@@ -26,6 +26,9 @@ async function createDeployment(
 ): Promise<{ deployment?: Deployment; missing?: string[] }> {
   const query = new URLSearchParams({ skipAutoDetectionConfirmation: '1' });
   if (settings.prebuilt) query.set('prebuilt', '1');
+  // The official CLI's flags (--force, --with-cache) as it sends them: query flags of the create.
+  if (settings.force) query.set('forceNew', '1');
+  if (settings.withCache) query.set('withCache', '1');
   // Plain fetch: @vercel/sdk's createDeployment strips files[].mode (research/vercel.md §4).
   const response = await fetchRetrying(
     deps.fetch,
@@ -53,13 +56,26 @@ async function cancelDeployment({ core, deps }: DeployClient, id: string): Promi
   if (!result.ok) deps.log.warning(`could not cancel deployment ${id}: ${String(result.error)}`);
 }
 
+/** What a create carries besides the files: the deploy options of the step's inputs. */
+export interface BodyOptions {
+  stage?: boolean;
+  env?: Readonly<Record<string, string>>;
+  buildEnv?: Readonly<Record<string, string>>;
+  regions?: readonly string[];
+}
+
+const nonEmpty = (record: Readonly<Record<string, string>> | undefined) =>
+  record && Object.keys(record).length > 0 ? record : undefined;
+
 export function deploymentBody(
   files: DeployFile[],
   project: { id: string; name: string },
   target: string,
   meta: Record<string, string> = {},
-  options: { stage?: boolean } = {},
+  options: BodyOptions = {},
 ): string {
+  const env = nonEmpty(options.env);
+  const buildEnv = nonEmpty(options.buildEnv);
   return JSON.stringify({
     name: project.name,
     project: project.id,
@@ -71,6 +87,9 @@ export function deploymentBody(
         : { customEnvironmentSlugOrId: target }),
     version: 2,
     meta,
+    ...(env ? { env } : {}),
+    ...(buildEnv ? { build: { env: buildEnv } } : {}),
+    ...(options.regions?.length ? { regions: options.regions } : {}),
     files: files.map((f) => ({ file: f.file, sha: f.sha, size: f.size, mode: f.mode })),
   });
 }

@@ -31,6 +31,10 @@ export interface DeployTarget {
   credential: string;
   target: string;
   prebuilt: boolean;
+  /** `forceNew=1`: build even when Vercel has a deployment of the same files. */
+  force?: boolean;
+  /** `withCache=1`: a forced build keeps the build cache. */
+  withCache?: boolean;
   /** The broker's batched upload, from the exchange answer; absent (an older broker): one request per file. */
   batch?: BatchCapability;
 }

@@ -1,6 +1,7 @@
 /** The only reader of action inputs: parses them once into a typed, read-only settings object. */
 import path from 'node:path';
 import { isHttpsOrLoopback, TARGET_PATTERN } from '../shared/wire.js';
+import type { ArchiveMode } from './archive.js';
 import { parseDeploymentRef } from './promote.js';
 
 export interface Settings {
@@ -31,6 +32,24 @@ export interface Settings {
   cleanup: boolean;
   /** A deployment id, host name or `previous` to roll production back to instead of deploying. */
   rollback?: string;
+  /** `auto`: one tar.gz in parts above 15,000 files; `tgz`: always; `off`: never. */
+  archive: ArchiveMode;
+  /** The deployment's runtime variables (`env` of the create). */
+  env: Readonly<Record<string, string>>;
+  /** Variables of Vercel's build (`build.env`), and of the local `vercel build` with build: true. */
+  buildEnv: Readonly<Record<string, string>>;
+  /** Build again even when Vercel has a deployment of the same files (`forceNew=1`). */
+  force: boolean;
+  /** With force: keep the build cache (`withCache=1`). */
+  withCache: boolean;
+  /** Regions of the deployment's functions, e.g. ["iad1", "fra1"]; empty: the project's. */
+  regions: readonly string[];
+  /** The client's own deployment meta; Keyhole's keys are the broker's. */
+  meta: Readonly<Record<string, string>>;
+  /** Pull, run the official `vercel build`, deploy the output prebuilt. */
+  build: boolean;
+  /** The `vercel` CLI version build: true runs, exact. */
+  vercelVersion: string;
 }
 
 /** One input and what to change in it. */
@@ -102,6 +121,126 @@ function parseBrokerUrl(rawUrl: string, report: Report): URL | undefined {
     return undefined;
   }
   return brokerUrl;
+}
+
+/**
+ * `KEY=value` lines (blank lines and `#` comments skipped). Values are never echoed in a message:
+ * they may be secrets.
+ */
+function pairsInput(
+  getInput: GetInput,
+  name: string,
+  report: Report,
+  check: (key: string, value: string, line: number) => string | undefined,
+): Record<string, string> {
+  const pairs: Record<string, string> = {};
+  getInput(name)
+    .split(/\r?\n/)
+    .forEach((raw, i) => {
+      const line = raw.trim();
+      if (line === '' || line.startsWith('#')) return;
+      const eq = line.indexOf('=');
+      const key = eq === -1 ? line : line.slice(0, eq).trim();
+      if (eq === -1) return report(name, `line ${i + 1} ("${key.slice(0, 40)}") has no "="; write KEY=value`);
+      const value = line.slice(eq + 1);
+      if (Object.hasOwn(pairs, key)) return report(name, `line ${i + 1} sets ${key} a second time`);
+      const problem = check(key, value, i + 1);
+      if (problem) return report(name, `line ${i + 1}: ${problem}`);
+      pairs[key] = value;
+    });
+  return pairs;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function envPairs(getInput: GetInput, name: string, report: Report): Record<string, string> {
+  return pairsInput(getInput, name, report, (key, value) => {
+    if (!ENV_NAME.test(key))
+      return `"${key.slice(0, 40)}" is not a variable name (letters, digits and _, not starting with a digit)`;
+    if (value.replace(/^[\s\p{Cc}\p{Cf}]+/u, '').startsWith('@'))
+      return `the value of ${key} starts with "@", a Vercel secret reference, which Keyhole refuses; pass the value itself (from a GitHub secret)`;
+    return undefined;
+  });
+}
+
+/** Meta keys the broker keeps for itself (provenance, its stamp): refused there too. */
+const RESERVED_META = /^(keyhole|github)/i;
+const MAX_META_KEYS = 50;
+
+function metaPairs(getInput: GetInput, report: Report): Record<string, string> {
+  const meta = pairsInput(getInput, 'meta', report, (key, value) => {
+    if (!/^[A-Za-z0-9_.-]{1,100}$/.test(key))
+      return `"${key.slice(0, 40)}" must be 1 to 100 letters, digits, ".", "_" or "-"`;
+    if (RESERVED_META.test(key))
+      return `${key} is reserved: keys starting with "keyhole" or "github" are the provenance the broker stamps; rename it`;
+    if (value.length > 1024) return `the value of ${key} is longer than 1024 characters`;
+    return undefined;
+  });
+  if (Object.keys(meta).length > MAX_META_KEYS) report('meta', `has more than ${MAX_META_KEYS} keys`);
+  return meta;
+}
+
+/** Vercel region ids: three letters and a digit (iad1, fra1, hnd1). */
+function regionsInput(getInput: GetInput, report: Report): string[] {
+  const text = getInput('regions').trim();
+  if (!text) return [];
+  const regions = text.split(',').map((r) => r.trim());
+  const bad = regions.filter((r) => !/^[a-z]{3}[0-9]$/.test(r));
+  if (bad.length > 0)
+    report(
+      'regions',
+      `${bad.map((r) => `"${r.slice(0, 20)}"`).join(', ')} not a Vercel region id; write e.g. iad1,fra1`,
+    );
+  else if (new Set(regions).size !== regions.length) report('regions', 'names a region twice');
+  return regions;
+}
+
+function archiveInput(getInput: GetInput, report: Report): ArchiveMode {
+  const value = getInput('archive').trim().toLowerCase() || 'auto';
+  if (value === 'auto' || value === 'tgz' || value === 'off') return value;
+  report('archive', `must be auto, tgz or off, got "${value.slice(0, 40)}"`);
+  return 'auto';
+}
+
+type DeployOptions = Pick<
+  Settings,
+  'archive' | 'env' | 'buildEnv' | 'force' | 'withCache' | 'regions' | 'meta' | 'build' | 'vercelVersion'
+>;
+
+/** The inputs that shape the create itself (issue 23.4), each checked before any request. */
+function deployOptions(getInput: GetInput, report: Report, prebuilt: boolean): DeployOptions {
+  const force = booleanInput(getInput, 'force', false, report);
+  const withCache = booleanInput(getInput, 'with-cache', false, report);
+  if (withCache && !force)
+    report(
+      'with-cache',
+      'keeps the build cache of a forced build; set force: true with it (an ordinary deploy uses the cache already)',
+    );
+  const build = booleanInput(getInput, 'build', false, report);
+  const vercelVersion = getInput('vercel-version').trim();
+  if (vercelVersion && !/^[0-9]+\.[0-9]+\.[0-9]+$/.test(vercelVersion))
+    report(
+      'vercel-version',
+      `"${vercelVersion.slice(0, 40)}" must be an exact version such as 64.0.2 (the CLI that builds is pinned)`,
+    );
+  if (build && !vercelVersion)
+    report(
+      'vercel-version',
+      'is needed with build: true: the exact vercel CLI version to build with, e.g. 64.0.2',
+    );
+  if (build && prebuilt)
+    report('prebuilt', 'build: true builds and deploys the output itself; remove prebuilt: true');
+  return {
+    archive: archiveInput(getInput, report),
+    env: envPairs(getInput, 'env', report),
+    buildEnv: envPairs(getInput, 'build-env', report),
+    force,
+    withCache,
+    regions: regionsInput(getInput, report),
+    meta: metaPairs(getInput, report),
+    build,
+    vercelVersion,
+  };
 }
 
 /** The project and target as written, for the summary of a step whose inputs may not parse. */
@@ -200,6 +339,9 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
         .map(([name]) => name)
         .join(' or ')} in one step; use one step each`,
     );
+  const options = deployOptions(getInput, report, prebuilt);
+  if (options.build && (cleanup || rollbackText || promoteText))
+    report('build', 'builds and deploys; it cannot be combined with promote, rollback or cleanup');
 
   if (problems.length > 0 || !brokerUrl) throw new InputError(problems);
   return Object.freeze({
@@ -208,7 +350,7 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
     target,
     path: dir,
     workspace,
-    prebuilt,
+    prebuilt: prebuilt || options.build,
     audience,
     wait,
     timeoutMs: minutes * 60_000,
@@ -222,5 +364,6 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
     ...(promote ? { promote } : {}),
     cleanup,
     ...(rollback ? { rollback } : {}),
+    ...options,
   });
 }

@@ -10,6 +10,7 @@ import { parseInputs, readLabels } from './inputs.js';
 import { runPromote } from './promote.js';
 import { runPull } from './pull.js';
 import { runRollback } from './rollback.js';
+import { runVercelBuild } from './build.js';
 import { phaseTimer, type ActionDeps, type RunRecord, type Step } from './step.js';
 
 export async function run(deps: ActionDeps): Promise<void> {
@@ -71,7 +72,10 @@ async function runSteps(deps: ActionDeps, record: RunRecord): Promise<void> {
     // The deploy code loads while the broker answers (deploy-step.ts, loadDeploy).
     if (settings.deploy && !settings.promote && !settings.rollback && !settings.cleanup) void loadDeploy();
   });
-  if (settings.pull) await runPull(step, credential);
+  // build: true pulls whatever env_pull allows (a project listing nothing builds without it).
+  if (settings.pull || settings.build)
+    await runPull(step, credential, { envMayBeRefused: settings.build && !settings.pull });
+  if (settings.build) await runVercelBuild(step);
   if (!settings.deploy) return exportCredential(step, credential);
   if (settings.cleanup) await runCleanup(step, credential);
   else if (settings.rollback) await runRollback(step, settings.rollback, credential);

@@ -25,9 +25,11 @@ export interface PullDeps {
 }
 
 export class PullError extends Error {
-  constructor(message: string) {
+  readonly status: number | undefined;
+  constructor(message: string, status?: number) {
     super(message);
     this.name = 'PullError';
+    this.status = status;
   }
 }
 
@@ -69,7 +71,7 @@ async function getJson(settings: PullSettings, deps: PullDeps, what: string, url
     const detail = isErrorBody(body)
       ? `${body.error.code}: ${body.error.message}`
       : `HTTP ${response.status}`;
-    throw new PullError(`${what} failed (${detail})`);
+    throw new PullError(`${what} failed (${detail})`, response.status);
   }
   return body as Record<string, unknown>;
 }
@@ -79,7 +81,9 @@ export async function pullProject(
   settings: PullSettings,
   project: { id: string; team_id: string },
   deps: PullDeps,
-): Promise<{ names: string[]; envFile: string; projectFile: string }> {
+  /** build: true pulls "when env_pull allows": a project that lists no names builds without them. */
+  options: { envMayBeRefused?: boolean } = {},
+): Promise<{ names: string[]; envFile: string; projectFile: string; envRefused?: boolean }> {
   const base = settings.brokerUrl;
   const remote = await getJson(
     settings,
@@ -92,12 +96,20 @@ export async function pullProject(
     settings.target === 'preview' && settings.branch && /^[A-Za-z0-9._/-]{1,255}$/.test(settings.branch)
       ? `/${encodeURIComponent(settings.branch)}`
       : '';
+  let envRefused = false;
   const pulled = await getJson(
     settings,
     deps,
     'pulling environment variables',
     `${base}/v3/env/pull/${project.id}/${encodeURIComponent(settings.target)}${branch}?source=keyhole-action`,
-  );
+  ).catch((error: unknown) => {
+    // Only the refusal that says env_pull lists nothing; any other refusal still fails the step.
+    const listsNothing =
+      error instanceof PullError && error.status === 403 && /read no variables/.test(error.message);
+    if (!(options.envMayBeRefused && listsNothing)) throw error;
+    envRefused = true;
+    return {} as Record<string, unknown>;
+  });
   const env = (typeof pulled.env === 'object' && pulled.env !== null ? pulled.env : {}) as Record<
     string,
     string
@@ -126,11 +138,15 @@ export async function pullProject(
     envFileContents(env),
     0o600,
   );
-  return { names: Object.keys(env).sort(), envFile, projectFile };
+  return { names: Object.keys(env).sort(), envFile, projectFile, ...(envRefused ? { envRefused } : {}) };
 }
 
 /** The `pull` step of a run, before any deploy: the files land in the directory it deploys. */
-export async function runPull(step: Step, { exchanged, gatewayFetch }: Credential): Promise<void> {
+export async function runPull(
+  step: Step,
+  { exchanged, gatewayFetch }: Credential,
+  options: { envMayBeRefused?: boolean } = {},
+): Promise<void> {
   const { deps, settings } = step;
   const { env } = deps;
   // Written inside the real (symlink-resolved) directory, which must stay inside the workspace.
@@ -148,8 +164,13 @@ export async function runPull(step: Step, { exchanged, gatewayFetch }: Credentia
       },
       exchanged.project,
       { fetch: gatewayFetch, retry: deps.retry },
+      options,
     ),
   );
+  if (pulled.envRefused)
+    deps.core.info(
+      `The broker's env_pull lists no variables for ${settings.project}: building without pulled variables`,
+    );
   deps.core.info(
     `Pulled ${pulled.names.length} variable(s) for ${settings.target} into ${pulled.envFile}${pulled.names.length ? `: ${pulled.names.join(', ')}` : ''}; settings in ${pulled.projectFile}`,
   );
