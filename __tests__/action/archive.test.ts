@@ -16,7 +16,9 @@ const tempDir = () => {
 afterAll(() => dirs.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
 
 const noise = (seed: string) =>
-  Array.from({ length: 64 }, (_, i) => createHash('sha256').update(`${seed}/${i}`).digest('base64')).join('\n');
+  Array.from({ length: 64 }, (_, i) => createHash('sha256').update(`${seed}/${i}`).digest('base64')).join(
+    '\n',
+  );
 
 function tree(): string {
   const root = tempDir();

@@ -255,7 +255,11 @@ describe('create-deployment body rules', () => {
       /target staging is not allowed/,
     ],
     ['a reserved meta key', { meta: { githubCommitSha: 'spoofed' } }, /meta\.githubCommitSha is not allowed/],
-    ['a reserved meta key in any case', { meta: { KeyHoleStaged: '1' } }, /meta\.KeyHoleStaged is not allowed.*reserved/],
+    [
+      'a reserved meta key in any case',
+      { meta: { KeyHoleStaged: '1' } },
+      /meta\.KeyHoleStaged is not allowed.*reserved/,
+    ],
     [
       'archive parts mixed with files',
       { files: [files[0], { file: '.vercel/source.tgz.part1', sha: sha1('x'), size: 1 }] },

@@ -43,8 +43,7 @@ let job = 0;
 const deploy = (workspace: string, inputs: Record<string, string>) =>
   world.run({ path: 'site', ...inputs }, { workspace, claims: { run_id: String(9_100_000 + job++) } });
 
-const creates = () =>
-  world.fake.requests.filter((r) => r.method === 'POST' && r.path === '/v13/deployments');
+const creates = () => world.fake.requests.filter((r) => r.method === 'POST' && r.path === '/v13/deployments');
 const uploads = () => world.fake.requests.filter((r) => r.method === 'POST' && r.path === '/v2/files');
 
 test('a 20,000-file tree deploys READY with archive: auto, as one tgz Vercel unpacks to 20,000 files', async () => {
@@ -52,7 +51,9 @@ test('a 20,000-file tree deploys READY with archive: auto, as one tgz Vercel unp
   const run = await deploy(workspace, {});
   expect(run.outputs['deployment-url']).toBeDefined();
   expect(run.code).toBe(0);
-  expect((run.stdout + run.stderr)).toMatch(/Packed 20000 files into one tar\.gz .*20000 files, more than Vercel's 15,000/);
+  expect(run.stdout + run.stderr).toMatch(
+    /Packed 20000 files into one tar\.gz .*20000 files, more than Vercel's 15,000/,
+  );
   const deployment = [...world.fake.deployments.values()].at(-1)!;
   expect(deployment.archive).toEqual({ parts: 1, entries: 20_000 });
   // What reached Vercel lists the parts only; no create ever carried the 20,000 names.
@@ -70,7 +71,7 @@ test('archive: off sends the 20,000 names and Vercel refuses them with too_many_
   const workspace = tree(20_000);
   const run = await deploy(workspace, { archive: 'off' });
   expect(run.code).not.toBe(0);
-  expect((run.stdout + run.stderr)).toMatch(/too_many_files.*should NOT have more than 15000 items/);
+  expect(run.stdout + run.stderr).toMatch(/too_many_files.*should NOT have more than 15000 items/);
 });
 
 test('redeploying: an unchanged tree uploads nothing; one changed file re-uploads one file, or the archive', async () => {
@@ -107,7 +108,7 @@ test("the job's byte budget counts the archive: a tree over max_upload_bytes is 
     writeFileSync(path.join(workspace, 'site', `blob-${i}.bin`), randomBytes(1024 ** 2));
   const run = await deploy(workspace, { archive: 'tgz' });
   expect(run.code).not.toBe(0);
-  expect((run.stdout + run.stderr)).toMatch(/this broker lets a job upload 8388608/);
+  expect(run.stdout + run.stderr).toMatch(/this broker lets a job upload 8388608/);
   // Refused at the create, before a byte of it travels.
   expect(creates()).toHaveLength(0);
   expect(uploads()).toHaveLength(0);

@@ -40,8 +40,7 @@ const deploy = (inputs: Record<string, string>, workspace = site()) =>
     { path: 'site', ...inputs },
     { workspace, claims: { run_id: String(9_200_000 + job++), ref: 'refs/heads/feature' } },
   );
-const creates = () =>
-  world.fake.requests.filter((r) => r.method === 'POST' && r.path === '/v13/deployments');
+const creates = () => world.fake.requests.filter((r) => r.method === 'POST' && r.path === '/v13/deployments');
 const output = (run: { stdout: string; stderr: string }) => run.stdout + run.stderr;
 
 test('env, build-env, regions, meta, force and with-cache reach Vercel as its REST reference names them', async () => {
@@ -78,15 +77,22 @@ test('without the options, none of them is sent', async () => {
 });
 
 test.each([
-  ['env', 'DATABASE_URL=postgres://x', /env\.DATABASE_URL is not allowed: build_env_names of project marketing-site in the broker config/],
+  [
+    'env',
+    'DATABASE_URL=postgres://x',
+    /env\.DATABASE_URL is not allowed: build_env_names of project marketing-site in the broker config/,
+  ],
   ['build-env', 'SECRET_SAUCE=1', /build\.env\.SECRET_SAUCE is not allowed: build_env_names/],
-])('a name outside build_env_names in %s is refused by the broker, and nothing is created', async (input, value, message) => {
-  const run = await deploy({ [input]: value });
-  expect(run.code).not.toBe(0);
-  expect(output(run)).toMatch(message);
-  expect(output(run)).not.toContain('postgres://x');
-  expect(creates()).toHaveLength(0);
-});
+])(
+  'a name outside build_env_names in %s is refused by the broker, and nothing is created',
+  async (input, value, message) => {
+    const run = await deploy({ [input]: value });
+    expect(run.code).not.toBe(0);
+    expect(output(run)).toMatch(message);
+    expect(output(run)).not.toContain('postgres://x');
+    expect(creates()).toHaveLength(0);
+  },
+);
 
 test.each([
   ['meta', 'githubCommitSha=forged', /Input "meta": line 1: githubCommitSha is reserved/],
@@ -106,7 +112,9 @@ test.each([
 test('build: true pulls, runs the pinned vercel build and deploys its output prebuilt, READY', async () => {
   const run = await deploy({ build: 'true', 'vercel-version': '58.1.0', 'build-env': 'NEXT_PUBLIC_FLAG=1' });
   expect(output(run)).toMatch(/Running vercel build +with vercel@58\.1\.0/);
-  expect(output(run)).toMatch(/env_pull lists no variables for marketing-site: building without pulled variables/);
+  expect(output(run)).toMatch(
+    /env_pull lists no variables for marketing-site: building without pulled variables/,
+  );
   expect(output(run)).toMatch(/Ready/);
   expect(run.code).toBe(0);
   const deployment = world.fake.deployments.get(run.outputs['deployment-id']!)!;

@@ -119,7 +119,15 @@ class PartWriter extends Writable {
  * unchanged tree packs to the same bytes and the same parts, which Vercel then already has.
  */
 function headerOf(file: DeployFile): Headers {
-  const common = { name: file.file, mode: file.mode & 0o7777, mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' };
+  const common = {
+    name: file.file,
+    mode: file.mode & 0o7777,
+    mtime: new Date(0),
+    uid: 0,
+    gid: 0,
+    uname: '',
+    gname: '',
+  };
   return file.isSymlink
     ? { ...common, type: 'symlink', linkname: readLinkTarget(file), size: 0 }
     : { ...common, type: 'file', size: file.size };

@@ -37,25 +37,29 @@ export async function runVercelBuild(step: Step): Promise<void> {
     ...buildArgs(settings.target),
     '--yes',
   ];
-  deps.core.info(`Running vercel build ${buildArgs(settings.target).join(' ')} with vercel@${settings.vercelVersion}`);
-  const code = await step.phase('vercel build', () =>
-    new Promise<number | null>((resolve, reject) => {
-      const child = spawn(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, {
-        cwd: dir,
-        env: {
-          ...deps.env,
-          ...settings.buildEnv,
-          VERCEL_TELEMETRY_DISABLED: '1',
-          npm_config_update_notifier: 'false',
-        },
-        stdio: ['ignore', 'inherit', 'inherit'],
-        signal: deps.signal,
-      });
-      child.once('error', (error) =>
-        reject(new BuildError(`could not start npm to run vercel build: ${error.message}`)),
-      );
-      child.once('exit', resolve);
-    }),
+  deps.core.info(
+    `Running vercel build ${buildArgs(settings.target).join(' ')} with vercel@${settings.vercelVersion}`,
+  );
+  const code = await step.phase(
+    'vercel build',
+    () =>
+      new Promise<number | null>((resolve, reject) => {
+        const child = spawn(process.platform === 'win32' ? 'npm.cmd' : 'npm', args, {
+          cwd: dir,
+          env: {
+            ...deps.env,
+            ...settings.buildEnv,
+            VERCEL_TELEMETRY_DISABLED: '1',
+            npm_config_update_notifier: 'false',
+          },
+          stdio: ['ignore', 'inherit', 'inherit'],
+          signal: deps.signal,
+        });
+        child.once('error', (error) =>
+          reject(new BuildError(`could not start npm to run vercel build: ${error.message}`)),
+        );
+        child.once('exit', resolve);
+      }),
   );
   if (code !== 0)
     throw new BuildError(

@@ -151,7 +151,9 @@ function checkArchive(files: unknown[], maxUploadBytes: number): CheckedCreate['
   files.forEach((entry, i) => {
     const { size, data } = entry as { size?: unknown; data?: unknown };
     if (data !== undefined || typeof size !== 'number')
-      throw forbidden(`files[${i}] is an archive part: send its sha and size, and upload it through /v2/files`);
+      throw forbidden(
+        `files[${i}] is an archive part: send its sha and size, and upload it through /v2/files`,
+      );
     bytes += size;
   });
   if (bytes > maxUploadBytes)

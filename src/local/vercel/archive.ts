@@ -41,14 +41,14 @@ async function tarEntries(tar: Buffer): Promise<string[]> {
  * (`keepBytes`), the archive is unpacked and its entries recorded; a benchmark that keeps no
  * bytes gets the part checks only.
  */
-export async function checkArchive(
-  fake: FakeState,
-  files: FakeDeployment['files'],
-): Promise<ArchiveCheck> {
+export async function checkArchive(fake: FakeState, files: FakeDeployment['files']): Promise<ArchiveCheck> {
   const numbers = files.map((f) => PART.exec(f.file)?.[1]);
   if (!numbers.some(Boolean)) return { kind: 'files' };
   if (!numbers.every(Boolean))
-    return { kind: 'refused', message: 'An archive deployment lists only its .vercel/source.tgz.partN files' };
+    return {
+      kind: 'refused',
+      message: 'An archive deployment lists only its .vercel/source.tgz.partN files',
+    };
   const order = numbers.map(Number);
   const sorted = [...order].sort((a, b) => a - b);
   if (sorted.some((n, i) => n !== i + 1))

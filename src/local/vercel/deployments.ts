@@ -8,7 +8,9 @@ import type { FakeDeployment, FakeProject } from './types.js';
 
 /** Vercel's function regions (vercel.com/docs/edge-network/regions). */
 const REGIONS = new Set(
-  'arn1 bom1 cdg1 cle1 cpt1 dub1 dxb1 fra1 gru1 hkg1 hnd1 iad1 icn1 kix1 lhr1 pdx1 sfo1 sin1 syd1 yul1'.split(' '),
+  'arn1 bom1 cdg1 cle1 cpt1 dub1 dxb1 fra1 gru1 hkg1 hnd1 iad1 icn1 kix1 lhr1 pdx1 sfo1 sin1 syd1 yul1'.split(
+    ' ',
+  ),
 );
 
 /**
@@ -65,10 +67,16 @@ async function create(fake: FakeState, r: VercelRequest) {
   const files = (body.files ?? []) as FakeDeployment['files'];
   const regions = body.regions as unknown;
   if (regions !== undefined && (!Array.isArray(regions) || regions.some((r) => !REGIONS.has(r as string))))
-    return error(res, 400, 'bad_request', 'Invalid request: `regions` must be an array of Vercel region ids', {
-      keyword: 'enum',
-      dataPath: '.regions',
-    });
+    return error(
+      res,
+      400,
+      'bad_request',
+      'Invalid request: `regions` must be an array of Vercel region ids',
+      {
+        keyword: 'enum',
+        dataPath: '.regions',
+      },
+    );
   if (files.length > MAX_FILES)
     return error(res, 400, 'too_many_files', `'files' should NOT have more than ${MAX_FILES} items`);
   const missing = [
@@ -80,7 +88,8 @@ async function create(fake: FakeState, r: VercelRequest) {
   const archive = await checkArchive(fake, files);
   if (archive.kind === 'refused') return error(res, 400, 'invalid_archive', archive.message);
   // An archive builds from what it unpacks to; unverified (bytes not kept), from its part names.
-  const tree = archive.kind === 'archive' && archive.entries ? archive.entries.map((file) => ({ file })) : files;
+  const tree =
+    archive.kind === 'archive' && archive.entries ? archive.entries.map((file) => ({ file })) : files;
   const id = `dpl_${randomBytes(12).toString('hex')}`;
   const prebuilt = query.get('prebuilt') === '1';
   // What the deployed code makes its build print or fail with (a dependency's install script
