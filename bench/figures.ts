@@ -9,6 +9,7 @@ export const FIGURES: readonly Figure[] = (
     import('./figures/gateway.js'),
     import('./figures/hashing.js'),
     import('./figures/cli.js'),
+    import('./figures/archive.js'),
     import('./figures/nextjs.js'),
     import('./figures/exchanges.js'),
     import('./figures/job-bound.js'),

@@ -58,10 +58,7 @@ const ALLOWED = [
   /^GET \/v3\/(now\/)?deployments\/dpl_[0-9a-f]+\/events$/,
 ];
 
-test.each([
-  ['the pinned CLI (58.1.0)', PINNED_VERCEL_CLI],
-  ['the newest CLI (vercel-newest)', NEWEST_VERCEL_CLI_ENTRY],
-])('vercel deploy --archive=tgz with %s deploys READY through the broker', async (_name, cli) => {
+async function deployArchive(cli: string): Promise<void> {
   world.fake.clearRecord();
   const result = await runVercel(
     {
@@ -89,4 +86,10 @@ test.each([
     '.vercel/source.tgz.part1',
   ]);
   expect(world.fake.requests.every((r) => r.headers.authorization === `Bearer ${UPSTREAM_TOKEN}`)).toBe(true);
-});
+}
+
+test('vercel deploy --archive=tgz with the pinned CLI (58.1.0) deploys READY through the broker', () =>
+  deployArchive(PINNED_VERCEL_CLI));
+
+test('vercel deploy --archive=tgz with the newest CLI deploys READY through the broker', () =>
+  deployArchive(NEWEST_VERCEL_CLI_ENTRY));
