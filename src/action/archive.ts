@@ -4,14 +4,20 @@
  * for a file list.
  */
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { pack as tarPack, type Headers } from 'tar-stream';
 import { readFileChunks, readLinkTarget, readSmallFile, type DeployFile } from './files.js';
+import {
+  closeFile,
+  createTemporaryFile,
+  identityOf,
+  makeTemporaryDirectory,
+  removeTemporaryDirectory,
+  writeAll,
+} from './safe-fs.js';
 
 /** Vercel refuses a file list longer than this (`too_many_files`); `archive: auto` packs above it. */
 export const MAX_LISTED_FILES = 15_000;
@@ -62,7 +68,7 @@ class PartWriter extends Writable {
       while (rest.length > 0) {
         if (this.fd === undefined) this.open();
         const take = Math.min(rest.length, this.partBytes - this.size);
-        writeSync(this.fd!, rest, 0, take);
+        writeAll(this.fd!, rest.subarray(0, take));
         this.hash!.update(rest.subarray(0, take));
         this.size += take;
         rest = rest.subarray(take);
@@ -84,22 +90,22 @@ class PartWriter extends Writable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void) {
-    if (this.fd !== undefined) closeSync(this.fd);
+    if (this.fd !== undefined) closeFile(this.fd);
     this.fd = undefined;
     callback(error);
   }
 
   private open() {
     const name = `source.tgz.part${this.parts.length + 1}`;
-    this.fd = openSync(path.join(this.dir, name), 'wx', 0o600);
+    this.fd = createTemporaryFile(path.join(this.dir, name));
     this.hash = createHash('sha1');
     this.size = 0;
   }
 
   private close() {
     // The upload opens the part again and proves it is this very file, as for any deployed file.
-    const { dev, ino } = fstatSync(this.fd!, { bigint: true });
-    closeSync(this.fd!);
+    const identity = identityOf(this.fd!);
+    closeFile(this.fd!);
     this.fd = undefined;
     const n = this.parts.length + 1;
     this.parts.push({
@@ -109,7 +115,7 @@ class PartWriter extends Writable {
       size: this.size,
       mode: PART_MODE,
       isSymlink: false,
-      identity: { dev, ino },
+      identity,
     });
   }
 }
@@ -171,8 +177,8 @@ export async function packArchive(
   tempRoot: string,
   partBytes = PART_BYTES,
 ): Promise<Archive> {
-  const dir = await mkdtemp(path.join(tempRoot, 'keyhole-archive-'));
-  const dispose = () => rm(dir, { recursive: true, force: true });
+  const dir = makeTemporaryDirectory(tempRoot, 'keyhole-archive-');
+  const dispose = () => Promise.resolve(removeTemporaryDirectory(dir));
   try {
     const tar = tarPack();
     const writer = new PartWriter(dir, partBytes);

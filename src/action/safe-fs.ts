@@ -21,6 +21,7 @@ import {
   fstatSync,
   lstatSync,
   mkdirSync,
+  mkdtempSync,
   openSync,
   readdirSync,
   readlinkSync,
@@ -362,4 +363,27 @@ export function writeFileInside(
  */
 export function readRunnerFile(absolute: string, maxBytes: number): Buffer | undefined {
   return readFileInside(path.dirname(absolute), path.basename(absolute), { maxBytes, what: absolute });
+}
+
+/**
+ * Files the action writes for itself outside the workspace (an archive's parts, under
+ * RUNNER_TEMP): a fresh private directory, files created `wx` in it, removed whole at the end.
+ */
+export const makeTemporaryDirectory = (parent: string, prefix: string): string =>
+  mkdtempSync(path.join(parent, prefix));
+
+export const removeTemporaryDirectory = (dir: string): void => rmSync(dir, { recursive: true, force: true });
+
+/** A new file only this process can read, in a directory from makeTemporaryDirectory. */
+export const createTemporaryFile = (absolute: string): number => openSync(absolute, WRITE_FLAGS, 0o600);
+
+export function writeAll(fd: number, bytes: Uint8Array): void {
+  let written = 0;
+  while (written < bytes.length) written += writeSync(fd, bytes, written, bytes.length - written);
+}
+
+/** The device and inode of an open file: a later read proves it opens this very file (openVerified). */
+export function identityOf(fd: number): FileIdentity {
+  const { dev, ino } = fstatSync(fd, { bigint: true });
+  return { dev, ino };
 }
