@@ -8,7 +8,7 @@ import path from 'node:path';
 import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
 import { AUDIENCE } from '../../src/local/config.js';
 import { defaultClaims } from '../../src/local/github-oidc.js';
-import { NEWEST_VERCEL_CLI_ENTRY, PINNED_VERCEL_CLI, runVercel } from '../../src/local/vercel-cli.js';
+import { newestVercelCliEntry, PINNED_VERCEL_CLI, runVercel } from '../../src/local/vercel-cli.js';
 import { UPSTREAM_TOKEN } from '../../src/local/world.js';
 
 let world: BundledWorld;
@@ -92,4 +92,4 @@ test('vercel deploy --archive=tgz with the pinned CLI (58.1.0) deploys READY thr
   deployArchive(PINNED_VERCEL_CLI));
 
 test('vercel deploy --archive=tgz with the newest CLI deploys READY through the broker', () =>
-  deployArchive(NEWEST_VERCEL_CLI_ENTRY));
+  deployArchive(newestVercelCliEntry()));

@@ -8,7 +8,7 @@ import { AUDIENCE } from '../../src/local/config.js';
 import { runActionBundle } from '../../src/local/runner.js';
 import {
   NEWEST_VERCEL_CLI,
-  NEWEST_VERCEL_CLI_ENTRY,
+  newestVercelCliEntry,
   newestVercelCliVersion,
   vercelCli,
 } from '../../src/local/vercel-cli.js';
@@ -31,7 +31,7 @@ const COUNT = 20_000;
 /** The newest CLI: the devDependency `vercel-newest` when it is the newest, else installed on first use. */
 async function newestCli(): Promise<{ version: string; cli: string }> {
   const version = await newestVercelCliVersion().catch(() => NEWEST_VERCEL_CLI);
-  return { version, cli: version === NEWEST_VERCEL_CLI ? NEWEST_VERCEL_CLI_ENTRY : await vercelCli(version) };
+  return { version, cli: version === NEWEST_VERCEL_CLI ? newestVercelCliEntry() : await vercelCli(version) };
 }
 
 export default {

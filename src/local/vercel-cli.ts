@@ -14,13 +14,15 @@ export const NEWEST_VERCEL_CLI = '64.0.2';
 
 /**
  * The newest CLI, installed by `npm ci` as the devDependency alias `vercel-newest` (package.json):
- * tests that must run it need nothing from the network at test time.
+ * tests that must run it need nothing from the network at test time. Resolved when asked, so a
+ * checkout whose node_modules predates the alias still loads this module.
  */
-export const NEWEST_VERCEL_CLI_ENTRY = path.join(
-  path.dirname(createRequire(import.meta.url).resolve('vercel-newest/package.json')),
-  'dist',
-  'vc.js',
-);
+export const newestVercelCliEntry = (): string =>
+  path.join(
+    path.dirname(createRequire(import.meta.url).resolve('vercel-newest/package.json')),
+    'dist',
+    'vc.js',
+  );
 
 export const PINNED_VERCEL_CLI = path.join(
   path.dirname(createRequire(import.meta.url).resolve('vercel/package.json')),
