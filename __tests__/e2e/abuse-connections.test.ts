@@ -135,7 +135,7 @@ describe('behind a trusted proxy: requests per forwarded address', () => {
   beforeAll(async () => {
     world = await startBundledWorld({
       extraConfig:
-        'trust_proxy: true\nlimits:\n  max_connections_per_client: 2\n  max_inflight_creates: 2\n  body_timeout_seconds: 60\n',
+        'trust_proxy: true\ntrusted_proxies: ["127.0.0.1/32"]\nlimits:\n  max_connections_per_client: 2\n  max_inflight_creates: 2\n  body_timeout_seconds: 60\n',
     });
   });
   afterAll(() => world.close());

@@ -75,8 +75,10 @@ export interface CompiledConfig {
   /** The env var holding the bearer token of `GET /metrics`; unset, there is no /metrics. */
   metricsTokenEnv?: string;
   limits: Limits;
-  /** Count clients by the last X-Forwarded-For entry (a reverse proxy in front). */
+  /** Count clients by X-Forwarded-For from the trusted proxies (a reverse proxy in front). */
   trustProxy: boolean;
+  /** The peers (CIDRs) whose X-Forwarded-For counts; required with trustProxy. */
+  trustedProxies?: readonly string[];
   /** SIGTERM's drain: how long in-flight requests may take before the process exits anyway. */
   shutdownGraceSeconds: number;
   projects: ReadonlyMap<string, CompiledProject>;

@@ -86,6 +86,7 @@ function lintTopLevel(raw: unknown, env: ParseOptions['env']): { errors: Finding
         'the Redis password is in the config file; put the URL in an environment variable and name it in replay_store_env',
     });
   }
+  errors.push(...lintTrustProxy(file));
   const projects = file.projects;
   if (projects && typeof projects === 'object' && !Array.isArray(projects)) {
     if (Object.keys(projects).length === 0) {
@@ -105,6 +106,26 @@ function lintTopLevel(raw: unknown, env: ParseOptions['env']): { errors: Finding
     }
   }
   return { errors, warnings };
+}
+
+/** X-Forwarded-For is read only from the listed proxies: trusting it from any peer lets every client pick its address. */
+function lintTrustProxy(file: Record<string, unknown>): Finding[] {
+  if (file.trust_proxy === true && file.trusted_proxies === undefined)
+    return [
+      {
+        path: ['trust_proxy'],
+        message:
+          'needs trusted_proxies: the addresses (CIDRs) of your reverse proxies, e.g. trusted_proxies: ["10.0.0.0/8"]; X-Forwarded-For is read only from those peers, since any client can send the header',
+      },
+    ];
+  if (file.trust_proxy !== true && file.trusted_proxies !== undefined)
+    return [
+      {
+        path: ['trusted_proxies'],
+        message: 'is read only with trust_proxy: true; add it, or remove trusted_proxies',
+      },
+    ];
+  return [];
 }
 
 /** Names that usually hold secrets: `vercel pull` writes them into the workspace in clear. */
@@ -301,6 +322,7 @@ function compileConfig(file: ConfigFile, jwksUrl: string): CompiledConfig {
     ...(file.metrics_token_env ? { metricsTokenEnv: file.metrics_token_env } : {}),
     limits: Object.freeze({ ...file.limits }),
     trustProxy: file.trust_proxy,
+    ...(file.trusted_proxies ? { trustedProxies: Object.freeze([...file.trusted_proxies]) } : {}),
     shutdownGraceSeconds: file.shutdown_grace_seconds,
     projects,
   });

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { isHttpsOrLoopback, TARGET_PATTERN } from '../../shared/wire.js';
 import { GITHUB_ISSUER } from '../oidc/claims.js';
 import { checkAliasPattern } from './alias-patterns.js';
+import { parseCidr } from './cidr.js';
 
 const numericId = (what: string) =>
   z
@@ -221,8 +222,20 @@ export const configSchema = z.strictObject({
   metrics_token_env: envName.optional(),
   limits: limitsSchema.default(() => limitsSchema.parse({})),
   github_app: githubAppSchema.optional(),
-  /** Behind a reverse proxy: the client address is the last X-Forwarded-For entry (what the proxy saw). */
+  /** Behind a reverse proxy: X-Forwarded-For names the client, from the peers in trusted_proxies only. */
   trust_proxy: z.boolean().default(false),
+  /** The reverse proxies' addresses (CIDRs): only their X-Forwarded-For is read (docs/operations.md, "Behind a reverse proxy"). */
+  trusted_proxies: z
+    .array(
+      z
+        .string()
+        .refine(
+          (value) => parseCidr(value) !== undefined,
+          'must be an IPv4 or IPv6 address or CIDR, e.g. "10.0.0.0/8", "192.0.2.10" or "fd00::/8" (prefix at most 32 for IPv4, 128 for IPv6)',
+        ),
+    )
+    .min(1, 'list at least one proxy address or CIDR, e.g. ["10.0.0.0/8"]')
+    .optional(),
   /**
    * SIGTERM: /readyz answers 503 at once, in-flight requests finish for up to this long, then the
    * process exits 0. Under Kubernetes' default terminationGracePeriodSeconds (30).

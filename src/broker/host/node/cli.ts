@@ -114,6 +114,7 @@ async function serve(values: Values, io: Io): Promise<number> {
     port,
     limits: config.limits,
     trustProxy: config.trustProxy,
+    ...(config.trustedProxies ? { trustedProxies: config.trustedProxies } : {}),
   });
   io.stderr(`keyhole-broker listening on ${running.url}`);
   logger.log('info', 'listening', { url: running.url, projects: [...config.projects.keys()] });

@@ -4,7 +4,8 @@
  * count of requests in flight.
  */
 import type { IncomingMessage } from 'node:http';
-import type { Socket } from 'node:net';
+import { BlockList, isIP, type Socket } from 'node:net';
+import { parseCidr } from '../../policy/cidr.js';
 import type { Limits } from '../../policy/schema.js';
 
 /** A connection that has sent nothing for this long may be closed to admit a new one at a cap. */
@@ -72,7 +73,7 @@ export function createBodyDeadlines(limits: Limits) {
  * connection whose request is complete and being answered, or whose body waits on the broker,
  * is never chosen; when nothing qualifies the newcomer is refused.
  */
-export function createConnectionCaps(limits: Limits, options: { trustProxy?: boolean }) {
+export function createConnectionCaps(limits: Limits, isProxy: (peer: string) => boolean) {
   const tracked = new Set<TrackedSocket>();
   const bySocket = new WeakMap<Socket, TrackedSocket>();
   const byClient = new Map<string, Set<TrackedSocket>>();
@@ -94,7 +95,10 @@ export function createConnectionCaps(limits: Limits, options: { trustProxy?: boo
   const admit = (socket: Socket, client: string): boolean => {
     const now = Date.now();
     const own = byClient.get(client);
-    const overClient = !options.trustProxy && (own?.size ?? 0) >= limits.max_connections_per_client;
+    // A trusted proxy carries many clients (counted per request by the address it forwards), but
+    // stays capped as a peer: at most three quarters of max_connections, so other peers keep room.
+    const perPeer = isProxy(client) ? proxyConnectionCap(limits) : limits.max_connections_per_client;
+    const overClient = (own?.size ?? 0) >= perPeer;
     const overGlobal = tracked.size >= limits.max_connections;
     if (overClient || overGlobal) {
       // A client over its own cap makes room among its own connections only.
@@ -137,4 +141,49 @@ export function createClientCount() {
     return count;
   };
   return countClient;
+}
+
+/** The connections one trusted proxy may hold: never capped as one client, but never all of them. */
+export const proxyConnectionCap = (limits: Limits) =>
+  Math.max(limits.max_connections_per_client, Math.floor((limits.max_connections * 3) / 4));
+
+/** An address in one spelling: IPv4-mapped IPv6 (`::ffff:10.0.0.1`, a dual-stack socket's view) as IPv4, IPv6 lower-case. */
+export function normalizeAddress(address: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(address);
+  if (mapped) return mapped[1]!;
+  return isIP(address) === 6 ? address.toLowerCase() : address;
+}
+
+/**
+ * Who a request counts as behind `trusted_proxies`. X-Forwarded-For is read only on a connection
+ * from a listed proxy, and its client is the right-most entry that is not itself a listed proxy:
+ * each proxy appends the address it saw, so entries to the left of that one were written by the
+ * client and prove nothing. Without a list nobody is trusted and the header is never read.
+ */
+export function createClientAddresses(trustedProxies: readonly string[] | undefined) {
+  const list = new BlockList();
+  for (const text of trustedProxies ?? []) {
+    const cidr = parseCidr(text);
+    if (cidr) list.addSubnet(cidr.address, cidr.prefix, cidr.family);
+  }
+  const isTrusted = (address: string) => {
+    const family = isIP(address);
+    return family !== 0 && list.check(address, family === 4 ? 'ipv4' : 'ipv6');
+  };
+  return {
+    isProxy: (peer: string) => trustedProxies !== undefined && isTrusted(peer),
+    /** The client a request from trusted proxy `peer` is for: the peer itself when the header names none. */
+    clientOf(req: IncomingMessage, peer: string): string {
+      const header = req.headers['x-forwarded-for'];
+      const entries = (Array.isArray(header) ? header.join(',') : (header ?? ''))
+        .split(',')
+        .map((entry) => normalizeAddress(entry.trim().replace(/^\[(.*)\](?::\d+)?$/, '$1')))
+        .filter((entry) => entry !== '');
+      let client: string | undefined;
+      for (let i = entries.length - 1; i >= 0 && client === undefined; i--)
+        if (!isTrusted(entries[i]!)) client = entries[i];
+      // Every entry a proxy: the request began at the left-most of them.
+      return (client ?? entries[0] ?? peer).slice(0, 64);
+    },
+  };
 }

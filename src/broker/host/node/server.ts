@@ -5,7 +5,13 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { createBodyDeadlines, createClientCount, createConnectionCaps } from './connections.js';
+import {
+  createBodyDeadlines,
+  createClientAddresses,
+  createClientCount,
+  createConnectionCaps,
+  normalizeAddress,
+} from './connections.js';
 import { getRequestListener } from '@hono/node-server';
 import type { Broker } from '../../app.js';
 import { limitsSchema, type Limits } from '../../policy/schema.js';
@@ -28,20 +34,14 @@ export interface ServerOptions {
   port: number;
   /** The config's limits; the schema's defaults when omitted. */
   limits?: Limits;
-  /** Count clients by the last X-Forwarded-For entry (the address the reverse proxy saw). */
+  /** Count clients by X-Forwarded-For on connections from `trustedProxies` (connections.ts, createClientAddresses). */
   trustProxy?: boolean;
+  /** The reverse proxies' CIDRs; with trustProxy but no list, no peer is trusted. */
+  trustedProxies?: readonly string[];
 }
 
 /** How often body progress is checked: deadlines are enforced to within this. */
 const CHECK_INTERVAL_MS = 1_000;
-
-/** The address the nearest proxy saw: the last entry it appended to X-Forwarded-For. */
-function forwardedAddress(req: IncomingMessage): string | undefined {
-  const header = req.headers['x-forwarded-for'];
-  const value = Array.isArray(header) ? header.join(',') : header;
-  const last = value?.split(',').pop()?.trim();
-  return last ? last.slice(0, 64) : undefined;
-}
 
 export async function startServer(broker: Broker, options: ServerOptions): Promise<RunningServer> {
   const limits = options.limits ?? limitsSchema.parse({});
@@ -51,7 +51,9 @@ export async function startServer(broker: Broker, options: ServerOptions): Promi
   });
 
   const bodies = createBodyDeadlines(limits);
-  const caps = createConnectionCaps(limits, options);
+  const addresses = createClientAddresses(options.trustProxy ? (options.trustedProxies ?? []) : undefined);
+  const peerOf = (socket: Socket) => normalizeAddress(socket.remoteAddress ?? '');
+  const caps = createConnectionCaps(limits, addresses.isProxy);
   const timer = setInterval(() => {
     bodies.check();
     caps.tick();
@@ -87,8 +89,9 @@ export async function startServer(broker: Broker, options: ServerOptions): Promi
         });
       }
       if (!req.complete) bodies.watch(req);
-      if (options.trustProxy) {
-        const client = forwardedAddress(req) ?? req.socket.remoteAddress ?? '';
+      const peer = peerOf(req.socket);
+      if (addresses.isProxy(peer)) {
+        const client = addresses.clientOf(req, peer);
         if (countClient(client, 1) > limits.max_connections_per_client) {
           countClient(client, -1);
           res.writeHead(429, {
@@ -112,7 +115,7 @@ export async function startServer(broker: Broker, options: ServerOptions): Promi
     },
   );
   server.on('connection', (socket: Socket) => {
-    if (!caps.admit(socket, socket.remoteAddress ?? '')) {
+    if (!caps.admit(socket, peerOf(socket))) {
       socket.destroy();
       return;
     }
