@@ -86,3 +86,18 @@ test('no key configured means an ephemeral key, flagged so the broker can warn',
   const { credential } = await mintCredential(keys, claims());
   await expect(verifyCredential(keys, credential)).resolves.toBeTruthy();
 });
+
+test("the Node host's HMAC and WebCrypto's are interchangeable: each verifies the other's credential, a forged MAC fails both", async () => {
+  const { hmacSha256 } = await import('../../src/broker/host/node/crypto.js');
+  const web = await loadSigningKeys(`k1:${key(1)}`, 'KEY');
+  const native = await loadSigningKeys(`k1:${key(1)}`, 'KEY', hmacSha256);
+  const { credential: fromWeb } = await mintCredential(web, claims());
+  const { credential: fromNative } = await mintCredential(native, claims());
+  await expect(verifyCredential(native, fromWeb)).resolves.toMatchObject({ repo: 'acme/marketing' });
+  await expect(verifyCredential(web, fromNative)).resolves.toMatchObject({ repo: 'acme/marketing' });
+  const forged = `${fromNative.slice(0, -1)}${fromNative.endsWith('0') ? '1' : '0'}`;
+  for (const keys of [web, native])
+    await expect(verifyCredential(keys, forged)).rejects.toMatchObject({ code: 'invalid_credential' });
+  const other = await loadSigningKeys(`k1:${key(2)}`, 'KEY', hmacSha256);
+  await expect(verifyCredential(other, fromNative)).rejects.toMatchObject({ code: 'invalid_credential' });
+});

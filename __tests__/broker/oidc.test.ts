@@ -11,6 +11,7 @@ import {
 import { defaultClaims, startGitHubIssuer, type GitHubIssuer } from '../../src/local/github-oidc.js';
 import { AUDIENCE } from '../../src/local/config.js';
 import { startWorld, type World } from '../../src/local/world.js';
+import { verifyRs256 } from '../../src/broker/host/node/crypto.js';
 
 let issuer: GitHubIssuer;
 let keySet: JWTVerifyGetKey;
@@ -19,7 +20,20 @@ let verify: (token: string) => Promise<GitHubClaims>;
 beforeAll(async () => {
   issuer = await startGitHubIssuer();
   keySet = createGitHubKeySet(issuer.jwksUrl);
-  verify = createTokenVerifier({ issuer: issuer.issuer, audience: AUDIENCE, keySet });
+  // Every token goes through both the WebCrypto path and the Node host's crypto.verify path: they
+  // must accept the same tokens with the same claims and refuse the same ones.
+  const web = createTokenVerifier({ issuer: issuer.issuer, audience: AUDIENCE, keySet });
+  const native = createTokenVerifier({ issuer: issuer.issuer, audience: AUDIENCE, keySet, verifyRs256 });
+  verify = async (token) => {
+    const [a, b] = await Promise.allSettled([web(token), native(token)]);
+    expect(b.status).toBe(a.status);
+    if (a.status === 'fulfilled') {
+      expect((b as PromiseFulfilledResult<GitHubClaims>).value).toEqual(a.value);
+      return a.value;
+    }
+    expect((b as PromiseRejectedResult).reason).toBeInstanceOf((a.reason as object).constructor);
+    throw a.reason;
+  };
 });
 afterAll(() => issuer.close());
 

@@ -36,7 +36,12 @@ export interface CredentialClaims {
 export interface SigningKey {
   kid: string;
   key: CryptoKey;
+  /** The platform's synchronous HMAC-SHA-256 with this key (the Node host's); WebCrypto when absent. */
+  mac?: (data: Uint8Array) => Uint8Array;
 }
+
+/** Makes a synchronous HMAC-SHA-256 for a secret: injected by a host whose platform has one (host/node). */
+export type HmacFactory = (secret: Uint8Array) => (data: Uint8Array) => Uint8Array;
 
 export interface SigningKeys {
   /** The first key signs; every key verifies (rotation). */
@@ -63,12 +68,18 @@ async function importKey(secret: Uint8Array): Promise<CryptoKey> {
  * Reads `kid1:<base64url secret>,kid2:<…>` (≥ 32 bytes each). Without a value the broker makes an
  * ephemeral key: it works, but a restart invalidates every credential in flight.
  */
-export async function loadSigningKeys(value: string | undefined, envName: string): Promise<SigningKeys> {
+export async function loadSigningKeys(
+  value: string | undefined,
+  envName: string,
+  hmac?: HmacFactory,
+): Promise<SigningKeys> {
+  const signingKey = async (kid: string, secret: Uint8Array): Promise<SigningKey> => ({
+    kid,
+    key: await importKey(secret),
+    ...(hmac ? { mac: hmac(secret) } : {}),
+  });
   if (!value || value.trim() === '') {
-    return {
-      keys: [{ kid: 'eph', key: await importKey(crypto.getRandomValues(new Uint8Array(32))) }],
-      ephemeral: true,
-    };
+    return { keys: [await signingKey('eph', crypto.getRandomValues(new Uint8Array(32)))], ephemeral: true };
   }
   const keys: SigningKey[] = [];
   for (const [i, part] of value.split(',').entries()) {
@@ -86,7 +97,7 @@ export async function loadSigningKeys(value: string | undefined, envName: string
     }
     if (keys.some((k) => k.kid === match[1]))
       throw new Error(`${envName}: key id "${match[1]}" appears twice`);
-    keys.push({ kid: match[1]!, key: await importKey(secret) });
+    keys.push(await signingKey(match[1]!, secret));
   }
   return { keys, ephemeral: false };
 }
@@ -196,12 +207,23 @@ export async function signCredential(
   if (body.length > CREDENTIAL_MAX_LENGTH - 100)
     body = toBase32(concatBytes([Uint8Array.of(DEFLATED), await deflate(json)]));
   const signed = `khd_${signer.kid}_${body}`;
-  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', signer.key, encoder.encode(signed)));
+  const data = encoder.encode(signed);
+  const mac = signer.mac
+    ? signer.mac(data)
+    : new Uint8Array(await crypto.subtle.sign('HMAC', signer.key, data));
   const credential = `${signed}_${toHex(mac)}`;
   if (credential.length > CREDENTIAL_MAX_LENGTH) {
     throw new Error(`credential would be ${credential.length} bytes; shorten the ref or workflow path`);
   }
   return { credential, claims: full };
+}
+
+/** MACs compared without an early exit: the time taken says nothing about where they differ. */
+function equalInConstantTime(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a[i]! ^ b[i]!;
+  return difference === 0;
 }
 
 /** Verifies signature and expiry; every failure is the same `invalid_credential`. */
@@ -217,12 +239,10 @@ export async function verifyCredential(
   const [, kid, body, macHex] = parts as [string, string, string, string];
   const signer = keys.keys.find((k) => k.kid === kid);
   if (!signer || !/^[0-9a-f]{64}$/.test(macHex) || !/^[0-9a-v]+$/.test(body)) throw invalidCredential();
-  const valid = await crypto.subtle.verify(
-    'HMAC',
-    signer.key,
-    fromHex(macHex) as BufferSource,
-    encoder.encode(`khd_${kid}_${body}`),
-  );
+  const data = encoder.encode(`khd_${kid}_${body}`);
+  const valid = signer.mac
+    ? equalInConstantTime(signer.mac(data), fromHex(macHex))
+    : await crypto.subtle.verify('HMAC', signer.key, fromHex(macHex) as BufferSource, data);
   if (!valid) throw invalidCredential();
   const packed = fromBase32(body);
   const bytes =

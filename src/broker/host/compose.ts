@@ -7,9 +7,9 @@
 import type { JWTVerifyGetKey } from 'jose';
 import { createBroker, type Broker, type BrokerDeps } from '../app.js';
 import { createLogger, type Logger } from '../audit.js';
-import { loadSigningKeys, type SigningKeys } from '../credential/credential.js';
+import { loadSigningKeys, type HmacFactory, type SigningKeys } from '../credential/credential.js';
 import { githubAppFromConfig, type GitHubObserver } from '../github/app.js';
-import { createGitHubKeySet, createTokenVerifier } from '../oidc/verify.js';
+import { createGitHubKeySet, createTokenVerifier, type VerifierOptions } from '../oidc/verify.js';
 import type { CompiledConfig } from '../policy/compiled.js';
 import { parseConfig } from '../policy/config.js';
 import type { ReplayStore } from '../store/store.js';
@@ -38,6 +38,11 @@ export interface ComposeOptions {
   previous?: Composed;
   /** The platform's fetch for GitHub and the issuer's keys; the global one by default. */
   fetch?: typeof fetch;
+  /** The platform's synchronous crypto (host/node/crypto.ts); WebCrypto when absent. */
+  crypto?: {
+    verifyRs256?: NonNullable<VerifierOptions['verifyRs256']>;
+    hmacSha256?: HmacFactory;
+  };
   /** Counts the broker's GitHub requests, rate-limit answers and spared requests (the Node metrics). */
   githubObserver?: GitHubObserver;
   /** Passed through to `createBroker` (`fetch` there is the upstream Vercel fetch). */
@@ -83,7 +88,12 @@ export async function composeBroker(options: ComposeOptions): Promise<Composed> 
     ...options.deps,
     config,
     keys,
-    verifyToken: createTokenVerifier({ issuer: config.issuer, audience: config.audience, keySet }),
+    verifyToken: createTokenVerifier({
+      issuer: config.issuer,
+      audience: config.audience,
+      keySet,
+      ...(options.crypto?.verifyRs256 ? { verifyRs256: options.crypto.verifyRs256 } : {}),
+    }),
     replay: store,
     logger: options.logger,
     upstreamToken: readEnv,
@@ -97,7 +107,7 @@ export async function composeBroker(options: ComposeOptions): Promise<Composed> 
 async function signingKeys(options: ComposeOptions): Promise<SigningKeys> {
   const { config, previous } = options;
   const value = options.readEnv(config.signingKeyEnv);
-  if (value) return loadSigningKeys(value, config.signingKeyEnv);
+  if (value) return loadSigningKeys(value, config.signingKeyEnv, options.crypto?.hmacSha256);
   if (options.instances === 'fleet')
     throw new Error(
       `${config.signingKeyEnv} must be set: serverless instances cannot share an ephemeral key`,
@@ -110,7 +120,7 @@ async function signingKeys(options: ComposeOptions): Promise<SigningKeys> {
   options.warn?.(
     `WARNING: ${config.signingKeyEnv} is not set; using an ephemeral signing key. Credentials stop working when this process restarts, and several instances cannot share them.`,
   );
-  return loadSigningKeys(undefined, config.signingKeyEnv);
+  return loadSigningKeys(undefined, config.signingKeyEnv, options.crypto?.hmacSha256);
 }
 
 /** The store URL the config names (`replay_store_env` wins over `replay_store`), checked. */

@@ -18,6 +18,7 @@ import type { ReplayStore } from '../../store/store.js';
 import { composeBroker, type Composed } from '../compose.js';
 import { createPooledFetch, nodeFetch } from './fetch.js';
 import { createMetrics, type BrokerMetrics } from './metrics.js';
+import { hmacSha256, verifyRs256 } from './crypto.js';
 import { withOperations, type OperatedBroker } from './ops.js';
 
 /** How long the last good key set keeps verifying while the issuer is unreachable (keys.ts default). */
@@ -134,6 +135,7 @@ function createGenerations(options: RuntimeOptions, metrics: BrokerMetrics) {
       keySet: keySetFor,
       warn: options.stderr,
       githubObserver: metrics.github,
+      crypto: { verifyRs256, hmacSha256 },
       ...(previous ? { previous } : {}),
       deps: {
         fetch: upstreamFetch,
