@@ -50,10 +50,14 @@ test('the README documents every input and output of action.yml', () => {
     expect(readme).toMatch(new RegExp(`\\| \`${name}\` +\\|`));
 });
 
-test('every row of the README’s task table names a test that exists', () => {
+test.each(['tasks', 'cli'])('every row of the README’s %s table names a test that exists', (table) => {
   const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
-  const table = /<!-- tasks:begin[^>]*-->([\s\S]*?)<!-- tasks:end -->/.exec(readme)?.[1] ?? '';
-  const rows = table.split('\n').filter((line) => /^\| [^-]/.test(line) && !line.startsWith('| Task'));
+  const text =
+    new RegExp(`<!-- ${table}:begin[^>]*-->([\\s\\S]*?)<!-- ${table}:end -->`).exec(readme)?.[1] ?? '';
+  const rows = text
+    .split('\n')
+    .filter((line) => /^\| [^-]/.test(line))
+    .slice(1);
   expect(rows.length).toBeGreaterThan(5);
   for (const row of rows) {
     const proofs = [...row.matchAll(/`(__tests__\/[^`]+\.test\.ts)` › "([^"]+)"/g)];

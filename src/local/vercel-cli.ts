@@ -97,6 +97,10 @@ export interface VercelRun {
   api: string;
   credential: string;
   projectId: string;
+  /** false: no `--yes` (`inspect` and `logs` refuse the option). */
+  yes?: boolean;
+  /** The run is stopped after this long (`vercel logs --follow` streams until stopped); default 2 minutes. */
+  timeoutMs?: number;
 }
 
 /** Runs the CLI non-interactively against `api` with a Keyhole credential; never throws. */
@@ -107,10 +111,18 @@ export async function runVercel(
   try {
     const { stdout, stderr } = await promisify(execFile)(
       process.execPath,
-      [run.cli, ...args, '--yes', '--api', run.api, '--token', run.credential],
+      [
+        run.cli,
+        ...args,
+        ...(run.yes === false ? [] : ['--yes']),
+        '--api',
+        run.api,
+        '--token',
+        run.credential,
+      ],
       {
         cwd: run.cwd,
-        timeout: 120_000,
+        timeout: run.timeoutMs ?? 120_000,
         env: {
           PATH: process.env.PATH,
           HOME: run.home,

@@ -16,6 +16,7 @@ import { deleteAlias, deleteDeployment, listDeployments } from './handlers/clean
 import { createDeployment } from './handlers/create.js';
 import { cancelDeployment, getDeployment, streamDeploymentEvents } from './handlers/deployment.js';
 import { pullEnv } from './handlers/env-pull.js';
+import { getBuilds, getRequestLogs, promoteAliases, streamRuntimeLogs } from './handlers/inspect.js';
 import { getTeam, getUser } from './handlers/local.js';
 import { getProject } from './handlers/project.js';
 import { promote } from './handlers/promote.js';
@@ -59,6 +60,10 @@ export function createGateway(deps: GatewayDeps) {
     'delete-alias': pinned(deleteAlias),
     rollback: pinned(rollback),
     'rollback-aliases': pinned(rollbackAliases),
+    'get-builds': pinned(getBuilds),
+    'request-logs': pinned(getRequestLogs),
+    'runtime-logs': pinned(streamRuntimeLogs),
+    'promote-aliases': pinned(promoteAliases),
   } satisfies Record<RouteName, Handler>;
 
   /** Handles one gateway call; `rawTarget` is the request target exactly as received. */

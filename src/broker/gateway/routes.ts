@@ -18,7 +18,11 @@ export type RouteName =
   | 'delete-deployment'
   | 'delete-alias'
   | 'rollback'
-  | 'rollback-aliases';
+  | 'rollback-aliases'
+  | 'get-builds'
+  | 'request-logs'
+  | 'runtime-logs'
+  | 'promote-aliases';
 
 export interface MatchedRoute {
   name: RouteName;
@@ -133,6 +137,40 @@ const ROUTES: readonly RouteSpec[] = [
     method: 'POST',
     pattern: new RegExp(`^/v9/projects/${ID}/rollback/${ID}$`),
     query: [],
+  },
+  // Read-only calls of `vercel inspect`, `vercel logs` and `promote status` (handlers/inspect.ts).
+  { name: 'get-builds', method: 'GET', pattern: new RegExp(`^/v11/deployments/${ID}/builds$`), query: [] },
+  {
+    name: 'request-logs',
+    method: 'GET',
+    pattern: /^\/api\/logs\/request-logs$/,
+    query: [
+      'projectId',
+      'ownerId',
+      'page',
+      'startDate',
+      'endDate',
+      'deploymentId',
+      'environment',
+      'level',
+      'statusCode',
+      'source',
+      'search',
+      'requestId',
+      'branch',
+    ],
+  },
+  {
+    name: 'runtime-logs',
+    method: 'GET',
+    pattern: new RegExp(`^/v1/projects/${ID}/deployments/${ID}/runtime-logs$`),
+    query: ['format', 'direction', 'limit', 'since', 'until'],
+  },
+  {
+    name: 'promote-aliases',
+    method: 'GET',
+    pattern: new RegExp(`^/v9/projects/${ID}/promote/aliases$`),
+    query: ['failedOnly', 'limit', 'until'],
   },
 ];
 

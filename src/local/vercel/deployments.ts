@@ -130,7 +130,13 @@ function events(fake: FakeState, { res, query, team }: VercelRequest, id: string
   const d = fake.deployments.get(id);
   if (!d || (team && d.teamId !== team)) return error(res, 404, 'not_found', 'The deployment was not found');
   const events = buildEvents(fake, d);
-  if (query.get('follow') !== '1') return send(res, 200, events);
+  if (query.get('follow') !== '1') {
+    // `format=lines` (`vercel inspect --logs`): the same events, one JSON object per line.
+    if (query.get('format') !== 'lines') return send(res, 200, events);
+    res.writeHead(200, { 'content-type': 'application/stream+json; charset=utf-8' });
+    res.end(events.map((e) => `${JSON.stringify(e)}\n`).join(''));
+    return undefined;
+  }
   res.writeHead(200, { 'content-type': 'application/stream+json; charset=utf-8' });
   let sent = 0;
   const tick = () => {

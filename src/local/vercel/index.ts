@@ -12,6 +12,7 @@ import { fileRoutes } from './files.js';
 import { drain, error, teamOf, type Route } from './http.js';
 import { productionOf } from './lifecycle.js';
 import { projectRoutes } from './projects.js';
+import { logRoutes } from './logs.js';
 import { promoteRoutes } from './promote.js';
 import { createState, type FakeState } from './state.js';
 import type { RecordedRequest, VercelFake, VercelFakeOptions } from './types.js';
@@ -25,6 +26,7 @@ const ROUTES: Route[] = [
   ...aliasRoutes,
   ...projectRoutes,
   ...promoteRoutes,
+  ...logRoutes,
 ];
 
 async function handle(fake: FakeState, req: IncomingMessage, res: ServerResponse) {
@@ -75,6 +77,7 @@ export async function startVercelFake(options: VercelFakeOptions = {}): Promise<
     env: fake.env,
     productionOf: (projectId) => productionOf(fake, projectId),
     tokens: fake.tokens,
+    openLogStreams: () => fake.openLogStreams,
     inject: (fault) => fake.faults.push({ times: 1, ...fault }),
     setFaultRate: (rate) => {
       fake.faultRate = rate;

@@ -95,6 +95,8 @@ export interface FakeState {
   env: FakeEnvVar[];
   /** Promotions per project, newest last: `at` is when production starts pointing at the deployment. */
   promotions: Map<string, Promotion[]>;
+  /** Runtime-log streams the fake is still writing (a relay that buffered would keep them open to the end). */
+  openLogStreams: number;
 }
 
 export function createState(options: VercelFakeOptions): FakeState {
@@ -125,6 +127,7 @@ export function createState(options: VercelFakeOptions): FakeState {
     aliases: new Map(),
     env: options.env ?? DEFAULT_ENV,
     promotions: new Map(),
+    openLogStreams: 0,
   };
 }
 

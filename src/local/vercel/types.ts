@@ -106,6 +106,8 @@ export interface VercelFake {
   /** Assigned aliases: host name → deployment id. */
   aliases: Map<string, string>;
   env: FakeEnvVar[];
+  /** Runtime-log streams (`vercel logs --follow`) the fake is writing right now. */
+  openLogStreams(): number;
   /** The deployment production currently points at, per project id. */
   productionOf(projectId: string): string | undefined;
   /** The tokens Vercel accepts now: add one (created in the dashboard) or delete one (revoked). */

@@ -6,6 +6,8 @@ import { checkTargetReach, ownedDeployment, resolvedId } from '../ownership.js';
 export async function getDeployment(ctx: ProjectContext): Promise<GatewayResult> {
   const owned = await ownedDeployment(ctx, ctx.route.param!, ctx.route.query);
   if (!owned.body) return { response: owned.response };
+  // `vercel inspect`: a production or custom environment deployment is read with its own credential only.
+  checkTargetReach(owned.body, ctx.claims, `GET ${ctx.route.path}`);
   return {
     response: answerJson(200, owned.body, copyResponseHeaders(owned.response.headers)),
     upstreamStatus: 200,
@@ -17,7 +19,8 @@ export async function streamDeploymentEvents(ctx: ProjectContext): Promise<Gatew
   // Build logs can carry secrets: ownership is proven before the stream is even requested.
   const owned = await ownedDeployment(ctx, route.param!);
   if (!owned.body) return { response: owned.response };
-  checkTargetReach(owned.body, ctx.claims, `GET ${route.path}`);
+  // Build logs can print the target's variables: only a credential of the deployment's own target.
+  checkTargetReach(owned.body, ctx.claims, `GET ${route.path}`, true);
   const response = await forwardToVercel(ctx.upstream, {
     method: 'GET',
     path: `/v3/deployments/${resolvedId(owned.body)}/events`,
