@@ -304,6 +304,46 @@ describe('rollback', () => {
     expect(world.fake.productionOf('prj_marketing')).toBe(current);
   });
 
+  test('`previous` skips a staged deployment that never served production', async () => {
+    const production = await credentialFor(PRODUCTION);
+    const stage = async () => {
+      const response = await world.call(production, 'POST', '/v13/deployments', {
+        headers: json,
+        body: JSON.stringify({
+          name: 'x',
+          target: 'production',
+          autoAssignCustomDomains: false,
+          files: [{ file: 'index.html', data: `staged ${Math.random()}` }],
+        }),
+      });
+      expect(response.status).toBe(200);
+      return ((await response.json()) as { id: string }).id;
+    };
+    // A promotion ends the freeze the rollbacks above left: production builds take production again.
+    const promoted = await stage();
+    await settle();
+    expect(
+      (await world.call(production, 'POST', `/v10/projects/prj_marketing/promote/${promoted}`)).status,
+    ).toBe(201);
+    await settle();
+    const served = await deployed(production, 'production');
+    await settle();
+    await stage(); // READY, stamped, production, but never served
+    await settle();
+    const current = await deployed(production, 'production');
+    await settle();
+    expect(world.fake.productionOf('prj_marketing')).toBe(current);
+    world.fake.clearRecord();
+    const response = await world.call(production, 'POST', '/v9/projects/prj_marketing/rollback/previous');
+    expect(response.status).toBe(201);
+    expect(writes().map((r) => r.path)).toEqual([`/v9/projects/prj_marketing/rollback/${served}`]);
+    expect(world.fake.requests.find((r) => r.path === '/v6/deployments')?.query).toMatchObject({
+      target: 'production',
+      state: 'READY',
+      rollbackCandidate: 'true',
+    });
+  });
+
   test.each([
     [
       'a preview deployment',

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { checkArchive, MAX_FILES } from './archive.js';
 import { drain, error, readJson, send, type Route, type VercelRequest } from './http.js';
-import { buildEvents, stateOf, TERMINAL, view } from './lifecycle.js';
+import { buildEvents, rollbackCandidates, stateOf, TERMINAL, view } from './lifecycle.js';
 import { customEnvironmentOf, deploymentOf, type FakeState } from './state.js';
 import type { FakeDeployment, FakeProject } from './types.js';
 
@@ -172,6 +172,7 @@ function list(fake: FakeState, { res, query, team }: VercelRequest) {
   const states = query.get('state')?.split(',');
   const target = query.get('target');
   const metaFilters = [...query].filter(([key]) => key.startsWith('meta-'));
+  const candidates = (d: FakeDeployment) => rollbackCandidates(fake, d.projectId).has(d.id);
   const matching = [...fake.deployments.values()]
     .filter(
       (d) =>
@@ -180,6 +181,7 @@ function list(fake: FakeState, { res, query, team }: VercelRequest) {
         d.createdAt < until &&
         (!target || d.target === target || (target === 'preview' && d.target === null)) &&
         (!states || states.includes(stateOf(fake, d))) &&
+        (query.get('rollbackCandidate') !== 'true' || candidates(d)) &&
         metaFilters.every(
           ([key, value]) => (d.body.meta as Record<string, string> | undefined)?.[key.slice(5)] === value,
         ),
@@ -202,6 +204,7 @@ function list(fake: FakeState, { res, query, team }: VercelRequest) {
         ? { customEnvironment: { id: `env_${d.customEnvironment}`, slug: d.customEnvironment } }
         : {}),
       projectId: d.projectId,
+      ...(d.target === 'production' ? { isRollbackCandidate: candidates(d) } : {}),
       creator: { uid: 'usr_fake' },
       inspectorUrl: full.inspectorUrl,
       meta: d.body.meta ?? {},

@@ -18,23 +18,36 @@ export function stateOf(fake: FakeState, d: FakeDeployment): string {
 const readyAt = (fake: FakeState, d: FakeDeployment) => d.createdAt + fake.queueMs + fake.buildMs;
 
 /**
- * Production points at the newest of: a non-staged production deployment that became READY, or a
- * finished promotion. Staged deployments never take production by themselves (Vercel's model).
+ * Every time production started pointing at a deployment, oldest first: a non-staged production
+ * deployment that became READY, or a finished promotion or rollback. Staged deployments never take
+ * production by themselves, nor do production builds made after a rollback until the next promotion
+ * (Vercel turns off the automatic assignment of production domains when it rolls back).
  */
-export function productionOf(fake: FakeState, projectId: string): string | undefined {
+function productionEvents(fake: FakeState, projectId: string): { id: string; at: number }[] {
   const now = Date.now();
   const events: { id: string; at: number }[] = [];
-  // After a rollback, production builds stop taking production by themselves until a promotion.
-  const last = fake.promotions.get(projectId)?.at(-1);
-  const frozenSince = last?.type === 'rollback' ? last.requestedAt : Infinity;
+  const jobs = fake.promotions.get(projectId) ?? [];
+  const frozen = (createdAt: number) =>
+    jobs.filter((j) => j.requestedAt < createdAt).at(-1)?.type === 'rollback';
   for (const d of fake.deployments.values()) {
     if (d.projectId !== projectId || d.target !== 'production' || d.staged || d.canceled || d.fails) continue;
-    if (d.createdAt > frozenSince) continue;
+    if (frozen(d.createdAt)) continue;
     if (readyAt(fake, d) <= now) events.push({ id: d.id, at: readyAt(fake, d) });
   }
-  for (const p of fake.promotions.get(projectId) ?? []) if (p.at <= now) events.push({ id: p.to, at: p.at });
-  return events.sort((a, b) => a.at - b.at).at(-1)?.id;
+  for (const p of jobs) if (p.at <= now) events.push({ id: p.to, at: p.at });
+  return events.sort((a, b) => a.at - b.at);
 }
+
+/** The deployment production points at now. */
+export const productionOf = (fake: FakeState, projectId: string): string | undefined =>
+  productionEvents(fake, projectId).at(-1)?.id;
+
+/**
+ * Vercel's `isRollbackCandidate`: a production deployment that has served production before (the
+ * list's `rollbackCandidate=true` filter), so a rollback returns to something that once worked.
+ */
+export const rollbackCandidates = (fake: FakeState, projectId: string): Set<string> =>
+  new Set(productionEvents(fake, projectId).map((e) => e.id));
 
 /** The project's last alias job, shaped like Vercel's `lastAliasRequest` (what `vercel promote` polls). */
 export function lastAliasRequest(fake: FakeState, projectId: string) {

@@ -49,7 +49,11 @@ async function currentProduction(ctx: ProjectContext): Promise<string | undefine
   return typeof id === 'string' ? id : undefined;
 }
 
-/** `previous`: the newest stamped READY production deployment created before the current one. */
+/**
+ * `previous`: the newest stamped READY production deployment created before the current one that
+ * has served production before (Vercel's rollback candidates: a staged deployment never promoted is
+ * not one).
+ */
 async function previousDeployment(ctx: ProjectContext, current: string | undefined, call: string) {
   const { project, upstream } = ctx;
   const before = current ? Number((await ownedDeployment(ctx, current)).body?.createdAt) : Infinity;
@@ -59,6 +63,7 @@ async function previousDeployment(ctx: ProjectContext, current: string | undefin
       projectId: project.projectId,
       target: 'production',
       state: 'READY',
+      rollbackCandidate: 'true',
       limit: '100',
       ...(until !== undefined ? { until: String(until) } : {}),
     });
