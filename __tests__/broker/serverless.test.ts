@@ -95,3 +95,47 @@ test('the broker core uses no Node-only API: every file outside src/broker/host/
     }).toEqual({ file, nodeImport: false, buffer: false, process: false });
   }
 });
+
+test('Workers and Vercel Functions: a rotated Vercel token applies from the next cold start (a new isolate reads its bindings)', async () => {
+  const rotated = 'vercel_upstream_token_after_cold_start';
+  fake.tokens.add(rotated);
+  const replay = new MemoryReplayStore();
+  const origin = 'https://keyhole.example.com';
+  const uploadWith = async (broker: Awaited<ReturnType<typeof createBrokerFromEnv>>, label: string) => {
+    issuer.setJob({ ref: `refs/heads/${label}` });
+    const exchange = await broker.fetch(
+      new Request(`${origin}/v1/exchange`, {
+        method: 'POST',
+        body: JSON.stringify({ token: await issuer.mint(AUDIENCE), project: 'marketing-site' }),
+      }),
+    );
+    const { credential } = (await exchange.json()) as { credential: string };
+    const data = new TextEncoder().encode(`cold start ${label}`);
+    const answer = await broker.fetch(
+      new Request(`${origin}/v2/files`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${credential}`,
+          'x-now-digest': createHash('sha1').update(data).digest('hex'),
+          'content-length': String(data.length),
+        },
+        body: data,
+      }),
+    );
+    return answer.status;
+  };
+  try {
+    // The warm isolate keeps the token it started with; the platform's secret changes meanwhile.
+    const warm = await createBrokerFromEnv(env(), { replay, log: () => undefined });
+    const bindings = { ...env(), VERCEL_TOKEN_MARKETING: rotated };
+    expect(await uploadWith(warm, 'warm')).toBe(200);
+    // The old token is revoked in Vercel: the warm isolate fails, a cold one reads the new binding.
+    fake.tokens.delete(UPSTREAM_TOKEN);
+    expect(await uploadWith(warm, 'warm-revoked')).not.toBe(200);
+    const cold = await createBrokerFromEnv(bindings, { replay, log: () => undefined });
+    expect(await uploadWith(cold, 'cold')).toBe(200);
+  } finally {
+    fake.tokens.add(UPSTREAM_TOKEN);
+    fake.tokens.delete(rotated);
+  }
+});

@@ -23,17 +23,31 @@ const brokers: RunningBroker[] = [];
 /** A store that can lose its master: its URL, the kill (once replicas are in sync), the promotion. */
 interface FailoverStore {
   url: string;
+  /** What the broker process needs besides the URL (the CA of a TLS store). */
+  env: NodeJS.ProcessEnv;
   killMaster(): Promise<void>;
   promoted(): boolean;
   close(): Promise<void>;
 }
 const cli = (port: number, ...args: string[]) =>
-  execFileSync('redis-cli', ['-p', String(port), '-a', PASSWORD, '--no-auth-warning', ...args]).toString();
+  execFileSync('redis-cli', [
+    '-p',
+    String(port),
+    '-a',
+    PASSWORD,
+    '--no-auth-warning',
+    ...tlsCli,
+    ...args,
+  ]).toString();
+/** redis-cli's TLS flags while a TLS store is under test. */
+let tlsCli: string[] = [];
 
 async function sentinelStore(): Promise<FailoverStore> {
   const group = await startRedisSentinel({ password: PASSWORD });
+  tlsCli = [];
   return {
     url: group.url(),
+    env: {},
     killMaster: async () => {
       await group.replicaInSync();
       cli(group.master.port, 'wait', '1', '2000');
@@ -44,8 +58,9 @@ async function sentinelStore(): Promise<FailoverStore> {
   };
 }
 
-async function clusterStore(): Promise<FailoverStore> {
-  const cluster = await startRedisCluster({ password: PASSWORD, replicas: 1 });
+async function clusterStore(tls = false): Promise<FailoverStore> {
+  const cluster = await startRedisCluster({ password: PASSWORD, replicas: 1, tls });
+  tlsCli = cluster.caFile ? ['--tls', '--cacert', cluster.caFile] : [];
   const master = cluster.nodes.find((n) => cli(n.port, 'role').startsWith('master'))!;
   const masterId = cli(master.port, 'cluster', 'myid').trim();
   const replica = cluster.nodes.find(
@@ -55,6 +70,7 @@ async function clusterStore(): Promise<FailoverStore> {
   )!;
   return {
     url: cluster.url(),
+    env: cluster.caFile ? { NODE_EXTRA_CA_CERTS: cluster.caFile } : {},
     killMaster: async () => {
       for (let i = 0; !cli(replica.port, 'info', 'replication').includes('master_link_status:up'); i++) {
         if (i > 400) throw new Error('the replica never synced');
@@ -80,7 +96,7 @@ afterAll(async () => {
   await world.close();
 });
 
-async function startInstance(url: string): Promise<RunningBroker> {
+async function startInstance(url: string, extraEnv: NodeJS.ProcessEnv): Promise<RunningBroker> {
   const broker = await startBrokerProcess({
     configPath: path.join(world.dir, 'failover.yaml'),
     env: {
@@ -88,6 +104,7 @@ async function startInstance(url: string): Promise<RunningBroker> {
       VERCEL_TOKEN_BILLING: UPSTREAM_TOKEN,
       KEYHOLE_SIGNING_KEY: SIGNING_KEY,
       KEYHOLE_REDIS_URL: url,
+      ...extraEnv,
     },
   });
   brokers.push(broker);
@@ -125,7 +142,8 @@ function workspaceFor(index: number): string {
 
 test.each([
   ['Sentinel', sentinelStore],
-  ['Cluster', clusterStore],
+  ['Cluster', () => clusterStore()],
+  ['TLS Cluster', () => clusterStore(true)],
 ])(
   'a %s failover while deploys and exchanges run: 503 during the gap, nothing replayed, every deploy READY once',
   async (kind, startStore) => {
@@ -141,7 +159,7 @@ test.each([
 );
 
 async function failover(kind: string, store: FailoverStore): Promise<void> {
-  const [a, b] = [await startInstance(store.url), await startInstance(store.url)];
+  const [a, b] = [await startInstance(store.url, store.env), await startInstance(store.url, store.env)];
   world.issuer.setJob({ ref: 'refs/heads/before' });
   const used = await world.issuer.mint(AUDIENCE);
   expect((await exchangeAt(a!, used)).status).toBe(200);

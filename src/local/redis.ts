@@ -37,6 +37,8 @@ export interface RedisOptions {
   cluster?: boolean;
   /** More redis-server arguments (a replica's `--replicaof`). */
   args?: string[];
+  /** With `tls`: certificates shared by several nodes (a TLS cluster's nodes trust one CA). */
+  certs?: { ca: string; cert: string; key: string };
 }
 
 export interface TestRedis {
@@ -95,7 +97,7 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
   if (process.env.KEYHOLE_REDIS_MISSING) throw new Error(process.env.KEYHOLE_REDIS_MISSING);
   const dir = mkdtempSync(path.join(tmpdir(), 'keyhole-redis-'));
   const port = await freePort();
-  const certs = options.tls ? makeCertificates(dir) : undefined;
+  const certs = options.tls ? (options.certs ?? makeCertificates(dir)) : undefined;
   const args = [
     ...(certs
       ? [
@@ -185,6 +187,8 @@ export async function startRedis(options: RedisOptions = {}): Promise<TestRedis>
 export interface TestRedisCluster {
   ports: number[];
   nodes: TestRedis[];
+  /** With `tls`: the CA every node's certificate is signed by (for NODE_EXTRA_CA_CERTS). */
+  caFile?: string;
   /** `redis+cluster://` seed URL listing every node, with the password when set. */
   url(): string;
   close(): Promise<void>;
@@ -200,10 +204,16 @@ export async function startRedisCluster(
     user?: RedisOptions['user'];
     /** Replicas per master (a failover needs one); each is promoted within ~1 s of its master's death. */
     replicas?: number;
+    /** TLS for clients, the cluster bus and replication (`rediss+cluster://`), one CA for every node. */
+    tls?: boolean;
   } = {},
 ): Promise<TestRedisCluster> {
   const nodes: TestRedis[] = [];
   const replicas = options.replicas ?? 0;
+  const certDir = options.tls ? mkdtempSync(path.join(tmpdir(), 'keyhole-redis-ca-')) : undefined;
+  const certs = certDir ? makeCertificates(certDir) : undefined;
+  const tlsArgs = certs ? ['--tls-cluster', 'yes', '--tls-replication', 'yes'] : [];
+  const tlsCli = certs ? ['--tls', '--cacert', certs.ca] : [];
   // With replicas: a node is failed after 1 s, any replica may be promoted, and the other shards
   // keep answering meanwhile (the failover scenario of the store tests).
   const failover = replicas
@@ -223,10 +233,11 @@ export async function startRedisCluster(
           ...(options.password ? { password: options.password } : {}),
           ...(options.user ? { user: options.user } : {}),
           cluster: true,
-          args: failover,
+          ...(certs ? { tls: true, certs } : {}),
+          args: [...failover, ...tlsArgs],
         }),
       );
-    const auth = options.password ? ['-a', options.password, '--no-auth-warning'] : [];
+    const auth = [...(options.password ? ['-a', options.password, '--no-auth-warning'] : []), ...tlsCli];
     execFileSync(
       'redis-cli',
       [
@@ -257,13 +268,15 @@ export async function startRedisCluster(
     }
   } catch (error) {
     for (const node of nodes) await node.close();
+    if (certDir) rmSync(certDir, { recursive: true, force: true });
     throw error;
   }
   return {
     ports: nodes.map((n) => n.port),
     nodes,
+    ...(certs ? { caFile: certs.ca } : {}),
     url: () =>
-      `redis+cluster://${
+      `${certs ? 'rediss' : 'redis'}+cluster://${
         options.user
           ? `${options.user.name}:${encodeURIComponent(options.user.password)}@`
           : options.password
@@ -272,6 +285,7 @@ export async function startRedisCluster(
       }${nodes.map((n) => `127.0.0.1:${n.port}`).join(',')}`,
     close: async () => {
       for (const node of nodes) await node.close();
+      if (certDir) rmSync(certDir, { recursive: true, force: true });
     },
   };
 }
