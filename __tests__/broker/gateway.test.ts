@@ -138,6 +138,19 @@ describe('credentials', () => {
   });
 });
 
+describe('custom environments', () => {
+  test('a credential whose target the config no longer declares stops at once (401), with nothing upstream', async () => {
+    const { credential: qa } = await mintFor({ tgt: 'qa' });
+    const response = await world.call(qa, 'GET', '/v13/deployments/dpl_x');
+    expect(response.status).toBe(401);
+    expect((await errorOf(response)).message).toMatch(/target \(qa\) this broker no longer serves/);
+    // staging is declared in the local world's config: the same call reaches the ownership read.
+    const { credential: staging } = await mintFor({ tgt: 'staging' });
+    expect((await world.call(staging, 'GET', '/v13/deployments/dpl_x')).status).toBe(404);
+    expect(world.fake.requests.map((r) => r.path)).toEqual(['/v13/deployments/dpl_x']);
+  });
+});
+
 describe('route allow-list', () => {
   test.each([
     ['GET', '/v10/projects/prj_marketing/env', 'reading decrypted env vars'],
