@@ -160,6 +160,8 @@ export interface ServerlessOptions {
   openStore?: (url: string) => ReplayStore;
   log?: (line: string) => void;
   fetch?: typeof fetch;
+  /** The platform's synchronous crypto, where it has one (Vercel's Node.js runtime). */
+  crypto?: ComposeOptions['crypto'];
 }
 
 /** The broker of one serverless isolate: the config and secrets come from its environment bindings. */
@@ -173,6 +175,7 @@ export async function createBrokerFromEnv(env: ServerlessEnv, options: Serverles
     ...(options.replay ? { store: options.replay } : {}),
     ...(options.openStore ? { openStore: options.openStore } : {}),
     ...(options.fetch ? { fetch: options.fetch, deps: { fetch: options.fetch } } : {}),
+    ...(options.crypto ? { crypto: options.crypto } : {}),
   });
   return composed.broker;
 }

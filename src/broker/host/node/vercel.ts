@@ -7,6 +7,7 @@ import { openStore } from '../../store/open.js';
 import type { ReplayStore } from '../../store/store.js';
 import { createBrokerFromEnv, type ServerlessEnv } from '../compose.js';
 import { lazyBroker } from '../lazy.js';
+import { hmacSha256, verifyRs256 } from './crypto.js';
 
 /**
  * Vercel appends the parameters a rewrite matched to the query string (`/:keyholePath*` reaches the
@@ -42,6 +43,8 @@ const closeStores = async () => {
 const broker = lazyBroker(
   () =>
     createBrokerFromEnv(process.env as ServerlessEnv, {
+      // Vercel Functions run Node.js: its crypto, as the long-lived process uses.
+      crypto: { verifyRs256, hmacSha256 },
       openStore: (url) => {
         const store = openStore(url, {
           log: (level, msg, fields) => console.log(JSON.stringify({ level, msg, ...fields })),
