@@ -6,12 +6,7 @@
 import path from 'node:path';
 import { AUDIENCE } from '../../src/local/config.js';
 import { runActionBundle } from '../../src/local/runner.js';
-import {
-  NEWEST_VERCEL_CLI,
-  newestVercelCliEntry,
-  newestVercelCliVersion,
-  vercelCli,
-} from '../../src/local/vercel-cli.js';
+import { NEWEST_VERCEL_CLI, newestVercelCliVersion, vercelCli } from '../../src/local/vercel-cli.js';
 import {
   MB,
   REPS,
@@ -28,10 +23,10 @@ import { runCli } from './cli.js';
 
 const COUNT = 20_000;
 
-/** The newest CLI: the devDependency `vercel-newest` when it is the newest, else installed on first use. */
+/** The newest CLI the registry serves, installed into the cache on first use. */
 async function newestCli(): Promise<{ version: string; cli: string }> {
   const version = await newestVercelCliVersion().catch(() => NEWEST_VERCEL_CLI);
-  return { version, cli: version === NEWEST_VERCEL_CLI ? newestVercelCliEntry() : await vercelCli(version) };
+  return { version, cli: await vercelCli(version) };
 }
 
 export default {

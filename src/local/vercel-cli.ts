@@ -13,16 +13,11 @@ import { promisify } from 'node:util';
 export const NEWEST_VERCEL_CLI = '64.0.2';
 
 /**
- * The newest CLI, installed by `npm ci` as the devDependency alias `vercel-newest` (package.json):
- * tests that must run it need nothing from the network at test time. Resolved when asked, so a
- * checkout whose node_modules predates the alias still loads this module.
+ * The newest CLI, installed into the cache on first use (vercelCli below), not by `npm ci`: its
+ * optional native packages for other platforms are missing from this registry, and a devDependency
+ * on it left package-lock.json without them, which `npm ci` refuses as out of sync.
  */
-export const newestVercelCliEntry = (): string =>
-  path.join(
-    path.dirname(createRequire(import.meta.url).resolve('vercel-newest/package.json')),
-    'dist',
-    'vc.js',
-  );
+export const newestVercelCliEntry = (): Promise<string> => vercelCli(NEWEST_VERCEL_CLI);
 
 export const PINNED_VERCEL_CLI = path.join(
   path.dirname(createRequire(import.meta.url).resolve('vercel/package.json')),
