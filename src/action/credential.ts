@@ -2,6 +2,12 @@
 import type { ExchangeResponse } from '../shared/wire.js';
 import { createProofKey, withProofs } from './dpop.js';
 import { exchangeToken } from './exchange.js';
+import {
+  brokerHonours,
+  forgetJobCredential,
+  readJobCredential,
+  saveJobCredential,
+} from './job-credential.js';
 import { jobEnvironmentFrom } from './github-deployment.js';
 import { requestOIDCToken } from './oidc.js';
 import { saveCredential } from './state.js';
@@ -17,6 +23,8 @@ export interface Credential {
 
 /** Exchanges the job's OIDC token for the credential; `onToken` runs once GitHub has issued a token. */
 export async function obtainCredential(step: Step, onToken: () => void): Promise<Credential> {
+  const shared = await jobCredential(step);
+  if (shared) return shared;
   const { deps, settings, record } = step;
   const { core, env } = deps;
   let jobEnvironment: string | undefined;
@@ -48,6 +56,8 @@ export async function obtainCredential(step: Step, onToken: () => void): Promise
     credential: exchanged.credential,
     expiresAt: exchanged.expires_at,
   });
+  // Outliving this step (deploy: false), it is the job's: a later Keyhole step uses it (job-credential.ts).
+  if (!settings.deploy) saveJobCredential(env, jobKey(settings), exchanged, jobEnvironment);
   core.info(
     `Keyhole: ${exchanged.token_type === 'DPoP' ? 'key-bound (DPoP) ' : ''}deploy credential for ${exchanged.project.name} (${exchanged.project.id}) → ${exchanged.target}, valid until ${new Date(exchanged.expires_at).toISOString()}`,
   );
@@ -59,6 +69,38 @@ export async function obtainCredential(step: Step, onToken: () => void): Promise
         : deps.fetch,
     jobEnvironment,
   };
+}
+
+const jobKey = (settings: Step['settings']) => ({
+  brokerUrl: settings.brokerUrl,
+  project: settings.project,
+  target: settings.target,
+});
+
+/**
+ * The credential an earlier Keyhole step of this job left, when the broker still honours it: no
+ * second exchange. This step neither saves it for its post step nor revokes it early: the step
+ * that exchanged it owns it, and its post step, the last to run, revokes it.
+ */
+async function jobCredential(step: Step): Promise<Credential | undefined> {
+  const { deps, settings, record } = step;
+  const saved = readJobCredential(deps.env, jobKey(settings), deps.now());
+  if (!saved) return undefined;
+  if (!(await brokerHonours(settings.brokerUrl, saved, deps.fetch))) {
+    forgetJobCredential(deps.env, jobKey(settings));
+    deps.core.info(
+      'Keyhole: the credential an earlier step of this job obtained is no longer valid; exchanging again.',
+    );
+    return undefined;
+  }
+  deps.core.setSecret(saved.credential);
+  record.credential = saved.credential;
+  record.sharedCredential = true;
+  deps.core.info(
+    `Keyhole: using this job's deploy credential for ${saved.project.name} (${saved.project.id}) → ${saved.target} from an earlier Keyhole step, valid until ${new Date(saved.expires_at).toISOString()}`,
+  );
+  const { job_environment: jobEnvironment, ...exchanged } = saved;
+  return { exchanged, gatewayFetch: deps.fetch, jobEnvironment };
 }
 
 /** `deploy: false`: the credential goes to later steps (the official CLI) as environment variables. */

@@ -1,5 +1,6 @@
 /** The end of the main step, whatever the outcome: early revocation, outputs, GitHub Deployment, summary, comment. */
 import { deploymentUrl, setOutputs, summaryMarkdown, upsertComment } from './report.js';
+import { forgetJobCredential } from './job-credential.js';
 import { revokeCredential } from './revoke.js';
 import { clearCredential } from './state.js';
 import type { ActionDeps, RunRecord } from './step.js';
@@ -11,10 +12,13 @@ export async function finishRun(deps: ActionDeps, record: RunRecord): Promise<vo
   // a failed step of any kind (a refused workspace file, a failed pull), whose credential no later
   // step should inherit. A cancelled run leaves it to the post step (the cancel request may still
   // be using it).
-  if (credential && settings && (settings.deploy || report.error) && !deps.signal.aborted) {
+  // A credential an earlier step of the job obtained is that step's to revoke (its post step).
+  const owned = credential && !record.sharedCredential;
+  if (owned && settings && (settings.deploy || report.error) && !deps.signal.aborted) {
     try {
       await revokeCredential(settings.brokerUrl, credential, deps);
       clearCredential(core);
+      forgetJobCredential(deps.env, settings);
     } catch (error) {
       core.warning(
         `Keyhole could not revoke the credential yet (${error instanceof Error ? error.message : String(error)}); the post step tries again.`,

@@ -387,3 +387,9 @@ export function identityOf(fd: number): FileIdentity {
   const { dev, ino } = fstatSync(fd, { bigint: true });
   return { dev, ino };
 }
+
+/** Removes a file the action itself wrote in a runner folder (RUNNER_TEMP); one already gone is fine. */
+export function removeRunnerFile(absolute: string): void {
+  const stat = lstatOrUndefined(absolute);
+  if (stat && !stat.isDirectory()) rmSync(absolute, { force: true }); // a link itself, never its target
+}

@@ -42,6 +42,8 @@ export interface RunRecord {
   /** Undefined when the inputs did not parse. */
   settings?: Readonly<Settings>;
   credential?: string;
+  /** The credential came from an earlier Keyhole step of the job, which owns (and revokes) it. */
+  sharedCredential?: boolean;
   github?: GitHubApi;
   githubDeployment?: GitHubDeploymentRun;
   /** The deployment created and who can cancel it, for a job cancelled while it builds. */

@@ -17,6 +17,8 @@ export interface ConfigProject {
   teamId: string;
   projectId: string;
   rules: Record<string, unknown>[];
+  /** The custom environments the project declares (slugs or `env_…` ids). */
+  customEnvironments: string[];
 }
 
 export interface LocalWorldUrls {
@@ -35,6 +37,7 @@ export function projectsOf(doc: Document): ConfigProject[] {
     teamId: String(p?.team_id ?? 'team_local'),
     projectId: String(p?.project_id ?? `prj_${name}`),
     rules: Array.isArray(p?.allow) ? (p.allow as Record<string, unknown>[]) : [],
+    customEnvironments: Array.isArray(p?.custom_environments) ? p.custom_environments.map(String) : [],
   }));
 }
 
@@ -46,7 +49,16 @@ export function vercelSeed(projects: ConfigProject[]): {
   const teams = [...new Set(projects.map((p) => p.teamId))].map((id, i) => ({ id, slug: `team-${i + 1}` }));
   return {
     teams,
-    projects: projects.map((p) => ({ id: p.projectId, name: p.name, teamId: p.teamId, framework: null })),
+    projects: projects.map((p) => ({
+      id: p.projectId,
+      name: p.name,
+      teamId: p.teamId,
+      framework: null,
+      // A declared custom environment exists on Vercel: named by slug, or by id (`env_…`).
+      customEnvironments: p.customEnvironments.map((name, i) =>
+        name.startsWith('env_') ? { id: name, slug: name } : { id: `env_try${i + 1}`, slug: name },
+      ),
+    })),
   };
 }
 
