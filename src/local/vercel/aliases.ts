@@ -2,6 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { drain, error, readJson, send, type Route } from './http.js';
 import { stateOf } from './lifecycle.js';
+import { projectDomain } from './domains.js';
 import { deploymentOf, projectOf } from './state.js';
 
 export const aliasRoutes: Route[] = [
@@ -66,14 +67,7 @@ export const aliasRoutes: Route[] = [
     handle: (fake, { res, team }, m) => {
       const p = projectOf(fake, m[1]!, team);
       if (!p) return error(res, 404, 'not_found', 'Project not found');
-      const domains = (p.domains ?? []).map((name) => ({
-        name,
-        apexName: name.split('.').slice(-2).join('.'),
-        projectId: p.id,
-        redirect: null,
-        gitBranch: null,
-        verified: true,
-      }));
+      const domains = (p.domains ?? []).map((name) => projectDomain(fake, name, p.id));
       return send(res, 200, { domains, pagination: { count: domains.length, next: null, prev: null } });
     },
   },

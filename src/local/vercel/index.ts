@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { aliasRoutes } from './aliases.js';
+import { domainRoutes } from './domains.js';
 import { deploymentRoutes } from './deployments.js';
 import { playFault } from './faults.js';
 import { fileRoutes } from './files.js';
@@ -24,6 +25,7 @@ const ROUTES: Route[] = [
   ...fileRoutes,
   ...deploymentRoutes,
   ...aliasRoutes,
+  ...domainRoutes,
   ...projectRoutes,
   ...promoteRoutes,
   ...logRoutes,

@@ -79,6 +79,8 @@ export interface FakeState {
   tokens: Set<string>;
   teams: { id: string; slug: string }[];
   projects: FakeProject[];
+  /** The team's domains (apexes): what GET /v5/domains lists. */
+  domains: string[];
   queueMs: number;
   buildMs: number;
   keepBytes: number;
@@ -114,6 +116,7 @@ export function createState(options: VercelFakeOptions): FakeState {
       },
       { id: 'prj_billing', name: 'billing', teamId: 'team_abc123', framework: null },
     ],
+    domains: options.domains ?? ['acme.dev'],
     queueMs: options.queueMs ?? 20,
     buildMs: options.buildMs ?? 80,
     keepBytes: options.keepBytes ?? 1024 * 1024,

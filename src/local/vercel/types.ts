@@ -4,7 +4,7 @@ export interface FakeProject {
   name: string;
   teamId: string;
   framework?: string | null;
-  /** The project's domains (production and branch domains), as GET /v9/projects/:id/domains lists them. */
+  /** The project's domains (production and branch domains; `*.x` a wildcard), as GET /v9/projects/:id/domains lists them. */
   domains?: string[];
   rootDirectory?: string | null;
   /** Vercel custom environments (Pro/Enterprise): a deploy names one by slug or id in `customEnvironmentSlugOrId`. */
@@ -84,6 +84,8 @@ export interface VercelFakeOptions {
   tokens?: string[];
   teams?: { id: string; slug: string }[];
   projects?: FakeProject[];
+  /** The team's domains (apexes, GET /v5/domains); default acme.dev. */
+  domains?: string[];
   /** Time a deployment spends QUEUED and then BUILDING; identical for every client measured. */
   queueMs?: number;
   buildMs?: number;

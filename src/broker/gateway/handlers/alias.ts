@@ -9,6 +9,7 @@ import { readLimitedText } from '../../http.js';
 import { normalizeAlias } from '../../hostname.js';
 import { storeKeys, type ReplayStore } from '../../store/store.js';
 import type { GatewayProject, GatewayResult, ProjectContext } from '../context.js';
+import { checkConfiguredElsewhere } from '../domain-owner.js';
 import { forwardToVercel, relayResponse, type Upstream } from '../forward.js';
 import { checkTargetReach, ownedDeployment } from '../ownership.js';
 
@@ -92,8 +93,8 @@ export async function assignAlias(ctx: ProjectContext): Promise<GatewayResult> {
   }
 
   // Upstream reads, each failing closed: the deployment is the pinned project's, of the credential's
-  // own target, the alias is none of the project's domains (production ones included), and no other
-  // project's deployment holds it.
+  // own target, the alias is none of the project's domains (production ones included), no other
+  // project has it configured (even unassigned), and no other project's deployment holds it.
   const owned = await ownedDeployment(ctx, deploymentId);
   if (!owned.body) return { response: owned.response };
   if (owned.body.target === 'production') {
@@ -106,6 +107,7 @@ export async function assignAlias(ctx: ProjectContext): Promise<GatewayResult> {
       `alias ${alias} is a domain of project ${project.name} (its production or branch domains are managed in Vercel, not assigned by a deploy)`,
     );
   }
+  await checkConfiguredElsewhere(alias, project, upstream);
   const holder = await currentHolder(alias, project, upstream);
   if (holder !== undefined && holder !== project.projectId) {
     throw forbidden(`alias ${alias} points at a deployment of another project; choose another name`);
