@@ -211,3 +211,38 @@ test('doctor reads the app key as serve does: --env-file, and <NAME>_FILE', asyn
   expect(fromFile.stdout).toMatch(/0 failing, 0 warning, 4 ok/);
   expect(fromFile.code).toBe(0);
 });
+
+test('an environment fenced off by promote_environments only stages: no reviewers needed, reported as such', async () => {
+  const stagingConfig = path.join(dir, 'staging.yaml');
+  writeFileSync(
+    stagingConfig,
+    brokerYaml(
+      LOCAL_URLS,
+      `github_app:\n  app_id: "${github.appId}"\n  private_key_env: KEYHOLE_GITHUB_APP_KEY\n  api_url: ${github.url}\n`,
+    )
+      .replace('environments: [production]', 'environments: [production-build, production]')
+      .replace('  marketing-site:\n', '  marketing-site:\n    promote_environments: [production]\n'),
+  );
+  const repo = healthy();
+  repo.environments!.push({
+    name: 'production-build',
+    branches: 'custom',
+    policies: [{ name: 'main', type: 'branch' }],
+  });
+  github.setRepository(repo);
+  const { code, stdout } = await exec(
+    process.execPath,
+    [BROKER_BUNDLE, 'doctor', '--config', stagingConfig],
+    {
+      env: { PATH: process.env.PATH, KEYHOLE_GITHUB_APP_KEY: github.privateKey },
+    },
+  ).then(
+    (r) => ({ code: 0, stdout: r.stdout }),
+    (e: { code: number; stdout: string }) => e,
+  );
+  expect(stdout).toMatch(
+    /^OK .*protection +acme\/marketing environment production-build +stages only \(not in promote_environments\)/m,
+  );
+  expect(stdout).toMatch(/^OK .*protection +acme\/marketing environment production +required reviewers$/m);
+  expect(code).toBe(0);
+});

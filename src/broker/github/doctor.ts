@@ -4,6 +4,7 @@
  * in place: the environment exists and is protected, its branch policy admits only the rule's refs,
  * the pinned workflow file exists at the pinned ref, and the repository and owner ids match.
  */
+import { foldCase } from '../fold-case.js';
 import type { CompiledConfig, CompiledRule } from '../policy/compiled.js';
 import { githubAppFromConfig, type GitHubApp } from './app.js';
 
@@ -35,7 +36,7 @@ export async function runDoctor(config: CompiledConfig, github: GitHubApp): Prom
       try {
         await checkRepository(github, rule, add);
         for (const environment of rule.environments ?? [])
-          await checkEnvironment(github, rule, environment, add);
+          await checkEnvironment(github, rule, environment, add, stagesOnly(project, environment));
         for (const workflow of rule.workflows ?? []) await checkWorkflow(github, workflow.pattern, add);
       } catch (error) {
         add({
@@ -95,7 +96,21 @@ async function checkRepository(github: GitHubApp, rule: CompiledRule, add: Add) 
     add({ status: 'ok', check: 'repository', subject: repo, detail: 'repository and owner ids match' });
 }
 
-async function checkEnvironment(github: GitHubApp, rule: CompiledRule, name: string, add: Add) {
+/**
+ * With promote_environments, a production credential from any other environment only stages (the
+ * gateway refuses a create that would take the domains, and every promotion): such an environment
+ * builds without serving production, so it needs no reviewers.
+ */
+const stagesOnly = (project: { promoteEnvironments?: readonly string[] }, environment: string) =>
+  project.promoteEnvironments !== undefined && !project.promoteEnvironments.includes(foldCase(environment));
+
+async function checkEnvironment(
+  github: GitHubApp,
+  rule: CompiledRule,
+  name: string,
+  add: Add,
+  staging = false,
+) {
   const repo = rule.repositoryDisplay;
   const subject = `${repo} environment ${name}`;
   const path = `/environments/${encodeURIComponent(name)}`;
@@ -116,23 +131,31 @@ async function checkEnvironment(github: GitHubApp, rule: CompiledRule, name: str
   const reviewers = rules.some((r) => r.type === 'required_reviewers' && (r.reviewers?.length ?? 0) > 0);
   const waitTimer = rules.some((r) => r.type === 'wait_timer' && (r.wait_timer ?? 0) > 0);
   add(
-    reviewers || waitTimer
+    staging && !reviewers && !waitTimer
       ? {
           status: 'ok',
           check: 'protection',
           subject,
-          detail: [reviewers && 'required reviewers', waitTimer && 'a wait timer']
-            .filter(Boolean)
-            .join(' and '),
-        }
-      : {
-          status: 'fail',
-          check: 'protection',
-          subject,
           detail:
-            'neither required reviewers nor a wait timer: any job that reaches it deploys to production',
-          fix: `add required reviewers (or a wait timer) to environment "${name}" in ${repo}`,
-        },
+            'stages only (not in promote_environments): its jobs build production deployments without serving them, so no reviewers are needed',
+        }
+      : reviewers || waitTimer
+        ? {
+            status: 'ok',
+            check: 'protection',
+            subject,
+            detail: [reviewers && 'required reviewers', waitTimer && 'a wait timer']
+              .filter(Boolean)
+              .join(' and '),
+          }
+        : {
+            status: 'fail',
+            check: 'protection',
+            subject,
+            detail:
+              'neither required reviewers nor a wait timer: any job that reaches it deploys to production',
+            fix: `add required reviewers (or a wait timer) to environment "${name}" in ${repo}`,
+          },
   );
   const policy = environment.deployment_branch_policy;
   const refs = rule.refs?.map((r) => r.pattern).join(', ') ?? 'any ref';

@@ -1,5 +1,6 @@
 /** `POST /v13/deployments`: a checked body, created at most once per credential and body, within the job's quota. */
-import { badRequest, BrokerError } from '../../errors.js';
+import { badRequest, BrokerError, forbidden } from '../../errors.js';
+import { foldCase } from '../../fold-case.js';
 import { JOB_WINDOW_MS } from '../../github/job.js';
 import { readLimitedText } from '../../http.js';
 import { storeKeys } from '../../store/store.js';
@@ -55,6 +56,22 @@ async function createHeld(ctx: ProjectContext): Promise<Response> {
   }
 }
 
+/**
+ * With `promote_environments`, production is served only through a promotion from those
+ * environments (with reviewers): a job in any other environment allowed production (e.g.
+ * `production-build`, without reviewers) may only stage, building without taking the domains.
+ */
+function refuseServingFromStagingJob(ctx: ProjectContext, body: Record<string, unknown>): void {
+  const { claims, project } = ctx;
+  if (claims.tgt !== 'production' || !project.promoteEnvironments) return;
+  const environment = claims.env === undefined ? undefined : foldCase(claims.env);
+  if (environment && project.promoteEnvironments.includes(environment)) return;
+  if (body.autoAssignCustomDomains === false) return;
+  throw forbidden(
+    `project ${project.name} serves production only through a promotion from the GitHub environment ${project.promoteEnvironments.join(' or ')}; a job in ${claims.env ? `environment ${claims.env}` : 'no environment'} may only stage it (the action's stage: true, or vercel deploy --prod --skip-domain)`,
+  );
+}
+
 async function createChecked(ctx: ProjectContext): Promise<Response> {
   const { claims, project } = ctx;
   const text = await readLimitedText(ctx.request, ctx.config.limits.max_body_bytes);
@@ -73,6 +90,7 @@ async function createChecked(ctx: ProjectContext): Promise<Response> {
     serverUrl: ctx.serverUrl,
     ...(project.buildEnvNames ? { buildEnvNames: project.buildEnvNames } : {}),
   });
+  refuseServingFromStagingJob(ctx, checked.body);
   // Idempotency: a create repeated with the same credential and body (a client retry after a
   // timeout or reset) answers with the deployment the first attempt made, never a second one.
   const { digest, key } = await keyCreate(ctx, checked.body);
