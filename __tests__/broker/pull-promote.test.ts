@@ -341,6 +341,37 @@ describe('build once, then promote', () => {
     expect(promoteCalls()).toHaveLength(1);
   });
 
+  test('promote_environments: a job outside the list may create production only staged', async () => {
+    const gated = (env?: string) =>
+      credentialFor({ pn: 'web-gated', tgt: 'production', ...(env === undefined ? {} : { env }) });
+    const create = async (credential: string, body: Record<string, unknown>) =>
+      world.call(credential, 'POST', '/v13/deployments', {
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ name: 'web', target: 'production', files: [], ...body }),
+      });
+    // Serving production from production-build (no reviewers) would bypass the promotion gate.
+    for (const credential of [await gated('production-build'), await gated()]) {
+      const refused = await create(credential, {});
+      expect(refused.status).toBe(403);
+      expect((await errorOf(refused)).message).toMatch(
+        /serves production only through a promotion from the GitHub environment production; a job in (environment production-build|no environment) may only stage it/,
+      );
+    }
+    expect(upstreamCalls(/^\/v13\/deployments/)).toHaveLength(0);
+
+    // Staging (stage: true sends autoAssignCustomDomains: false) builds without taking the domains.
+    const staged = await deploy(await gated('production-build'), {
+      target: 'production',
+      autoAssignCustomDomains: false,
+    });
+    expect((world.fake.deployments.get(staged)!.body.meta as Record<string, string>).keyholeStaged).toBe('1');
+    expect(world.fake.productionOf('prj_web')).not.toBe(staged);
+
+    // A listed environment (matched case-insensitively: the config says Production) deploys as before.
+    const served = await deploy(await gated('production'), { target: 'production' });
+    expect(world.fake.deployments.get(served)!.body).not.toHaveProperty('autoAssignCustomDomains');
+  });
+
   test('a rebuild of a preview for production (create with deploymentId) stays refused', async () => {
     const preview = await deploy(await credentialFor(), {});
     world.fake.clearRecord();
