@@ -70,3 +70,45 @@ test.each(['tasks', 'cli'])('every row of the README’s %s table names a test t
     }
   }
 });
+
+/** Text files of the repository a user copies from: examples, docs, workflows (not dependencies or builds). */
+function repositoryTexts(dir = REPO_ROOT): string[] {
+  const skip = new Set(['node_modules', 'dist', 'lib', 'coverage', '.git', '.build', '.bench', '.vercel']);
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) return skip.has(entry.name) ? [] : repositoryTexts(full);
+    return /\.(md|ya?ml|toml|ts|mjs|json)$/.test(entry.name) ? [full] : [];
+  });
+}
+
+test('every actions/setup-node in examples, docs and workflows uses the one pin', () => {
+  const pins = new Map<string, string[]>();
+  for (const file of repositoryTexts()) {
+    for (const [, pin] of readFileSync(file, 'utf8').matchAll(
+      /actions\/setup-node@([0-9a-f]{7,40}[^\n'"`]*)/g,
+    )) {
+      pins.set(pin!.trim(), [...(pins.get(pin!.trim()) ?? []), path.relative(REPO_ROOT, file)]);
+    }
+  }
+  expect([...pins.entries()]).toHaveLength(1); // a failure lists each pin with its files
+  expect([...pins.keys()][0]).toMatch(/^[0-9a-f]{40} # v\d+\.\d+\.\d+$/);
+});
+
+/** The wrangler the docs pin bundles this Miniflare (npm view wrangler@4.116.0 dependencies.miniflare). */
+const WRANGLER = { version: '4.116.0', miniflare: '4.20260730.0' };
+
+test('every wrangler command in the docs pins the release whose Miniflare the Worker test runs', () => {
+  const pkg = JSON.parse(readFileSync(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+    devDependencies: Record<string, string>;
+  };
+  expect(pkg.devDependencies.miniflare).toBe(WRANGLER.miniflare);
+  const files = [...documents, 'deploy/cloudflare/wrangler.toml'];
+  const commands = files.flatMap((file) =>
+    [...readFileSync(path.join(REPO_ROOT, file), 'utf8').matchAll(/npx wrangler(@\S+)? (dev|deploy)/g)].map(
+      (m) => ({ file, pin: m[1] }),
+    ),
+  );
+  expect(commands.length).toBeGreaterThan(0);
+  for (const command of commands)
+    expect(command).toEqual({ file: command.file, pin: `@${WRANGLER.version}` });
+});
