@@ -3,6 +3,7 @@ import { aliasPatternsOverlap, compileAliasPattern } from './alias-patterns.js';
 import type { CompiledConfig, CompiledProject } from './compiled.js';
 import { GITHUB_ISSUER, GITHUB_JWKS_URL } from '../oidc/claims.js';
 import { foldCase } from '../fold-case.js';
+import { isHttpsOrLoopback } from '../../shared/wire.js';
 import { compileRules } from './compile.js';
 import { lintPolicy } from './lint.js';
 import { configSchema, KNOWN_KEYS, type ConfigFile } from './schema.js';
@@ -95,17 +96,55 @@ function lintTopLevel(raw: unknown, env: ParseOptions['env']): { errors: Finding
         message: 'add at least one project; the broker would deny every request',
       });
     }
-    for (const [name, project] of Object.entries(projects as Record<string, unknown>)) {
-      const tokenEnv = (project as { token_env?: unknown } | null)?.token_env;
-      if (env && typeof tokenEnv === 'string' && !env[tokenEnv]) {
-        warnings.push({
-          path: ['projects', name, 'token_env'],
-          message: `${tokenEnv} is not set in this environment; project ${name} cannot deploy until it is (its exchanges answer 503)`,
-        });
-      }
+  }
+  warnings.push(...lintProjectsAndSecrets(file, env));
+  return { errors, warnings };
+}
+
+const isLoopbackHttp = (value: string) => URL.canParse(value) && isHttpsOrLoopback(new URL(value));
+
+/** Mistakes that still parse: a variable unset where the broker runs, one Vercel project twice, a plain-http audience. */
+function lintProjectsAndSecrets(file: Record<string, unknown>, env: ParseOptions['env']): Finding[] {
+  const warnings: Finding[] = [];
+  if (
+    typeof file.audience === 'string' &&
+    /^http:\/\//i.test(file.audience) &&
+    !isLoopbackHttp(file.audience)
+  ) {
+    warnings.push({
+      path: ['audience'],
+      message: `is plain http://; the action sends credentials to the broker URL in clear${file.public_url === undefined ? ' (with public_url unset this URL is the broker URL)' : ''}; write https://${file.audience.replace(/^http:\/\//i, '')}`,
+    });
+  }
+  const app = file.github_app as { private_key_env?: unknown } | undefined;
+  if (env && typeof app?.private_key_env === 'string' && !env[app.private_key_env]) {
+    warnings.push({
+      path: ['github_app', 'private_key_env'],
+      message: `${app.private_key_env} is not set in this environment; keyhole-broker serve refuses to start until it holds the GitHub App's private key (the .pem file GitHub generated)`,
+    });
+  }
+  const projects = file.projects;
+  if (!projects || typeof projects !== 'object' || Array.isArray(projects)) return warnings;
+  const byProjectId = new Map<string, string>();
+  for (const [name, project] of Object.entries(projects as Record<string, unknown>)) {
+    const { token_env: tokenEnv, project_id: projectId } = (project ?? {}) as Record<string, unknown>;
+    if (env && typeof tokenEnv === 'string' && !env[tokenEnv]) {
+      warnings.push({
+        path: ['projects', name, 'token_env'],
+        message: `${tokenEnv} is not set in this environment; project ${name} cannot deploy until it is (its exchanges answer 503)`,
+      });
+    }
+    if (typeof projectId !== 'string') continue;
+    const first = byProjectId.get(projectId);
+    if (first === undefined) byProjectId.set(projectId, name);
+    else {
+      warnings.push({
+        path: ['projects', name, 'project_id'],
+        message: `${projectId} is also project ${first}'s project_id: both names deploy the same Vercel project under different rules; keep one project with all the rules, or fix the id`,
+      });
     }
   }
-  return { errors, warnings };
+  return warnings;
 }
 
 /** X-Forwarded-For is read only from the listed proxies: trusting it from any peer lets every client pick its address. */

@@ -119,6 +119,14 @@ function shortRefAdvice(ref: string): string | undefined {
   return `"${ref}" is not a full ref; write "${full}" (refs are compared in full)`;
 }
 
+/** The ref after a workflow's `@` is compared in full like `refs`: `deploy.yml@*` matches no job. */
+function workflowRefAdvice(workflow: string): string | undefined {
+  const at = workflow.lastIndexOf('@');
+  const advice = at < 0 ? undefined : shortRefAdvice(workflow.slice(at + 1));
+  const prefix = workflow.slice(0, at + 1);
+  return advice?.replace(/; write "([^"]*)"/, (_, full: string) => `; write "${prefix}${full}"`);
+}
+
 type Raw = Record<string, unknown>;
 const isObject = (value: unknown): value is Raw =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
@@ -196,7 +204,7 @@ function lintRule(rule: Raw, at: IssuePath, found: Findings, declared: readonly 
     }
   }
   for (const [workflow, i] of workflows) {
-    const advice = patternAdvice(workflow, 'workflows');
+    const advice = patternAdvice(workflow, 'workflows') ?? workflowRefAdvice(workflow);
     if (advice) errors.push({ path: [...at, 'workflows', i], message: advice });
   }
   const risky = strings(rule.events).filter(([e]) => (RISKY_EVENTS as readonly string[]).includes(e));

@@ -127,7 +127,39 @@ const YAML_HINTS: Record<string, string> = {
   MULTILINE_IMPLICIT_KEY: 'a key must fit on one line; check for a missing ":" or quote',
 };
 
-function yamlIssues(doc: Document, located: Located[], lines: LineCounter): ConfigIssue[] {
+/** Leading spaces plus any "- " item markers: the column a line's key starts at. */
+const keyColumn = (line: string) => /^( *(?:- +)*)/.exec(line)![1]!.length;
+const KEY_LINE = /^ *(?:- +)*([\w.-]+):( |$)/;
+
+/**
+ * A key indented deeper than the key-with-a-value above it: YAML reads it as more of that value or
+ * as a misplaced mapping, and its own error points at the line above; this names the line to fix.
+ */
+function findOverIndentedKey(text: string, located: Located[], lines: LineCounter): ConfigIssue | undefined {
+  const rows = text.split('\n');
+  let previous: { index: number; row: string } | undefined;
+  for (const [index, row] of rows.entries()) {
+    if (/^\s*(#|$)/.test(row)) continue;
+    const key = KEY_LINE.exec(row)?.[1];
+    const above = previous && /^ *(?:- +)*([\w.-]+): +([^\s|>#[{&*!]\S*)/.exec(previous.row);
+    if (key && previous && above && keyColumn(row) > keyColumn(previous.row)) {
+      const sibling = located.find(
+        (l) => lines.linePos(l.offset).line === previous!.index + 1 && l.path.endsWith(above[1]!),
+      );
+      const path = sibling ? sibling.path.replace(/[^.]+$/, key) : key;
+      return {
+        path,
+        message: `"${key}" is indented more than its siblings; align it with "${above[1]}" on line ${previous.index + 1} (column ${keyColumn(previous.row) + 1})`,
+        line: index + 1,
+        column: keyColumn(row) + 1,
+      };
+    }
+    previous = { index, row };
+  }
+  return undefined;
+}
+
+function yamlIssues(text: string, doc: Document, located: Located[], lines: LineCounter): ConfigIssue[] {
   const at = (offset: number) => {
     const { line, col } = lines.linePos(offset);
     return { line, column: col };
@@ -135,22 +167,33 @@ function yamlIssues(doc: Document, located: Located[], lines: LineCounter): Conf
   const issues: ConfigIssue[] = [];
   // Duplicate keys are found here rather than by the parser, so the message can name both places.
   const seen = new Map<string, number>();
+  // The keys inside a duplicated block repeat the first block's paths: one error for the block, not one per key.
+  let duplicated: string | undefined;
   for (const entry of located) {
+    if (duplicated && /^[.[]/.test(entry.path.slice(duplicated.length)) && entry.path.startsWith(duplicated))
+      continue;
     const first = seen.get(entry.path);
     if (first === undefined) {
       seen.set(entry.path, entry.offset);
       continue;
     }
+    duplicated = entry.path;
     const firstAt = at(first);
+    const project = /^projects\.([^.[]+)$/.exec(entry.path)?.[1];
     issues.push({
       path: entry.path,
-      message: `duplicate key "${entry.path.replace(/^.*\./, '')}" (first at line ${firstAt.line}:${firstAt.column}); keep one, the parser would silently use the last`,
+      message: project
+        ? `duplicate project ${project}, first at ${firstAt.line}:${firstAt.column}; keep one (rename one of them if both are meant), the parser would silently use the last`
+        : `duplicate key "${entry.path.replace(/^.*\./, '')}" (first at line ${firstAt.line}:${firstAt.column}); keep one, the parser would silently use the last`,
       ...at(entry.offset),
     });
   }
   // Only the first syntax error: the parser's later complaints are mostly echoes of it.
   const error = doc.errors[0];
-  if (error) {
+  const overIndented =
+    error && error.code !== 'TAB_AS_INDENT' ? findOverIndentedKey(text, located, lines) : undefined;
+  if (overIndented) issues.push(overIndented);
+  else if (error) {
     const offset = error.pos[0];
     const near = located.filter((l) => l.offset <= offset).at(-1);
     const hint = YAML_HINTS[error.code];
@@ -271,7 +314,7 @@ export function readYaml(text: string, file: string): YamlSource {
   const lines = new LineCounter();
   const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false, lineCounter: lines });
   const located = locateAll(doc);
-  const yamlErrors = yamlIssues(doc, located, lines);
+  const yamlErrors = yamlIssues(text, doc, located, lines);
   if (yamlErrors.length > 0) throw new ConfigError(file, yamlErrors);
   const offsets = new Map(located.map((l) => [l.path, l.offset]));
   const place = (finding: Finding): ConfigIssue => {
