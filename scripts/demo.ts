@@ -19,6 +19,7 @@ import {
   type RunningBroker,
 } from '../src/local/runner.js';
 import { createStyle, formatAuditLine, summaryAsText, wrap } from '../src/local/demo-output.js';
+import { startUploadGate, type UploadGate } from '../src/local/upload-gate.js';
 
 const { bold, green, red, dim } = createStyle(process.stdout, process.env);
 /** Terminal width to wrap at; none when the output is a file or a pipe. */
@@ -34,6 +35,8 @@ const PRODUCTION_WORKFLOW = 'acme/marketing/.github/workflows/production.yml@ref
 interface World {
   issuer: GitHubIssuer;
   vercel: Emulator;
+  /** In front of emulate: asks for every file's bytes, as Vercel does (emulate never does). */
+  gate: UploadGate;
   auth: { authorization: string };
   marketing: { id: string; accountId: string };
   billing: { id: string; accountId: string };
@@ -61,7 +64,8 @@ async function startWorld(): Promise<World> {
       },
     },
   });
-  console.log(`   Vercel (emulate)        ${vercel.url}`);
+  const gate = await startUploadGate(vercel.url);
+  console.log(`   Vercel (emulate)        ${gate.url}  ${dim('asks for missing files, as Vercel does')}`);
   const auth = { authorization: `Bearer ${EMULATE_TOKEN}` };
   const project = async (name: string) =>
     (await (await fetch(`${vercel.url}/v9/projects/${name}?slug=acme`, { headers: auth })).json()) as {
@@ -76,7 +80,7 @@ async function startWorld(): Promise<World> {
   doc.set('audience', AUDIENCE);
   doc.set('issuer', issuer.issuer);
   doc.set('jwks_url', issuer.jwksUrl);
-  doc.set('vercel_api_url', vercel.url);
+  doc.set('vercel_api_url', gate.url);
   doc.setIn(['projects', 'marketing-site', 'team_id'], marketing.accountId);
   doc.setIn(['projects', 'marketing-site', 'project_id'], marketing.id);
   doc.setIn(['projects', 'billing', 'team_id'], billing.accountId);
@@ -93,7 +97,7 @@ async function startWorld(): Promise<World> {
     },
   });
   console.log(`   Keyhole broker (bundle) ${broker.url}  ${dim('config: examples/broker.yaml')}`);
-  return { issuer, vercel, auth, marketing, billing, broker, dir };
+  return { issuer, vercel, gate, auth, marketing, billing, broker, dir };
 }
 
 /** Runs the bundled action as a job of acme/marketing with `claims`, deploying examples/site. */
@@ -241,6 +245,7 @@ async function main(): Promise<number> {
     expect(!everything.includes(EMULATE_TOKEN), 'the upstream Vercel token appears in no log or output');
   } finally {
     const code = await world.broker.stop();
+    await world.gate.close();
     await world.vercel.close();
     await world.issuer.close();
     rmSync(world.dir, { recursive: true, force: true });

@@ -74,3 +74,10 @@ export function uploadStats(files: DeployFile[], uploaded: DeployFile[]): Upload
     totalBytes: files.reduce((n, f) => n + f.size, 0),
   };
 }
+
+/** A size for people: bytes, KB or MB, so a small site's upload never reads "0.0 MB". */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(1)} KB`;
+  return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+}

@@ -1,5 +1,5 @@
 /** What the job shows people: outputs (always set), the job summary, and the opt-in sticky PR comment. */
-import type { Deployment, UploadStats } from './deployment.js';
+import { formatBytes, type Deployment, type UploadStats } from './deployment.js';
 import { markdownLink, quoteBlock, quoteInline } from './relay.js';
 
 export interface Report {
@@ -51,8 +51,6 @@ export function setOutputs(sink: OutputSink, report: Report): void {
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
-const megabytes = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
-
 /** A label the workflow wrote (project, target): plain when it is a plain name, else inert code. */
 const label = (text: string) => (/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(text) ? text : quoteInline(text));
 
@@ -108,7 +106,7 @@ export function summaryMarkdown(report: Report): string {
     rows.push(['Files', `${report.stats.uploaded} uploaded, ${report.stats.reused} already on Vercel`]);
     rows.push([
       'Bytes',
-      `${megabytes(report.stats.uploadedBytes)} uploaded of ${megabytes(report.stats.totalBytes)}`,
+      `${formatBytes(report.stats.uploadedBytes)} uploaded of ${formatBytes(report.stats.totalBytes)}`,
     ]);
   }
   const phases = Object.entries(report.phases)

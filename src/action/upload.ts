@@ -2,13 +2,11 @@
 import { deploymentsUploadFile } from '@vercel/sdk/funcs/deploymentsUploadFile.js';
 import { BATCH_CONTENT_TYPE, BATCH_FILES_HEADER, type BatchResponse } from '../shared/wire.js';
 import { BATCH_CONCURRENCY, batchRequestBody, encodeBatch, planBatches } from './batch.js';
-import { DeployError, uploadStats, type UploadStats } from './deployment.js';
+import { DeployError, formatBytes, uploadStats, type UploadStats } from './deployment.js';
 import type { DeployFile } from './files.js';
 import { readLinkVerified, streamVerified } from './safe-fs.js';
 import { RETRYABLE_STATUS, RetryableError, retryAfterMs, withRetry } from './retry.js';
 import { describeError, unwrap, type DeployClient } from './vercel-client.js';
-
-const MB = 1024 * 1024;
 
 export async function uploadMissing(
   client: DeployClient,
@@ -27,7 +25,7 @@ export async function uploadMissing(
   let doneFiles = 0;
   let lastReport = 0;
   deps.log.info(
-    `Uploading ${todo.length} file(s), ${(totalBytes / MB).toFixed(1)} MB; ${files.length - todo.length} already on Vercel`,
+    `Uploading ${todo.length} file(s), ${formatBytes(totalBytes)}; ${files.length - todo.length} already on Vercel`,
   );
   const done = (file: DeployFile) => {
     doneBytes += file.size;
@@ -35,7 +33,7 @@ export async function uploadMissing(
     if (deps.now() - lastReport > 2000 || doneFiles === todo.length) {
       lastReport = deps.now();
       deps.log.info(
-        `  uploaded ${(doneBytes / MB).toFixed(1)} of ${(totalBytes / MB).toFixed(1)} MB (${doneFiles}/${todo.length} files)`,
+        `  uploaded ${formatBytes(doneBytes)} of ${formatBytes(totalBytes)} (${doneFiles}/${todo.length} files)`,
       );
     }
   };
