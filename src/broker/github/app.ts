@@ -11,6 +11,11 @@ export interface GitHubAppSettings {
   privateKey: string;
   /** https://api.github.com, or https://HOST/api/v3 on GHES. */
   apiUrl: string;
+  /**
+   * Where the private key was read (`NAME`, or `NAME_FILE (path)`): named when GitHub refuses the
+   * app's JWT, so an instance that missed a key rotation's reload says which file to fix.
+   */
+  keySource?: string;
   fetch: typeof fetch;
   timeoutMs?: number;
   /** Told once each time GitHub answers "rate limited": the broker logs it and counts it. */
@@ -153,6 +158,18 @@ function rateLimitGuard(settings: GitHubAppSettings) {
   return { beforeRequest, failure };
 }
 
+/**
+ * GitHub's 401 to a call signed with the app's JWT: the key this broker holds is not (or no
+ * longer) one of the app's keys, typically an instance not reloaded after a key rotation.
+ */
+function jwtRefusedMessage(settings: GitHubAppSettings): string {
+  return (
+    `GitHub refused the App's JWT (401): the private key read from ` +
+    `${settings.keySource ?? 'github_app.private_key_env'} is not one of app ${settings.appId}'s keys ` +
+    `(deleted in the App's settings? write the current key there and reload the broker)`
+  );
+}
+
 export function createGitHubApp(settings: GitHubAppSettings): GitHubApp {
   const timeoutMs = settings.timeoutMs ?? 10_000;
   const { beforeRequest, failure } = rateLimitGuard(settings);
@@ -175,8 +192,10 @@ export function createGitHubApp(settings: GitHubAppSettings): GitHubApp {
   });
   const installations = new Map<string, { id: number; at: number }>();
 
+  const jwtRefused = jwtRefusedMessage(settings);
+
   /** An Octokit failure, classified like a direct answer (`githubFailure`). */
-  function classify(error: unknown): never {
+  function classify(error: unknown, signedWithAppJwt = false): never {
     const { status, response } = error as {
       status?: number;
       response?: { headers?: Record<string, string | undefined>; data?: { message?: unknown } };
@@ -187,7 +206,7 @@ export function createGitHubApp(settings: GitHubAppSettings): GitHubApp {
       (name) => response?.headers?.[name],
       `${typeof response?.data?.message === 'string' ? response.data.message : ''} ${message}`,
       message,
-      `GitHub answered ${status}`,
+      signedWithAppJwt && status === 401 ? jwtRefused : `GitHub answered ${status}`,
     );
   }
 
@@ -208,7 +227,7 @@ export function createGitHubApp(settings: GitHubAppSettings): GitHubApp {
         cached = { id: data.id, at: Date.now() };
         installations.set(key, cached);
       } catch (error) {
-        classify(error);
+        classify(error, true);
       }
     }
     try {
@@ -222,7 +241,8 @@ export function createGitHubApp(settings: GitHubAppSettings): GitHubApp {
       });
       return token;
     } catch (error) {
-      return classify(error);
+      // A cached token makes no request; a new one is asked for with the app's JWT.
+      return classify(error, true);
     }
   }
 
@@ -272,7 +292,7 @@ export function githubAppFromConfig(
   config: { githubApp?: { app_id: string; private_key_env: string; api_url: string } },
   env: (name: string) => string | undefined,
   fetchImpl: typeof fetch,
-  watch: Pick<GitHubAppSettings, 'onRateLimited' | 'observe'> = {},
+  watch: Pick<GitHubAppSettings, 'onRateLimited' | 'observe' | 'keySource'> = {},
 ): GitHubApp | undefined {
   if (!config.githubApp) return undefined;
   const { app_id, private_key_env, api_url } = config.githubApp;

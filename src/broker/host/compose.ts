@@ -43,6 +43,8 @@ export interface ComposeOptions {
     verifyRs256?: NonNullable<VerifierOptions['verifyRs256']>;
     hmacSha256?: HmacFactory;
   };
+  /** Where a secret was read (`NAME_FILE (path)`), named in errors; the bare name by default. */
+  secretSource?: (name: string) => string;
   /** Counts the broker's GitHub requests, rate-limit answers and spared requests (the Node metrics). */
   githubObserver?: GitHubObserver;
   /** Passed through to `createBroker` (`fetch` there is the upstream Vercel fetch). */
@@ -75,6 +77,9 @@ export async function composeBroker(options: ComposeOptions): Promise<Composed> 
         detail,
       }),
     ...(options.githubObserver ? { observe: options.githubObserver } : {}),
+    ...(config.githubApp && options.secretSource
+      ? { keySource: options.secretSource(config.githubApp.private_key_env) }
+      : {}),
   });
   const store =
     options.store ??

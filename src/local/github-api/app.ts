@@ -1,7 +1,8 @@
 /**
  * The GitHub App side of the local GitHub API, answering as GitHub does: the app's JWT is verified
- * (RS256, iss = app id, at most 10 minutes), installation tokens are minted and required, and check
- * runs, repositories, environments, branch policies and contents are served.
+ * (RS256, iss = app id, at most 10 minutes) against the app's registered public keys (an app may hold
+ * several during a key rotation), installation tokens are minted and required, and check runs,
+ * repositories, environments, branch policies and contents are served.
  */
 import { randomBytes } from 'node:crypto';
 import { jwtVerify, type importSPKI } from 'jose';
@@ -33,20 +34,32 @@ export type InstalledRepository = FakeRepository & { installation: number };
 /** What the App routes read and write: the app, its installations and the tokens minted for them. */
 export interface AppState {
   appId: string;
-  verifyKey: Awaited<ReturnType<typeof importSPKI>>;
+  /**
+   * The app's public keys by fingerprint (`SHA256:…`, as the App settings page shows them): a JWT
+   * signed by any of them is accepted, as GitHub does while an app holds several private keys.
+   */
+  verifyKeys: Map<string, Awaited<ReturnType<typeof importSPKI>>>;
+  /** The fingerprint of the key that verified each accepted app JWT, in order. */
+  jwtKeysUsed: string[];
   repositories: Map<string, InstalledRepository>;
   tokens: Map<string, { installation: number; expires: number }>;
 }
 
-async function appAuthorized(app: AppState, header: string | undefined): Promise<boolean> {
+/** The fingerprint of the app key that verifies the request's JWT (recorded in `jwtKeysUsed`), if any. */
+async function appAuthorized(app: AppState, header: string | undefined): Promise<string | undefined> {
   const jwt = /^Bearer (\S+)$/i.exec(header ?? '')?.[1];
-  if (!jwt) return false;
-  try {
-    const { payload } = await jwtVerify(jwt, app.verifyKey, { algorithms: ['RS256'], clockTolerance: 60 });
-    return String(payload.iss) === app.appId && payload.exp! - payload.iat! <= 660;
-  } catch {
-    return false;
+  if (!jwt) return undefined;
+  for (const [fingerprint, key] of app.verifyKeys) {
+    try {
+      const { payload } = await jwtVerify(jwt, key, { algorithms: ['RS256'], clockTolerance: 60 });
+      if (String(payload.iss) !== app.appId || payload.exp! - payload.iat! > 660) return undefined;
+      app.jwtKeysUsed.push(fingerprint);
+      return fingerprint;
+    } catch {
+      // Not this key's signature (or expired): the next key may verify it.
+    }
   }
+  return undefined;
 }
 
 function installationOf(app: AppState, header: string | undefined): number | undefined {
@@ -67,7 +80,8 @@ export async function appJwtRoute(app: AppState, r: GitHubRequest): Promise<bool
   const { repo, rest } = repositoryOf(app, r.url.pathname);
   const isInstallation = rest === '/installation' && r.method === 'GET';
   if (!(install && r.method === 'POST') && !isInstallation) return false;
-  if (!(await appAuthorized(app, r.auth))) r.send(401, { message: 'A JSON web token could not be decoded' });
+  if ((await appAuthorized(app, r.auth)) === undefined)
+    r.send(401, { message: 'A JSON web token could not be decoded' });
   else if (install) {
     const id = Number(install[1]);
     if (![...app.repositories.values()].some((x) => x.installation === id)) r.send(404, NOT_FOUND);

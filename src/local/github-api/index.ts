@@ -2,6 +2,7 @@
  * A local GitHub REST API, shaped like api.github.com and recording every request: the GitHub App
  * endpoints the broker uses (app.ts) and the calls an action job makes with its token (job.ts).
  */
+import { createHash } from 'node:crypto';
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exportPKCS8, exportSPKI, generateKeyPair, importSPKI } from 'jose';
@@ -16,8 +17,22 @@ export type { RecordedCall } from './http.js';
 export interface GitHubApiFake {
   url: string;
   appId: string;
-  /** The app's private key (PKCS#8 PEM), as an admin would put it in the broker's environment. */
+  /** The app's first private key (PKCS#8 PEM), as an admin would put it in the broker's environment. */
   privateKey: string;
+  /**
+   * "Generate a private key" in the App's settings: a new key pair whose public half GitHub now
+   * accepts too (the older keys stay valid). Answers the private key and its fingerprint.
+   */
+  addAppKey(): Promise<{ privateKey: string; fingerprint: string }>;
+  /**
+   * Deletes one of the app's keys by fingerprint: JWTs it signs are refused from now on, while
+   * installation tokens minted with it stay valid until they expire, as on GitHub.
+   */
+  deleteAppKey(fingerprint: string): void;
+  /** The fingerprints of the app's registered keys, oldest first. */
+  appKeys(): string[];
+  /** The fingerprint of the key that signed each app JWT GitHub accepted, in order. */
+  jwtKeysUsed: string[];
   /** Adds or replaces a repository the app is installed on (names compare case-insensitively). */
   setRepository(repository: FakeRepository): void;
   repository(fullName: string): FakeRepository | undefined;
@@ -47,6 +62,12 @@ export interface GitHubApiFake {
 /** The job-token side's name for the fake. */
 export type GitHubApi = GitHubApiFake;
 
+/** GitHub's key fingerprint: SHA-256 of the public key's DER SubjectPublicKeyInfo, base64. */
+function keyFingerprint(spkiPem: string): string {
+  const der = Buffer.from(spkiPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  return `SHA256:${createHash('sha256').update(der).digest('base64')}`;
+}
+
 /** GitHub's answers past its primary and secondary rate limits (REST docs, "Rate limits for the REST API"). */
 function rateLimitAnswer(res: ServerResponse, limit: { kind: 'primary' | 'secondary'; seconds: number }) {
   const docs = 'https://docs.github.com/rest/using-the-rest-api/rate-limits-for-the-rest-api';
@@ -71,13 +92,22 @@ function rateLimitAnswer(res: ServerResponse, limit: { kind: 'primary' | 'second
 export async function startGitHubApi(
   options: { appId?: string; repository?: string; token?: string } = {},
 ): Promise<GitHubApiFake> {
-  const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
   const app: AppState = {
     appId: options.appId ?? '424242',
-    verifyKey: await importSPKI(await exportSPKI(publicKey), 'RS256'),
+    verifyKeys: new Map(),
+    jwtKeysUsed: [],
     repositories: new Map(),
     tokens: new Map(),
   };
+  async function addAppKey() {
+    if (app.verifyKeys.size >= 25) throw new Error('an app holds at most 25 private keys: delete one first');
+    const { privateKey, publicKey } = await generateKeyPair('RS256', { extractable: true });
+    const spki = await exportSPKI(publicKey);
+    const fingerprint = keyFingerprint(spki);
+    app.verifyKeys.set(fingerprint, await importSPKI(spki, 'RS256'));
+    return { privateKey: await exportPKCS8(privateKey), fingerprint };
+  }
+  const first = await addAppKey();
   const job: JobState = {
     repository: options.repository ?? 'acme/marketing',
     token: options.token ?? 'ghs_local_job_token',
@@ -112,7 +142,13 @@ export async function startGitHubApi(
   return {
     url: `http://127.0.0.1:${port}`,
     appId: app.appId,
-    privateKey: await exportPKCS8(privateKey),
+    privateKey: first.privateKey,
+    addAppKey,
+    deleteAppKey: (fingerprint) => {
+      if (!app.verifyKeys.delete(fingerprint)) throw new Error(`the app has no key ${fingerprint}`);
+    },
+    appKeys: () => [...app.verifyKeys.keys()],
+    jwtKeysUsed: app.jwtKeysUsed,
     setRepository: (repository) => {
       const key = `${repository.owner}/${repository.name}`.toLowerCase();
       const installation = app.repositories.get(key)?.installation ?? nextInstallation++;

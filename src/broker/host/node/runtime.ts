@@ -3,7 +3,7 @@
  * config in force, plus SIGHUP reload. A reload reads the config file and the secrets again and
  * swaps in a new broker for new requests; if anything is wrong the old one keeps serving.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import type { Logger } from '../../audit.js';
@@ -81,6 +81,35 @@ export function createEnvReader(env: NodeJS.ProcessEnv, envFile: string | undefi
   };
 }
 
+/** Where `createEnvReader` finds a secret, for errors: `NAME_FILE (path)`, `NAME in FILE`, or `NAME`. */
+export function secretSource(env: NodeJS.ProcessEnv, envFile: string | undefined, name: string): string {
+  const fromFile = envFile ? parseEnv(readFileSync(envFile, 'utf8')) : {};
+  if (fromFile[name]) return `${name} in ${envFile}`;
+  if (env[name]) return name;
+  const path = fromFile[`${name}_FILE`] ?? env[`${name}_FILE`];
+  return path ? `${name}_FILE (${path})` : name;
+}
+
+/**
+ * The GitHub App key in force, by the fingerprint GitHub shows next to each key in the App's
+ * settings (SHA-256 of the public key): a reload's log line says which key signs from now on.
+ */
+function githubAppKeyFingerprint(generation: Generation): string | undefined {
+  const name = generation.config.githubApp?.private_key_env;
+  const pem = name ? generation.readEnv(name) : undefined;
+  if (!pem) return undefined;
+  let der: Buffer;
+  try {
+    der = createPublicKey(pem.replace(/\\n/g, '\n')).export({ type: 'spki', format: 'der' });
+  } catch (error) {
+    // Refused here, a corrupt key file stops the start or the reload instead of every exchange.
+    throw new Error(
+      `github_app.private_key_env: ${name} is not a readable private key (${(error as Error).message})`,
+    );
+  }
+  return `SHA256:${createHash('sha256').update(der).digest('base64')}`;
+}
+
 /**
  * Builds a generation from a config: what every generation of the process shares (metrics, the
  * upstream socket pools, the issuer-keys fetch) is made once here; `compose.ts` does the rest.
@@ -135,6 +164,7 @@ function createGenerations(options: RuntimeOptions, metrics: BrokerMetrics) {
       keySet: keySetFor,
       warn: options.stderr,
       githubObserver: metrics.github,
+      secretSource: (name) => secretSource(options.env, options.envFile, name),
       crypto: { verifyRs256, hmacSha256 },
       ...(previous ? { previous } : {}),
       deps: {
@@ -182,7 +212,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     logger.log('info', 'replay store', {
       store: generation.storeUrl === 'memory' ? 'memory' : redactRedisUrl(generation.storeUrl),
       signing_keys: generation.keys.keys.map((k) => k.kid),
+      ...githubAppKeyField(generation),
     });
+  }
+
+  /** The log field naming the App key in force, when there is an app. */
+  function githubAppKeyField(generation: Generation): { github_app_key?: string } {
+    const fingerprint = githubAppKeyFingerprint(generation);
+    return fingerprint ? { github_app_key: fingerprint } : {};
   }
 
   const broker = withOperations(() => current.broker, {
@@ -210,6 +247,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         logger.log('warn', `policy: ${formatIssue(options.configPath, w, 'warning')}`);
       config = loaded.config;
       const next = await build(config, current);
+      const appKey = githubAppKeyField(next);
       const replaced = current;
       current = next;
       if (replaced.store !== next.store) {
@@ -224,6 +262,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         file: options.configPath,
         projects: [...config.projects.keys()],
         signing_keys: next.keys.keys.map((k) => k.kid),
+        ...appKey,
       });
       return true;
     } catch (error) {
