@@ -125,9 +125,11 @@ test('a GitHub App that GitHub refuses fails closed, whatever grace the project 
   const w = await world({ project: { github_unreachable: { exchange: 'grace' } }, appId: '1' });
   const response = await w.exchange(runningJob());
   expect(response.status).toBe(503);
-  expect(w.logs.some((l) => l.includes('refused (fail_closed)') && l.includes('GitHub answered 401'))).toBe(
-    true,
-  );
+  expect(
+    w.logs.some(
+      (l) => l.includes('refused (fail_closed)') && l.includes("GitHub refused the App's JWT (401)"),
+    ),
+  ).toBe(true);
 });
 
 test('a require_dpop project refuses an exchange without a proof before asking GitHub anything', async () => {

@@ -58,7 +58,7 @@ async function startInstance(keyFile: string): Promise<RunningBroker> {
 
 /** The first JSON log line after `from` whose `msg` matches. */
 async function logLine(broker: RunningBroker, msg: RegExp, from = 0): Promise<Record<string, unknown>> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 800; i++) {
     const line = broker
       .stdout()
       .slice(from)
@@ -184,6 +184,7 @@ test('a key file that is not a private key is refused by the reload: the key in 
   const current = await github.addAppKey();
   writeFileSync(keyFile, current.privateKey);
   const broker = await startInstance(keyFile);
+  expect(await exchange(broker, 'acme/billing')).toMatchObject({ status: 200 });
   writeFileSync(keyFile, '-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n');
   const verdict = await reload(broker);
   expect(verdict).toMatchObject({ msg: 'config reload refused; the running config stays in force' });
