@@ -182,3 +182,15 @@ test('policy check explains that a require_dpop project cannot use the official 
     /require_dpop: needs the broker URL that clients use: set public_url/,
   );
 });
+
+test('a proof naming another broker address says which input or config key to change', async () => {
+  const response = await exchange({
+    dpop: await createProof(key, 'POST', 'https://keyhole.internal.example/keyhole/v1/exchange'),
+  });
+  expect(response.status).toBe(400);
+  expect(response.headers.get('www-authenticate')).toMatch(/invalid_dpop_proof/);
+  const { error } = (await response.json()) as { error: { message: string } };
+  expect(error.message).toBe(
+    "The DPoP proof names the broker at https://keyhole.internal.example/keyhole, but this broker's public_url is https://proxy.example/keyhole: point the client (the action's broker-url input) at https://proxy.example/keyhole, or, if clients do reach the broker at https://keyhole.internal.example/keyhole, set public_url: https://keyhole.internal.example/keyhole in the broker config.",
+  );
+});

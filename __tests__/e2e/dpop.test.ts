@@ -112,4 +112,45 @@ test('credential-only mode (deploy: false) is refused for a require_dpop project
   expect(refused.code).not.toBe(0);
   expect(refused.stdout).toMatch(/requires DPoP-bound credentials \(require_dpop: true\)/);
   expect(refused.stdout).toMatch(/official Vercel CLI cannot send DPoP proofs/);
+  // What to change is the step's input (or the project's require_dpop), not "the project and target inputs".
+  expect(refused.stdout).toMatch(/remove deploy: false from this step/);
+  expect(refused.stdout).not.toMatch(/check the project and target inputs/);
+});
+
+test('a broker whose public_url is not the address the action uses: the refusal names public_url and broker-url', async () => {
+  const port = await freePort();
+  const config = path.join(world.dir, 'dpop-wrong-url.yaml');
+  writeFileSync(
+    config,
+    world.configYaml({
+      public_url: 'https://keyhole.example.com',
+      projects: { 'marketing-site': { require_dpop: true } },
+    }),
+  );
+  const misconfigured = await startBrokerProcess({
+    configPath: config,
+    port,
+    env: { VERCEL_TOKEN_MARKETING: UPSTREAM_TOKEN, KEYHOLE_SIGNING_KEY: SIGNING_KEY },
+  });
+  try {
+    world.issuer.setJob({});
+    const refused = await runActionBundle({
+      workspace,
+      oidc: world.issuer,
+      inputs: {
+        'broker-url': misconfigured.url,
+        audience: AUDIENCE,
+        project: 'marketing-site',
+        path: 'site',
+      },
+    });
+    expect(refused.code).not.toBe(0);
+    expect(refused.stdout).toContain(
+      `The DPoP proof names the broker at ${misconfigured.url}, but this broker's public_url is https://keyhole.example.com: point the client (the action's broker-url input) at https://keyhole.example.com, or, if clients do reach the broker at ${misconfigured.url}, set public_url: ${misconfigured.url} in the broker config.`,
+    );
+    expect(refused.stdout).toMatch(/Set broker-url to it, or ask your Keyhole admins to correct public_url/);
+    expect(refused.stdout).not.toMatch(/check the project and target inputs/);
+  } finally {
+    await misconfigured.stop();
+  }
 });

@@ -24,6 +24,16 @@ const HINTS: Record<string, string> = {
     'Each job may obtain a limited number of credentials for this project (max_credentials_per_job). Deploy once per job, or split the deploys into separate jobs.',
 };
 
+/**
+ * A refused DPoP proof is no malformed request: say which input or config key to change. Without a
+ * key the step ran with deploy: false; with one, the proof's URL (broker-url) is not the broker's public_url.
+ */
+function dpopHint(sentProof: boolean): string {
+  return sentProof
+    ? "The broker refused this action's DPoP proof: the proof names the broker-url input, which must be the URL in the broker's public_url config key. Set broker-url to it, or ask your Keyhole admins to correct public_url."
+    : 'This project requires key-bound credentials (require_dpop: true in the broker config): remove deploy: false from this step so the action deploys with its own key, or ask your Keyhole admins to set require_dpop: false for the project if another tool must use the credential.';
+}
+
 export class ExchangeError extends Error {
   readonly code: string;
   constructor(code: string, message: string) {
@@ -89,7 +99,9 @@ export async function exchangeToken(
       if (!isErrorBody(body))
         throw new ExchangeError('bad_response', `The broker answered ${response.status}.`);
       const { code, message, request_id: requestId } = body.error;
-      const hint = HINTS[code] ? `\n${HINTS[code]}` : '';
+      const dpop = /invalid_dpop_proof/.test(response.headers.get('www-authenticate') ?? '');
+      const text = dpop ? dpopHint(Boolean(deps.proofKey)) : HINTS[code];
+      const hint = text ? `\n${text}` : '';
       throw new ExchangeError(
         code,
         `The broker refused the exchange (${response.status} ${code}): ${message}${hint}${requestId ? `\nBroker request id: ${requestId}` : ''}`,

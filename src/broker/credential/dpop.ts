@@ -86,6 +86,13 @@ export async function verifyProof(check: ProofCheck): Promise<string> {
       'The DPoP proof is signed by another key than the one this credential is bound to.',
     );
   const expectedUrl = normalizeHtu(`${check.publicUrl}${check.path}`);
+  const otherBroker =
+    typeof payload.htu === 'string' ? otherOrigin(payload.htu, expectedUrl, check.publicUrl) : undefined;
+  if (otherBroker)
+    throw fail(
+      'wrong_request',
+      `The DPoP proof names the broker at ${otherBroker}, but this broker's public_url is ${check.publicUrl}: point the client (the action's broker-url input) at ${check.publicUrl}, or, if clients do reach the broker at ${otherBroker}, set public_url: ${otherBroker} in the broker config.`,
+    );
   if (
     payload.htm !== check.request.method ||
     typeof payload.htu !== 'string' ||
@@ -125,6 +132,19 @@ export async function verifyProof(check: ProofCheck): Promise<string> {
   }
   if (!first) throw fail('replayed', 'This DPoP proof was already used; make a fresh proof per request.');
   return jkt;
+}
+
+/**
+ * The broker URL a proof names when only its origin differs from the expected URL (same path): the client and
+ * the broker's public_url disagree about the broker's address, which no proof made "per request" fixes.
+ */
+function otherOrigin(htu: string, expectedUrl: string | undefined, publicUrl: string): string | undefined {
+  const named = normalizeHtu(htu);
+  if (!named || !expectedUrl || named === expectedUrl) return undefined;
+  const [got, want] = [new URL(named), new URL(expectedUrl)];
+  if (got.origin === want.origin || got.pathname !== want.pathname) return undefined;
+  // public_url may carry a base path (a broker behind a path prefix): the other broker URL keeps it.
+  return `${got.origin}${new URL(publicUrl).pathname.replace(/\/$/, '')}`;
 }
 
 /** RFC 9449 §4.3: htu is compared without query and fragment, after syntax-based normalisation. */

@@ -24,6 +24,8 @@ export async function checkProof(
       400,
       'bad_request',
       `Project ${project.name} requires DPoP-bound credentials (require_dpop: true): deploy with the Keyhole action (deploy: true), which holds the key. The official Vercel CLI cannot send DPoP proofs, so credential-only mode (deploy: false) is refused for this project.`,
+      // The same challenge as a refused proof: the action reads it to say which input to change.
+      { 'www-authenticate': `DPoP algs="ES256", error="invalid_dpop_proof"` },
     ).with({ audit, reason: 'dpop proof missing at exchange' });
   }
   if (!project.requireDpop) return undefined;
