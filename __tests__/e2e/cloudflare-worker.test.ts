@@ -222,6 +222,14 @@ test('every store operation is atomic in the Durable Object, seen from outside w
   expect(await store.take('short-counter', 1, 1, 60_000)).toBe(1);
 });
 
+test("/readyz answers 404 saying it is not served on Workers, not the gateway's 401", async () => {
+  const response = await fetch(new URL('/readyz', url));
+  expect(response.status).toBe(404);
+  const body = (await response.json()) as { error: { code: string; message: string } };
+  expect(body.error.code).toBe('not_found');
+  expect(body.error.message).toMatch(/^\/readyz is not served on Workers/);
+});
+
 test('a Worker without its signing key refuses to serve, and its log names the secret to set', async () => {
   const token = await issuer.mint(AUDIENCE);
   const answer = await exchangeAt('no-signing-key', token);

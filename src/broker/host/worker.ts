@@ -21,8 +21,26 @@ export interface WorkerEnv {
 
 let broker: LazyBroker | undefined;
 
+/**
+ * `/readyz` belongs to `keyhole-broker serve`: on a Worker it would reach the gateway and answer
+ * 401, which reads as a broken deploy to whoever points a health check at it.
+ */
+function readyzNotServed(): Response {
+  return Response.json(
+    {
+      error: {
+        code: 'not_found',
+        message:
+          '/readyz is not served on Workers (it belongs to keyhole-broker serve); probe /healthz for liveness and read Workers analytics and logs (docs/operations.md)',
+      },
+    },
+    { status: 404 },
+  );
+}
+
 export default {
   fetch(request: Request, env: WorkerEnv): Promise<Response> {
+    if (new URL(request.url).pathname === '/readyz') return Promise.resolve(readyzNotServed());
     // Built on the isolate's first request: workerd forbids random values at module scope.
     broker ??= lazyBroker(
       async () => {
