@@ -1,6 +1,7 @@
 /** A run's deploy: files → create → missing → upload → create → GitHub Deployment → build → alias. */
 import { assignAlias } from './alias.js';
 import { batchCapabilityOf } from './batch.js';
+import { runCheck } from './check.js';
 import type { TriggeringRun } from './context.js';
 import type { Credential } from './credential.js';
 import type * as DeployModule from './deploy.js';
@@ -94,8 +95,10 @@ async function deployUpload(
   if (created.inspectorUrl) core.info(`Inspect: ${created.inspectorUrl}`);
 
   if (settings.wait) await waitUntilReady(step, credential, deployer, created, alias);
-  else if (alias)
-    core.warning('The alias is assigned once the deployment is READY; with wait: false it is skipped.');
+  else if (alias || settings.checkPath)
+    core.warning(
+      'The alias and check-path run once the deployment is READY; with wait: false they are skipped.',
+    );
 }
 
 /** create → missing_files → upload exactly those → create again. */
@@ -155,6 +158,7 @@ async function waitUntilReady(
     );
     core.info(`Alias: ${report.aliasUrl}`);
   }
+  if (settings.checkPath) await runCheck(step, { deployment: built.url, alias: report.aliasUrl });
 }
 
 /** The deployment's `meta`: for a `workflow_run` deploy, what it reports about the code it deploys. */

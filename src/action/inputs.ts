@@ -2,6 +2,7 @@
 import path from 'node:path';
 import { isHttpsOrLoopback, TARGET_PATTERN } from '../shared/wire.js';
 import type { ArchiveMode } from './archive.js';
+import { checkInputProblems } from './check.js';
 import { parseDeploymentRef } from './promote.js';
 
 export interface Settings {
@@ -50,6 +51,10 @@ export interface Settings {
   build: boolean;
   /** The `vercel` CLI version build: true runs, exact. */
   vercelVersion: string;
+  /** A path GET on the READY deployment (and alias) with the job's OIDC token; empty for none. */
+  checkPath: string;
+  /** Fail the step when the check answers anything but a 2xx. */
+  checkRequired: boolean;
 }
 
 /** One input and what to change in it. */
@@ -204,11 +209,25 @@ function archiveInput(getInput: GetInput, report: Report): ArchiveMode {
 
 type DeployOptions = Pick<
   Settings,
-  'archive' | 'env' | 'buildEnv' | 'force' | 'withCache' | 'regions' | 'meta' | 'build' | 'vercelVersion'
+  | 'archive'
+  | 'env'
+  | 'buildEnv'
+  | 'force'
+  | 'withCache'
+  | 'regions'
+  | 'meta'
+  | 'build'
+  | 'vercelVersion'
+  | 'checkPath'
+  | 'checkRequired'
 >;
 
 /** The inputs that shape the create itself (issue 23.4), each checked before any request. */
-function deployOptions(getInput: GetInput, report: Report, prebuilt: boolean): DeployOptions {
+function deployOptions(
+  getInput: GetInput,
+  report: Report,
+  { prebuilt, audience }: { prebuilt: boolean; audience: string },
+): DeployOptions {
   const force = booleanInput(getInput, 'force', false, report);
   const withCache = booleanInput(getInput, 'with-cache', false, report);
   if (withCache && !force)
@@ -240,6 +259,7 @@ function deployOptions(getInput: GetInput, report: Report, prebuilt: boolean): D
     meta: metaPairs(getInput, report),
     build,
     vercelVersion,
+    ...checkInputs(getInput, report, audience),
   };
 }
 
@@ -339,7 +359,7 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
         .map(([name]) => name)
         .join(' or ')} in one step; use one step each`,
     );
-  const options = deployOptions(getInput, report, prebuilt);
+  const options = deployOptions(getInput, report, { prebuilt, audience });
   if (options.build && (cleanup || rollbackText || promoteText))
     report('build', 'builds and deploys; it cannot be combined with promote, rollback or cleanup');
 
@@ -366,4 +386,13 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
     ...(rollback ? { rollback } : {}),
     ...options,
   });
+}
+
+/** check-path and check-required: refused here, before any token or request (check.ts says why). */
+function checkInputs(getInput: GetInput, report: Report, audience: string) {
+  const checkPath = getInput('check-path').trim();
+  const checkRequired = booleanInput(getInput, 'check-required', false, report);
+  for (const [input, message] of checkInputProblems(checkPath, checkRequired, audience))
+    report(input, message);
+  return { checkPath, checkRequired };
 }

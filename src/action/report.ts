@@ -1,4 +1,5 @@
 /** What the job shows people: outputs (always set), the job summary, and the opt-in sticky PR comment. */
+import { checkPassed, type CheckReport } from './check.js';
 import { formatBytes, type Deployment, type UploadStats } from './deployment.js';
 import { markdownLink, quoteBlock, quoteInline } from './relay.js';
 
@@ -13,6 +14,8 @@ export interface Report {
   phases: Record<string, number>;
   /** Staged (built, domains not assigned), promoted or rolled back to (production now serves it). */
   production?: 'staged' | 'promoted' | 'rolled back';
+  /** What check-path answered on the deployment and the alias (check.ts). */
+  check?: CheckReport;
   /** What `cleanup: true` removed. */
   cleanup?: { deployments: string[]; aliases: string[] };
   error?: string;
@@ -48,6 +51,20 @@ export function setOutputs(sink: OutputSink, report: Report): void {
   sink.setOutput('inspector-url', report.deployment?.inspectorUrl ?? '');
   sink.setOutput('alias-url', report.aliasUrl ?? '');
   sink.setOutput('ready-state', report.deployment?.readyState ?? (report.error ? 'FAILED' : ''));
+  // The deployment's own answer (the first checked URL); the alias's is in the summary and log.
+  const first = report.check?.results[0];
+  sink.setOutput('check-status', first ? String(first.status ?? 0) : '');
+}
+
+/** The summary's Check row: each URL's status, with the reason when it did not pass. */
+function checkRow(check: CheckReport): [string, string] {
+  const cell = check.results
+    .map((r) => {
+      const outcome = `${checkPassed(r) ? '✅' : '❌'} ${r.status ?? 'no answer'}${r.problem ? ` (${r.problem})` : ''}`;
+      return `${outcome} ${quoteInline(r.url)}`;
+    })
+    .join('<br>');
+  return ['Check', `${quoteInline(check.path)}: ${cell}`];
 }
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -102,6 +119,7 @@ export function summaryMarkdown(report: Report): string {
     rows.push(['Production', 'promoted: production serves this deployment']);
   if (report.production === 'rolled back')
     rows.push(['Production', 'rolled back: production serves this deployment again']);
+  if (report.check) rows.push(checkRow(report.check));
   if (report.stats) {
     rows.push(['Files', `${report.stats.uploaded} uploaded, ${report.stats.reused} already on Vercel`]);
     rows.push([

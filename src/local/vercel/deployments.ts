@@ -102,7 +102,7 @@ async function create(fake: FakeState, r: VercelRequest) {
   const failure = rootDirectoryProblem(project, body, tree, prebuilt) ?? contentOf('BUILD_ERROR');
   const d: FakeDeployment = {
     id,
-    url: `${project.name}-${id.slice(4, 13)}-acme.vercel.app`,
+    url: fake.deploymentHost ?? `${project.name}-${id.slice(4, 13)}-acme.vercel.app`,
     name: project.name,
     projectId: project.id,
     teamId: project.teamId,

@@ -85,6 +85,7 @@ export interface FakeState {
   buildMs: number;
   keepBytes: number;
   promoteMs: number;
+  deploymentHost?: string;
   random: () => number;
   faultRate: number;
   faultMix?: { kinds: Partial<Record<FaultKind, number>>; retryAfterSeconds: number };
@@ -121,6 +122,7 @@ export function createState(options: VercelFakeOptions): FakeState {
     buildMs: options.buildMs ?? 80,
     keepBytes: options.keepBytes ?? 1024 * 1024,
     promoteMs: options.promoteMs ?? 60,
+    ...(options.deploymentHost ? { deploymentHost: options.deploymentHost } : {}),
     random: mulberry32(options.seed ?? 42),
     faultRate: options.faultRate ?? 0,
     faults: [],

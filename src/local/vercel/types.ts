@@ -98,6 +98,11 @@ export interface VercelFakeOptions {
   env?: FakeEnvVar[];
   /** How long a promotion stays in progress before production points at the deployment. */
   promoteMs?: number;
+  /**
+   * The `url` every deployment reports, e.g. `127.0.0.1:<port>` of a test's server that plays the
+   * deployed site (check-path); default `<project>-<id>-acme.vercel.app`, which resolves nowhere.
+   */
+  deploymentHost?: string;
 }
 
 export interface VercelFake {
