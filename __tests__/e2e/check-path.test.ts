@@ -4,13 +4,16 @@
  * every deployment at a local server that plays the protected site and verifies the token against
  * the local issuer's JWKS, for the audience the docs name, as a Trusted Sources rule would.
  */
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
+import { parse } from 'yaml';
+import { githubOidcToken, TRUSTED_OIDC_HEADER } from '../../examples/playwright/github-oidc.js';
 import { CHECK_AUDIENCE } from '../../src/action/check.js';
 import { startBundledWorld, withoutMaskCommands, type BundledWorld } from '../../src/local/bundled.js';
+import { REPO_ROOT } from '../../src/local/runner.js';
 
 let world: BundledWorld;
 let site: Server;
@@ -174,4 +177,38 @@ test('check-required without check-path is an input error', async () => {
   expect(run.code).toBe(1);
   expect(run.stdout).toContain('Input "check-required": needs check-path');
   expect(world.fake.requests).toEqual([]);
+});
+
+test('e2e-protected-preview.yml as written: its deploy step checks READY, and the Playwright token helper passes the rule', async () => {
+  const workflow = parse(
+    readFileSync(path.join(REPO_ROOT, 'examples', 'workflows', 'e2e-protected-preview.yml'), 'utf8'),
+  ) as { jobs: { e2e: { steps: { id?: string; with?: Record<string, unknown> }[] } } };
+  const step = workflow.jobs.e2e.steps.find((s) => s.id === 'deploy')!;
+  const inputs = Object.fromEntries(Object.entries(step.with!).map(([k, v]) => [k, String(v)]));
+  delete inputs['broker-url']; // the local broker's
+  const run = await world.run(inputs, { workspace: workspace() });
+  expect(run.code).toBe(0);
+  expect(run.outputs['check-status']).toBe('200');
+
+  // examples/playwright/github-oidc.ts, as the Playwright run calls it inside the job.
+  const previous = {
+    url: process.env.ACTIONS_ID_TOKEN_REQUEST_URL,
+    token: process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN,
+  };
+  process.env.ACTIONS_ID_TOKEN_REQUEST_URL = world.issuer.requestUrl;
+  process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = world.issuer.requestToken;
+  try {
+    const token = await githubOidcToken();
+    const page = await fetch(
+      new URL('/api/health', run.outputs['deployment-url']!.replace('https:', 'http:')),
+      {
+        headers: { [TRUSTED_OIDC_HEADER]: token },
+      },
+    );
+    expect(page.status).toBe(200);
+  } finally {
+    process.env.ACTIONS_ID_TOKEN_REQUEST_URL = previous.url;
+    process.env.ACTIONS_ID_TOKEN_REQUEST_TOKEN = previous.token;
+  }
+  expect(seen.map((s) => s.trusted)).toEqual([true, true]);
 });
