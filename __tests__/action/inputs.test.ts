@@ -33,6 +33,8 @@ test('defaults follow the contract', () => {
     meta: {},
     build: false,
     vercelVersion: '',
+    checkPath: '',
+    checkRequired: false,
   });
 });
 
