@@ -32,17 +32,27 @@ test('a create forwarded through the gateway carries a stamp that verifies with 
     body: JSON.stringify({
       name: 'x',
       files: [{ file: 'index.html', data: '<h1>x</h1>' }],
-      meta: { keyholeStamp: 'v1.k1.' + 'f'.repeat(64), keyholeTarget: 'production' },
+      meta: { note: 'x' },
     }),
   });
   expect(response.status).toBe(200);
   const { id } = (await response.json()) as { id: string };
   const created = world.fake.deployments.get(id)!;
   const meta = created.body.meta as Record<string, string>;
-  // The client's look-alike keys were dropped; the broker's own stamp is there instead.
   expect(meta.keyholeStamp).toMatch(/^v1\.k1\.[0-9a-f]{64}$/);
-  expect(meta.keyholeStamp).not.toBe('v1.k1.' + 'f'.repeat(64));
   expect(meta.keyholeTarget).toBe('preview');
+  // A client's look-alike stamp is refused outright (reserved meta keys), nothing created.
+  const before = world.fake.deployments.size;
+  const forged = await world.call(credential, 'POST', '/v13/deployments', {
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({
+      name: 'x',
+      files: [{ file: 'index.html', data: '<h1>x</h1>' }],
+      meta: { keyholeStamp: 'v1.k1.' + 'f'.repeat(64), keyholeTarget: 'production' },
+    }),
+  });
+  expect(forged.status).toBe(403);
+  expect(world.fake.deployments.size).toBe(before);
   const read = (await (await world.call(credential, 'GET', `/v13/deployments/${id}`)).json()) as Record<
     string,
     unknown

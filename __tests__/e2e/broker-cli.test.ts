@@ -270,7 +270,7 @@ describe('policy check, as an admin meets it', () => {
     const result = await cli('policy', 'check', '--config', file);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
-      `${file}: 1 error\n${file}:28:5: error: projects.billing.team_id: duplicate key "team_id" (first at line 26:5); keep one, the parser would silently use the last\n`,
+      `${file}: 1 error\n${file}:29:5: error: projects.billing.team_id: duplicate key "team_id" (first at line 27:5); keep one, the parser would silently use the last\n`,
     );
   });
 
@@ -282,7 +282,7 @@ describe('policy check, as an admin meets it', () => {
     const result = await cli('policy', 'check', '--config', file);
     expect([result.code, result.stderr]).toEqual([
       1,
-      `${file}: 1 error\n${file}:27:1: error: projects.billing.team_id: YAML syntax: Tabs are not allowed as indentation; indent with spaces\n`,
+      `${file}: 1 error\n${file}:28:1: error: projects.billing.team_id: YAML syntax: Tabs are not allowed as indentation; indent with spaces\n`,
     ]);
   });
 
@@ -305,12 +305,12 @@ describe('policy check, as an admin meets it', () => {
     expect(result.stderr.split('\n')).toEqual([
       `${file}: 6 errors, 1 warning`,
       `${file}:5:1: error: credential_ttl_seconds: must be at most 3600 (got 7200)`,
-      `${file}:12:9: error: projects.marketing-site.allow[0].environments: a rule that allows production must name environments, e.g. environments: [production], so the GitHub environment protection rules (required reviewers, deployment branches) gate it`,
-      `${file}:18:24: error: projects.marketing-site.allow[0].events[1]: "pull-request" is not a GitHub event; did you mean "pull_request"?`,
-      `${file}:23:16: error: projects.marketing-site.allow[1].refs[0]: "**" is not a full ref; write "refs/heads/**" for every branch (refs are compared in full; add "refs/tags/v*" or "refs/pull/*/merge" only if tags or pull requests may deploy)`,
-      `${file}:23:22: error: projects.marketing-site.allow[1].refs[1]: "^refs/heads/(main|dev)$" looks like a regular expression, but patterns are globs (* = one segment, ** = any number); write one entry each: ["refs/heads/main", "refs/heads/dev"]`,
-      `${file}:32:19: error: projects.billing.allow[0].targets[0]: "Production" is not a target; did you mean "production"?`,
-      `${file}:23:49: warning: projects.marketing-site.allow[1].refs[2]: "refs/**" allows every branch, tag and pull request ref; write "refs/heads/**" if branches are meant`,
+      `${file}:13:9: error: projects.marketing-site.allow[0].environments: a rule that allows production must name environments, e.g. environments: [production], so the GitHub environment protection rules (required reviewers, deployment branches) gate it`,
+      `${file}:19:24: error: projects.marketing-site.allow[0].events[1]: "pull-request" is not a GitHub event; did you mean "pull_request"?`,
+      `${file}:24:16: error: projects.marketing-site.allow[1].refs[0]: "**" is not a full ref; write "refs/heads/**" for every branch (refs are compared in full; add "refs/tags/v*" or "refs/pull/*/merge" only if tags or pull requests may deploy)`,
+      `${file}:24:22: error: projects.marketing-site.allow[1].refs[1]: "^refs/heads/(main|dev)$" looks like a regular expression, but patterns are globs (* = one segment, ** = any number); write one entry each: ["refs/heads/main", "refs/heads/dev"]`,
+      `${file}:33:19: error: projects.billing.allow[0].targets[0]: "Production" is not a target; did you mean "production"?`,
+      `${file}:24:49: warning: projects.marketing-site.allow[1].refs[2]: "refs/**" allows every branch, tag and pull request ref; write "refs/heads/**" if branches are meant`,
       '',
     ]);
   });
@@ -326,7 +326,7 @@ describe('policy check, as an admin meets it', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toBe(
       [
-        `${world.configPath}:28:5: warning: projects.billing.token_env: VERCEL_TOKEN_BILLING is not set in this environment; project billing cannot deploy until it is (its exchanges answer 503)`,
+        `${world.configPath}:29:5: warning: projects.billing.token_env: VERCEL_TOKEN_BILLING is not set in this environment; project billing cannot deploy until it is (its exchanges answer 503)`,
         `ok: ${world.configPath}: 2 project(s), 3 rule(s), 1 warning(s)`,
         '',
       ].join('\n'),
