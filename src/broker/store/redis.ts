@@ -126,6 +126,7 @@ export class RedisReplayStore implements ReplayStore {
   private readonly client: StoreClient;
   private readonly mode: 'single' | 'cluster' | 'sentinel';
   private closed = false;
+  private lastError: string | undefined;
   private readonly connecting: Promise<unknown>;
   private firstConnection: Promise<void> | undefined;
   private readonly timeoutMs: number;
@@ -140,7 +141,15 @@ export class RedisReplayStore implements ReplayStore {
   constructor(url: string, options: RedisStoreOptions = {}) {
     const seeds = parseClusterUrl(url);
     const group = seeds ? undefined : parseSentinelUrl(url);
-    const onEvent = options.onEvent ?? (() => undefined);
+    const report = options.onEvent ?? (() => undefined);
+    // The last connection error (WRONGPASS, ECONNREFUSED) is what /readyz reports, not the client's
+    // "The client is offline"; a password the server echoes would be cut out here.
+    const secret = URL.canParse(url) ? decodeURIComponent(new URL(url).password) : '';
+    const onEvent: typeof report = (event, detail) => {
+      if (event === 'ready') this.lastError = undefined;
+      if (event === 'error' && detail) this.lastError = secret ? detail.split(secret).join('***') : detail;
+      report(event, detail);
+    };
     this.timeoutMs = options.commandTimeoutMs ?? 2_000;
     const socket = {
       connectTimeout: options.connectTimeoutMs ?? 2_000,
@@ -295,13 +304,18 @@ export class RedisReplayStore implements ReplayStore {
 
   /** Readiness: Redis answers a PING within the command timeout. */
   async ping(): Promise<void> {
-    await this.connected();
-    // A cluster has no single node to PING: a GET of a key no one writes asks the node owning its slot.
-    await this.bounded(() =>
-      this.mode === 'cluster'
-        ? this.client.get('keyhole:ping')
-        : (this.client as unknown as { ping(): Promise<unknown> }).ping(),
-    );
+    try {
+      await this.connected();
+      // A cluster has no single node to PING: a GET of a key no one writes asks the node owning its slot.
+      await this.bounded(() =>
+        this.mode === 'cluster'
+          ? this.client.get('keyhole:ping')
+          : (this.client as unknown as { ping(): Promise<unknown> }).ping(),
+      );
+    } catch (error) {
+      if (this.lastError === undefined) throw error;
+      throw new Error(`${(error as Error).message}: ${this.lastError}`);
+    }
   }
 
   async close(): Promise<void> {
