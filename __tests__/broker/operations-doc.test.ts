@@ -21,7 +21,9 @@ test('every metric the example alert rules and the operations doc use is one the
   const served = new Set(
     (await createMetrics().registry.getMetricsAsJSON()).flatMap((m) =>
       // A histogram is queried through its series.
-      String(m.type) === 'histogram' ? [m.name, `${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`] : [m.name],
+      String(m.type) === 'histogram'
+        ? [m.name, `${m.name}_bucket`, `${m.name}_sum`, `${m.name}_count`]
+        : [m.name],
     ),
   );
   const rules = readFileSync(path.join(REPO_ROOT, 'examples', 'prometheus-alerts.yaml'), 'utf8');

@@ -191,7 +191,9 @@ describe('calls held in flight: per job, per repository, per owner', () => {
     for (let i = 0; i < 100 && refused().length < 12; i++) await new Promise((r) => setTimeout(r, 50));
     // Four held (whichever jobs they belong to), twelve refused at once, naming the repository.
     expect(refused()).toHaveLength(12);
-    expect(refused()[0]!.received()).toMatch(/this repository's jobs \(acme\/marketing\) already hold 4 uploads/);
+    expect(refused()[0]!.received()).toMatch(
+      /this repository's jobs \(acme\/marketing\) already hold 4 uploads/,
+    );
     expect(refused()[0]!.received()).toMatch(/retry-after: \d+/i);
 
     // The owner's other repository takes the owner's last two; past them, the owner is refused.

@@ -3,6 +3,8 @@
  * cause, and `/readyz` carrying the cause (WRONGPASS), never the password (issue 25 part 5).
  */
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { startBrokerProcess, type RunningBroker } from '../../src/local/runner.js';
 import { startBundledWorld, type BundledWorld } from '../../src/local/bundled.js';
@@ -57,4 +59,45 @@ test('a wrong Redis password: /readyz says WRONGPASS, and neither it nor the log
   expect(storeLines).toHaveLength(1);
   expect(JSON.parse(storeLines[0]!)).toMatchObject({ level: expect.stringMatching(/warn|error/) });
   expect(storeLines[0]).toMatch(/WRONGPASS/);
+});
+
+test('issuer keys that cannot be fetched at start: one warn line with the cause, and /readyz carries it', async () => {
+  // A port nobody listens on: the connection is refused, the cause an operator can act on.
+  const closed = await new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+  const config = path.join(world.dir, 'nojwks.yaml');
+  writeFileSync(config, world.configYaml({ jwks_url: `http://127.0.0.1:${closed}/.well-known/jwks` }));
+  const lonely = await startBrokerProcess({
+    configPath: config,
+    env: { VERCEL_TOKEN_MARKETING: UPSTREAM_TOKEN, KEYHOLE_SIGNING_KEY: SIGNING_KEY },
+  });
+  try {
+    let body = '';
+    await eventually(async () => {
+      const response = await fetch(`${lonely.url}/readyz`);
+      body = await response.text();
+      expect(response.status).toBe(503);
+    });
+    const check = (JSON.parse(body) as { checks: { name: string; reason?: string }[] }).checks.find(
+      (c) => c.name === 'issuer_keys',
+    );
+    expect(check?.reason).toMatch(/ECONNREFUSED/);
+    let lines: string[] = [];
+    await eventually(async () => {
+      lines = (lonely.stdout() + lonely.stderr())
+        .split('\n')
+        .filter((l) => /issuer keys unreachable at start/.test(l));
+      expect(lines).toHaveLength(1);
+    });
+    expect(JSON.parse(lines[0]!)).toMatchObject({
+      level: 'warn',
+      cause: expect.stringMatching(/ECONNREFUSED/),
+    });
+  } finally {
+    await lonely.stop();
+  }
 });

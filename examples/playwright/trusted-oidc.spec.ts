@@ -9,6 +9,8 @@ import { githubOidcToken, TRUSTED_OIDC_HEADER } from './github-oidc';
 // A fresh token per test: GitHub's tokens live a few minutes, a suite may run longer.
 const test = base.extend({
   baseURL: process.env.PREVIEW_URL,
+  // Playwright reads a fixture's dependencies from its first parameter's pattern: this one has none.
+  // eslint-disable-next-line no-empty-pattern
   extraHTTPHeaders: async ({}, use) => {
     await use({ [TRUSTED_OIDC_HEADER]: await githubOidcToken() });
   },

@@ -190,7 +190,11 @@ async function checkIssuerKeys(jwksUrl: string, metrics: BrokerMetrics, keySetFe
   if (at !== undefined && Date.now() - at <= MAX_KEY_SET_STALE_MS) return;
   const response = await keySetFetch(jwksUrl, { signal: AbortSignal.timeout(2_500) }).catch(
     (error: unknown) => {
-      throw new Error(`cannot fetch ${jwksUrl}: ${(error as Error).message}`);
+      // undici says only "fetch failed"; the reason an operator can act on (ECONNREFUSED, ENOTFOUND,
+      // a certificate error) is its cause.
+      const cause = (error as Error).cause as { code?: string; message?: string } | undefined;
+      const why = cause?.code ?? cause?.message;
+      throw new Error(`cannot fetch ${jwksUrl}: ${(error as Error).message}${why ? ` (${why})` : ''}`);
     },
   );
   const body = (await response.json().catch(() => undefined)) as { keys?: unknown } | undefined;
@@ -236,6 +240,14 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       { name: 'issuer_keys', check: () => checkIssuerKeys(current.jwksUrl, metrics, keySetFetch) },
     ],
   });
+
+  // One line at start when the issuer's keys cannot be fetched: exchanges answer 503 until they can,
+  // and /readyz carries the same cause.
+  void checkIssuerKeys(current.jwksUrl, metrics, keySetFetch).catch((error: unknown) =>
+    logger.log('warn', 'issuer keys unreachable at start; exchanges answer 503 until they can be fetched', {
+      cause: (error as Error).message,
+    }),
+  );
 
   let reloading: Promise<boolean> = Promise.resolve(true);
   async function reload(): Promise<boolean> {
