@@ -72,7 +72,7 @@ function unwrap(what, result) {
     }
     if (error instanceof vercelerror/* VercelError */.q) {
         if (retry/* RETRYABLE_STATUS */.Uz.has(error.statusCode))
-            throw new retry/* RetryableError */.dw(`${what}: HTTP ${error.statusCode}`, (0,retry/* retryAfterMs */.Vs)(error.headers.get('retry-after')));
+            throw (0,retry/* retryableAnswer */.bG)(`${what}: `, error.statusCode, error.headers);
         let body;
         try {
             body = JSON.parse(error.body);
@@ -162,7 +162,11 @@ async function followEvents({ settings, deps, auth }, id, signal) {
                 return;
             buffered += decoder.decode(value, { stream: true });
             let newline;
-            while ((newline = buffered.indexOf('\n')) !== -1) {
+            // The build's own output (a dependency's install script writes it): relayed as data, one
+            // block per chunk, never as workflow commands (relay.ts).
+            const lines = [];
+            let assigned = false;
+            while (!assigned && (newline = buffered.indexOf('\n')) !== -1) {
                 const line = buffered.slice(0, newline).trim();
                 buffered = buffered.slice(newline + 1);
                 if (!line)
@@ -170,16 +174,18 @@ async function followEvents({ settings, deps, auth }, id, signal) {
                 try {
                     const event = JSON.parse(line);
                     // Lines without `created` are keep-alives (Vercel CLI util/logs.ts).
-                    if (event.text && event.created !== undefined)
-                        deps.log.info(event.text);
-                    if (event.type === 'alias-assigned') {
-                        await reader.cancel();
-                        return;
-                    }
+                    if (typeof event.text === 'string' && event.text && event.created !== undefined)
+                        lines.push(event.text);
+                    assigned = event.type === 'alias-assigned';
                 }
                 catch {
                     // Not JSON: a partial or foreign line is skipped, not fatal.
                 }
+            }
+            deps.log.relay(lines);
+            if (assigned) {
+                await reader.cancel();
+                return;
             }
         }
     }
@@ -188,14 +194,12 @@ async function followEvents({ settings, deps, auth }, id, signal) {
     }
 }
 
-// EXTERNAL MODULE: external "node:fs"
-var external_node_fs_ = __webpack_require__(3024);
-// EXTERNAL MODULE: external "node:fs/promises"
-var promises_ = __webpack_require__(1455);
 // EXTERNAL MODULE: ./node_modules/@vercel/sdk/esm/funcs/deploymentsUploadFile.js + 1 modules
 var deploymentsUploadFile = __webpack_require__(7842);
 // EXTERNAL MODULE: ./src/action/batch.ts
 var action_batch = __webpack_require__(826);
+// EXTERNAL MODULE: ./src/action/safe-fs.ts + 1 modules
+var safe_fs = __webpack_require__(467);
 ;// CONCATENATED MODULE: ./src/action/upload.ts
 /** Uploads exactly the files Vercel lacks: small ones in batches when the broker offers them, with progress. */
 
@@ -205,8 +209,6 @@ var action_batch = __webpack_require__(826);
 
 
 
-
-const MB = 1024 * 1024;
 async function uploadMissing(client, files, missing) {
     const { settings, deps } = client;
     const bySha = new Map(files.map((f) => [f.sha, f]));
@@ -220,13 +222,13 @@ async function uploadMissing(client, files, missing) {
     let doneBytes = 0;
     let doneFiles = 0;
     let lastReport = 0;
-    deps.log.info(`Uploading ${todo.length} file(s), ${(totalBytes / MB).toFixed(1)} MB; ${files.length - todo.length} already on Vercel`);
+    deps.log.info(`Uploading ${todo.length} file(s), ${(0,action_deployment/* formatBytes */.z3)(totalBytes)}; ${files.length - todo.length} already on Vercel`);
     const done = (file) => {
         doneBytes += file.size;
         doneFiles += 1;
         if (deps.now() - lastReport > 2000 || doneFiles === todo.length) {
             lastReport = deps.now();
-            deps.log.info(`  uploaded ${(doneBytes / MB).toFixed(1)} of ${(totalBytes / MB).toFixed(1)} MB (${doneFiles}/${todo.length} files)`);
+            deps.log.info(`  uploaded ${(0,action_deployment/* formatBytes */.z3)(doneBytes)} of ${(0,action_deployment/* formatBytes */.z3)(totalBytes)} (${doneFiles}/${todo.length} files)`);
         }
     };
     const { batches, singles } = settings.batch
@@ -245,11 +247,12 @@ async function uploadMissing(client, files, missing) {
 }
 async function uploadFile({ core, deps }, file) {
     await (0,retry/* withRetry */.bD)(`upload ${file.file}`, deps.retry, async () => {
+        // Opened and proved to be the listed file before a byte is sent (safe-fs.ts), every attempt.
         const requestBody = file.isSymlink
-            ? new Uint8Array(Buffer.from(await (0,promises_.readlink)(file.absolute)))
+            ? new Uint8Array((0,safe_fs/* readLinkVerified */.Zi)(file.absolute, file.identity, file.file))
             : file.size === 0
                 ? new Uint8Array(0)
-                : await (0,external_node_fs_.openAsBlob)(file.absolute);
+                : (0,safe_fs/* streamVerified */.Fy)(file.absolute, file.identity, file.size, file.file);
         const result = await (0,deploymentsUploadFile/* deploymentsUploadFile */.i)(core, {
             contentLength: file.size,
             xVercelDigest: file.sha,
@@ -350,6 +353,11 @@ async function createDeployment({ settings, deps, auth }, body) {
     const query = new URLSearchParams({ skipAutoDetectionConfirmation: '1' });
     if (settings.prebuilt)
         query.set('prebuilt', '1');
+    // The official CLI's flags (--force, --with-cache) as it sends them: query flags of the create.
+    if (settings.force)
+        query.set('forceNew', '1');
+    if (settings.withCache)
+        query.set('withCache', '1');
     // Plain fetch: @vercel/sdk's createDeployment strips files[].mode (research/vercel.md §4).
     const response = await (0,retry/* fetchRetrying */.JU)(deps.fetch, 'create deployment', deps.retry, `${settings.brokerUrl}/v13/deployments?${query}`, {
         method: 'POST',
@@ -370,7 +378,10 @@ async function cancelDeployment({ core, deps }, id) {
     if (!result.ok)
         deps.log.warning(`could not cancel deployment ${id}: ${String(result.error)}`);
 }
+const nonEmpty = (record) => record && Object.keys(record).length > 0 ? record : undefined;
 function deploymentBody(files, project, target, meta = {}, options = {}) {
+    const env = nonEmpty(options.env);
+    const buildEnv = nonEmpty(options.buildEnv);
     return JSON.stringify({
         name: project.name,
         project: project.id,
@@ -382,6 +393,9 @@ function deploymentBody(files, project, target, meta = {}, options = {}) {
                 : { customEnvironmentSlugOrId: target }),
         version: 2,
         meta,
+        ...(env ? { env } : {}),
+        ...(buildEnv ? { build: { env: buildEnv } } : {}),
+        ...(options.regions?.length ? { regions: options.regions } : {}),
         files: files.map((f) => ({ file: f.file, sha: f.sha, size: f.size, mode: f.mode })),
     });
 }
