@@ -5,7 +5,7 @@
 import { isErrorBody } from '../shared/wire.js';
 import type { Credential } from './credential.js';
 import type { Deployment } from './deployment.js';
-import { fetchRetrying, type RetryPolicy } from './retry.js';
+import { fetchRetrying, pauseBeforePoll, type RetryPolicy } from './retry.js';
 import type { Step } from './step.js';
 
 export interface PromoteSettings {
@@ -121,10 +121,7 @@ export async function promoteDeployment(settings: PromoteSettings, deps: Promote
         `production does not point at ${deployment.id} after the timeout; the promotion may still finish on Vercel`,
         deployment,
       );
-    await new Promise((resolve) =>
-      setTimeout(resolve, Math.min(interval, Math.max(0, deadline - deps.now()))),
-    );
-    interval = Math.min(interval * 1.5, 5000);
+    interval = await pauseBeforePoll(deps.now, deadline, interval);
   }
 }
 

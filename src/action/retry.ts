@@ -125,3 +125,16 @@ export async function fetchRetrying(
     return response;
   });
 }
+
+/**
+ * The pause between two polls of a job Vercel runs (a promotion, a rollback): `interval`, never past
+ * `deadline`; returns the next interval (half as long again, at most 5 s).
+ */
+export async function pauseBeforePoll(
+  now: () => number,
+  deadline: number,
+  interval: number,
+): Promise<number> {
+  await new Promise((resolve) => setTimeout(resolve, Math.min(interval, Math.max(0, deadline - now()))));
+  return Math.min(interval * 1.5, 5000);
+}

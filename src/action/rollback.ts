@@ -6,7 +6,7 @@
 import { isErrorBody } from '../shared/wire.js';
 import type { Credential } from './credential.js';
 import type { Deployment } from './deployment.js';
-import { fetchRetrying, type RetryPolicy } from './retry.js';
+import { fetchRetrying, pauseBeforePoll, type RetryPolicy } from './retry.js';
 import type { Step } from './step.js';
 
 export interface RollbackSettings {
@@ -101,10 +101,7 @@ export async function rollbackProduction(
       throw new Error(
         'production was not rolled back within the timeout; the rollback may still finish on Vercel',
       );
-    await new Promise((resolve) =>
-      setTimeout(resolve, Math.min(interval, Math.max(0, deadline - deps.now()))),
-    );
-    interval = Math.min(interval * 1.5, 5000);
+    interval = await pauseBeforePoll(deps.now, deadline, interval);
   }
 }
 
