@@ -9,6 +9,7 @@ import {
   saveJobCredential,
 } from './job-credential.js';
 import { jobEnvironmentFrom } from './github-deployment.js';
+import { takeEarlyToken } from './early-token.js';
 import { requestOIDCToken } from './oidc.js';
 import { saveCredential } from './state.js';
 import type { Step } from './step.js';
@@ -41,7 +42,7 @@ export async function obtainCredential(step: Step, onToken: () => void): Promise
         setSecret: core.setSecret,
         ...(proofKey ? { proofKey } : {}),
         getToken: async () => {
-          const token = await requestOIDCToken(settings.audience, env, core.getIDToken);
+          const token = await jobToken(step);
           jobEnvironment = jobEnvironmentFrom(token);
           onToken();
           return token;
@@ -69,6 +70,14 @@ export async function obtainCredential(step: Step, onToken: () => void): Promise
         : deps.fetch,
     jobEnvironment,
   };
+}
+
+/** A fresh OIDC token for the exchange: the one asked for at start the first time, if it is for this audience. */
+async function jobToken({ deps, settings }: Step): Promise<string> {
+  const early = deps.earlyToken && (await takeEarlyToken(deps.earlyToken, settings.audience));
+  // Masked as core.getIDToken masks the tokens it gets.
+  if (early) deps.core.setSecret(early);
+  return early ?? (await requestOIDCToken(settings.audience, deps.env, deps.core.getIDToken));
 }
 
 const jobKey = (settings: Step['settings']) => ({

@@ -1,7 +1,8 @@
 /** The only reader of action inputs: parses them once into a typed, read-only settings object. */
 import path from 'node:path';
-import { isHttpsOrLoopback, TARGET_PATTERN } from '../shared/wire.js';
+import { TARGET_PATTERN } from '../shared/wire.js';
 import type { ArchiveMode } from './archive.js';
+import { parseBrokerUrl } from './broker-url.js';
 import { checkInputProblems } from './check.js';
 import { parseDeploymentRef } from './promote.js';
 
@@ -99,33 +100,17 @@ function suggestTarget(target: string): string | undefined {
   return TARGET.test(guess) ? guess : undefined;
 }
 
-function parseBrokerUrl(rawUrl: string, report: Report): URL | undefined {
-  if (!rawUrl) {
-    report(
-      'broker-url',
-      "is required: the URL of your organisation's Keyhole broker, e.g. https://keyhole.example.com",
-    );
-    return undefined;
-  }
-  let brokerUrl: URL;
-  try {
-    brokerUrl = new URL(rawUrl);
-  } catch {
-    report('broker-url', `"${rawUrl}" is not a URL; write e.g. https://keyhole.example.com`);
-    return undefined;
-  }
-  if (!isHttpsOrLoopback(brokerUrl)) {
-    report(
-      'broker-url',
-      'must use https:// (the credential travels in it); plain http is accepted only on loopback',
-    );
-    return undefined;
-  }
-  if (brokerUrl.search || brokerUrl.hash || brokerUrl.username) {
-    report('broker-url', 'must not contain a query, fragment or user info');
-    return undefined;
-  }
-  return brokerUrl;
+/** The audience input, else the broker's origin: what the job's OIDC token is asked for. */
+const audienceOf = (getInput: GetInput, brokerUrl: URL | undefined) =>
+  getInput('audience').trim() || brokerUrl?.origin || '';
+
+/**
+ * The audience read alone, before the other inputs are (early-token.ts asks GitHub for the first
+ * token while the action loads); undefined when broker-url does not parse, so nothing is asked.
+ */
+export function readAudience(getInput: GetInput): string | undefined {
+  const brokerUrl = parseBrokerUrl(getInput('broker-url').trim(), () => undefined);
+  return brokerUrl ? audienceOf(getInput, brokerUrl) : undefined;
 }
 
 /**
@@ -306,7 +291,7 @@ export function parseInputs(getInput: GetInput, env: NodeJS.ProcessEnv): Readonl
     report('timeout-minutes', `must be a number of minutes between 0 and 360, got "${timeoutText}"`);
   }
 
-  const audience = getInput('audience').trim() || brokerUrl?.origin || '';
+  const audience = audienceOf(getInput, brokerUrl);
   const prebuilt = booleanInput(getInput, 'prebuilt', false, report);
   const wait = booleanInput(getInput, 'wait', true, report);
   const deploy = booleanInput(getInput, 'deploy', true, report);

@@ -1,6 +1,7 @@
 /** What each step of the main run is handed: injected deps, parsed settings, the record it fills in. */
 import type { RunContext } from './context.js';
 import type { Deployment } from './deployment.js';
+import type { EarlyToken } from './early-token.js';
 import type { GitHubApi } from './github.js';
 import type { GitHubDeploymentRun } from './github-deployment.js';
 import type { Settings } from './inputs.js';
@@ -34,6 +35,8 @@ export interface ActionDeps {
   now: () => number;
   /** The GitHub API through the github-token input: pull request lookup, Deployments, comments. */
   github?: (settings: Readonly<Settings>) => GitHubApi;
+  /** The OIDC token the entry asked for as the process started (early-token.ts), taken once. */
+  earlyToken?: { current?: EarlyToken };
 }
 
 /** What the run has done so far, filled in as it goes; the finish step reports and cleans up from it. */

@@ -21,6 +21,10 @@ export interface GitHubIssuer {
     claims?: JobClaims,
     options?: { lifetimeSeconds?: number; header?: Record<string, unknown> },
   ): Promise<string>;
+  /** The audiences of the runner's token requests so far, in order (refused ones included). */
+  tokenRequests(): string[];
+  /** Answers the next `count` token requests with `status` and no token (a failing token service). */
+  failTokenRequests(count: number, status: number): void;
   /** How many times the JWKS was fetched (tests of caching). */
   jwksFetches(): number;
   setJwksAvailable(available: boolean): void;
@@ -75,6 +79,8 @@ export async function startGitHubIssuer(options: { port?: number } = {}): Promis
   let jwksFetches = 0;
   let jwksAvailable = true;
   let jwksDelay = 0;
+  const tokenRequests: string[] = [];
+  let tokenFailures = { count: 0, status: 500 };
   let issuer = '';
   let nextCheckRun = 91_000_000_000 + Math.floor(Math.random() * 1_000_000) * 1000;
 
@@ -124,6 +130,11 @@ export async function startGitHubIssuer(options: { port?: number } = {}): Promis
         return send(401, { message: 'bad request token' });
       const audience =
         url.searchParams.get('audience') ?? `https://github.com/${String(job.repository_owner)}`;
+      tokenRequests.push(audience);
+      if (tokenFailures.count > 0) {
+        tokenFailures.count -= 1;
+        return send(tokenFailures.status, { message: 'token service failure (test)' });
+      }
       void mint(audience).then((value) => send(200, { count: 1, value }));
       return undefined;
     }
@@ -141,6 +152,10 @@ export async function startGitHubIssuer(options: { port?: number } = {}): Promis
       job = defaultClaims(claims);
     },
     mint,
+    tokenRequests: () => [...tokenRequests],
+    failTokenRequests: (count, status) => {
+      tokenFailures = { count, status };
+    },
     jwksFetches: () => jwksFetches,
     setJwksAvailable: (available) => {
       jwksAvailable = available;
