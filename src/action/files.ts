@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import path from 'node:path';
 import ignore, { type Ignore } from 'ignore';
+import { createHashPool, hashWorkerCount } from './hash-pool.js';
 import {
   closeFile,
   isGitName,
@@ -69,6 +70,11 @@ export interface CollectOptions {
    */
   hash?: (count: number) => boolean;
   onProgress?: (done: number, total: number) => void;
+  /**
+   * Worker threads to hash on (hash-pool.ts); 0 hashes on the main thread. Default: one per core
+   * (at most four) for a tree of POOL_MIN_BYTES or more, where starting them pays.
+   */
+  hashWorkers?: number;
 }
 
 export class FilesError extends Error {
@@ -232,6 +238,12 @@ export async function collectFiles(root: string, options: CollectOptions): Promi
   }
   const files: DeployFile[] = [];
   const hash = options.hash?.(names.length) ?? true;
+  const workers = hash ? (options.hashWorkers ?? autoWorkers(names)) : 0;
+  if (workers > 0) {
+    for (const name of names) files.push(describe(root, name, false));
+    await hashOnWorkers(files, workers, options.onProgress);
+    return files;
+  }
   let lastYield = Date.now();
   for (const name of names) {
     files.push(describe(root, name, hash));
@@ -243,6 +255,69 @@ export async function collectFiles(root: string, options: CollectOptions): Promi
     }
   }
   return files;
+}
+
+/** Below this many bytes of regular files, starting workers costs more than they save. */
+const POOL_MIN_BYTES = 32 * 1024 * 1024;
+/** Files handed to a worker at once: few messages, and a bounded number of descriptors open. */
+const BATCH_FILES = 32;
+
+function autoWorkers(names: Listed[]): number {
+  const count = hashWorkerCount();
+  if (count < 2) return 0;
+  let bytes = 0;
+  for (const { stat } of names) if (stat.isFile()) bytes += Number(stat.size);
+  return bytes >= POOL_MIN_BYTES ? count : 0;
+}
+
+/**
+ * Hashes the regular files on `workers` threads. The main thread opens and verifies each file as
+ * hashFile does and closes it after; two batches per worker keep every worker busy.
+ */
+async function hashOnWorkers(
+  files: DeployFile[],
+  workers: number,
+  onProgress: CollectOptions['onProgress'],
+): Promise<void> {
+  const regular = files.filter((f) => !f.isSymlink);
+  const batches: DeployFile[][] = [];
+  for (let i = 0; i < regular.length; i += BATCH_FILES) batches.push(regular.slice(i, i + BATCH_FILES));
+  const pool = createHashPool(workers);
+  let done = files.length - regular.length;
+  let next = 0;
+  let failed = false;
+  const hashBatches = async () => {
+    while (!failed && next < batches.length) {
+      const batch = batches[next++]!;
+      const fds: number[] = [];
+      try {
+        for (const f of batch) fds.push(openVerified(f.absolute, f.identity, f.file));
+        const results = await pool.hash(fds);
+        results.forEach((result, i) => {
+          if (typeof result !== 'string')
+            throw new FilesError(
+              `cannot read ${batch[i]!.file}: ${result.error}; fix its permissions or add it to .vercelignore`,
+            );
+          batch[i]!.sha = result;
+        });
+      } catch (error) {
+        failed = true;
+        throw error;
+      } finally {
+        for (const fd of fds) closeFile(fd);
+      }
+      done += batch.length;
+      onProgress?.(done, files.length);
+    }
+  };
+  try {
+    // Every runner ends (and closes its descriptors) before the first failure is thrown.
+    const outcomes = await Promise.allSettled(Array.from({ length: workers * 2 }, hashBatches));
+    const failure = outcomes.find((o) => o.status === 'rejected');
+    if (failure) throw failure.reason;
+  } finally {
+    await pool.close();
+  }
 }
 
 /**
