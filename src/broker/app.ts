@@ -1,9 +1,15 @@
 /** The whole broker as a web-standard `fetch(Request) → Response`: runs on Node, Vercel Functions and Workers. */
-import { Hono, type ErrorHandler } from 'hono';
+import { Hono } from 'hono';
 import type { Logger } from './audit.js';
 import { BrokerError } from './errors.js';
 import { handleExchange, type ExchangeDeps } from './exchange/handler.js';
-import { createGateway } from './gateway/index.js';
+import {
+  createGateway,
+  type GatewayResult,
+  type PlainAnswer,
+  type UploadRequest,
+  type UploadResult,
+} from './gateway/index.js';
 import type { CredentialClaims, SigningKeys } from './credential/credential.js';
 import type { TokenVerifier } from './oidc/verify.js';
 import type { CompiledConfig } from './policy/compiled.js';
@@ -42,7 +48,14 @@ export interface Broker {
    * omit it. `nodeBody` is the adapter's own body stream, used for uploads instead of `request.body`.
    */
   fetch(request: Request, rawTarget?: string, nodeBody?: AsyncIterable<Uint8Array>): Promise<Response>;
+  /**
+   * A per-file upload (`POST /v2/files`) without web Request/Response objects, for adapters that
+   * can skip them (the Node adapter): the same checks, audit line and refusals as through `fetch`.
+   */
+  upload?(request: UploadRequest): Promise<PlainAnswer>;
 }
+
+export type { PlainAnswer, UploadRequest };
 
 type Env = {
   Bindings: { rawTarget?: string; nodeBody?: AsyncIterable<Uint8Array> };
@@ -64,17 +77,21 @@ function newRequestId(): string {
   return `${requestIdPrefix}${(requestCounter++).toString(36).padStart(6, '0')}`;
 }
 
-function errorResponse(error: BrokerError, requestId: string): Response {
+function errorAnswer(error: BrokerError, requestId: string): PlainAnswer {
   const body = { error: { code: error.code, message: error.message, request_id: requestId } };
-  return new Response(JSON.stringify(body), {
+  return {
     status: error.status,
     headers: {
       'content-type': 'application/json; charset=utf-8',
       'x-request-id': requestId,
       ...error.headers,
     },
-  });
+    body: JSON.stringify(body),
+  };
 }
+
+const toResponse = (answer: PlainAnswer) =>
+  new Response(answer.body as BodyInit, { status: answer.status, headers: answer.headers });
 
 export function createBroker(deps: BrokerDeps): Broker {
   const now = deps.now ?? Date.now;
@@ -146,57 +163,89 @@ export function createBroker(deps: BrokerDeps): Broker {
     ),
   );
 
-  app.all('*', async (c) => {
-    const started = now();
-    const url = new URL(c.req.url);
-    const result = await gateway(c.req.raw, c.env?.rawTarget ?? url.pathname + url.search, c.env?.nodeBody);
-    const claims = result.claims!;
+  /** The audit line of an allowed gateway call (both paths). */
+  const auditAllowed = (
+    result: Omit<GatewayResult, 'response'>,
+    status: number,
+    requestId: string,
+    started: number,
+  ) =>
     deps.logger.audit({
       event: 'gateway',
       decision: 'allow',
-      request_id: c.get('requestId'),
+      request_id: requestId,
       route: result.route,
-      status: result.response.status,
+      status,
       upstream_status: result.upstreamStatus,
       bytes: result.bytes,
       ...result.audit,
       ...(result.files !== undefined ? { files: result.files } : {}),
       duration_ms: now() - started,
-      ...credentialFields(claims),
+      ...credentialFields(result.claims!),
     });
+
+  app.all('*', async (c) => {
+    const started = now();
+    const url = new URL(c.req.url);
+    const result = await gateway(c.req.raw, c.env?.rawTarget ?? url.pathname + url.search, c.env?.nodeBody);
+    auditAllowed(result, result.response.status, c.get('requestId'), started);
     return result.response;
   });
 
-  app.onError(errorFunnel(deps.logger, credentialFields));
+  const refuse = refusalOf(deps.logger, credentialFields);
+  app.onError((error, c) =>
+    toResponse(refuse(error, c.get('requestId') ?? newRequestId(), c.req.method, c.req.path)),
+  );
 
   return {
     fetch: async (request, rawTarget, nodeBody) => app.fetch(request, { rawTarget, nodeBody }),
+    upload: leanUpload(gateway.upload, auditAllowed, refuse, now),
+  };
+}
+
+/** `Broker.upload`: the steps of the middleware, `app.all('*')` and the funnel, without Hono's context. */
+function leanUpload(
+  upload: (request: UploadRequest) => Promise<UploadResult>,
+  auditAllowed: (result: UploadResult, status: number, requestId: string, started: number) => void,
+  refuse: ReturnType<typeof refusalOf>,
+  now: () => number,
+): NonNullable<Broker['upload']> {
+  return async (request) => {
+    const requestId = newRequestId();
+    const started = now();
+    try {
+      const result = await upload(request);
+      const { answer } = result;
+      auditAllowed(result, answer.status, requestId, started);
+      return { ...answer, headers: { ...answer.headers, 'x-request-id': requestId } };
+    } catch (error) {
+      return refuse(error as Error, requestId, request.method, request.rawTarget.split('?')[0]!);
+    }
   };
 }
 
 /** The one error funnel: known errors keep their code and message; anything else is a generic 500. */
-function errorFunnel(
+function refusalOf(
   logger: Logger,
   credentialFields: (claims: CredentialClaims | undefined) => Record<string, unknown>,
-): ErrorHandler<Env> {
-  return (error, c) => {
-    const requestId = c.get('requestId') ?? newRequestId();
+) {
+  return (error: Error, requestId: string, method: string, path: string): PlainAnswer => {
     const known = error instanceof BrokerError;
     const refusal = known ? error : undefined;
-    const isExchange = c.req.path === EXCHANGE_PATH;
+    const isExchange = path === EXCHANGE_PATH;
     if (!known)
       logger.log('error', 'unhandled error', {
         request_id: requestId,
         error: String(error?.stack ?? error),
       });
     const response = known
-      ? errorResponse(error, requestId)
-      : errorResponse(
+      ? errorAnswer(error, requestId)
+      : errorAnswer(
           new BrokerError(500, 'internal_error', 'The broker failed; the request id is in its log.'),
           requestId,
         );
     logger.audit({
-      event: isExchange ? 'exchange' : c.req.path === REVOKE_PATH ? 'revoke' : 'gateway',
+      event: isExchange ? 'exchange' : path === REVOKE_PATH ? 'revoke' : 'gateway',
       decision: known && error.status < 500 ? 'deny' : 'error',
       reason: known ? (error.reason ?? error.message) : 'internal error',
       code: known ? error.code : 'internal_error',
@@ -205,7 +254,7 @@ function errorFunnel(
       ...(isExchange
         ? refusal?.audit
         : {
-            route: refusal?.route ?? `${c.req.method} ${c.req.path}`.slice(0, 200),
+            route: refusal?.route ?? `${method} ${path}`.slice(0, 200),
             ...credentialFields(refusal?.claims),
           }),
     });

@@ -52,6 +52,8 @@ export async function startWorld(
     replay?: ReplayStore;
     now?: () => number;
     githubApp?: GitHubApp;
+    /** The broker's upstream fetch (the Node adapter's `nodeFetch`, say); the global fetch otherwise. */
+    fetch?: typeof fetch;
   } = {},
 ): Promise<World> {
   const issuer = await startGitHubIssuer();
@@ -78,6 +80,7 @@ export async function startWorld(
       name === 'VERCEL_TOKEN_MARKETING' || name === 'VERCEL_TOKEN_BILLING' ? UPSTREAM_TOKEN : undefined,
     ...(options.now ? { now: options.now } : {}),
     ...(options.githubApp ? { githubApp: options.githubApp } : {}),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
   });
   const server = await startServer(broker, { host: '127.0.0.1', port: 0 });
   const url = server.url;

@@ -24,8 +24,14 @@ export class ProofError extends BrokerError {
   }
 }
 
+/** What a proof is checked against: the call's method and headers (a web Request has both). */
+export interface ProofRequest {
+  readonly method: string;
+  readonly headers: { get(name: string): string | null };
+}
+
 export interface ProofCheck {
-  request: Request;
+  request: ProofRequest;
   /** The broker's public URL (config `public_url`): `htu` must be it plus the request's path. */
   publicUrl: string;
   path: string;

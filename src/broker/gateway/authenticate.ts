@@ -1,10 +1,11 @@
 /** Who is calling: the Keyhole credential (Bearer or DPoP-bound), not revoked, its job still running. */
 import { createCredentialVerifier, type CredentialClaims } from '../credential/credential.js';
-import { ProofError, verifyProof } from '../credential/dpop.js';
+import { ProofError, verifyProof, type ProofRequest } from '../credential/dpop.js';
 import { invalidCredential, type BrokerError } from '../errors.js';
 import type { GatewayDeps } from './context.js';
 
-export type Authenticate = (request: Request, rawTarget: string) => Promise<CredentialClaims>;
+/** A web Request, or an adapter's lean view of a call: its method and header values. */
+export type Authenticate = (request: ProofRequest, rawTarget: string) => Promise<CredentialClaims>;
 
 export function createAuthenticator(
   deps: Pick<GatewayDeps, 'config' | 'keys' | 'store' | 'now' | 'revocations' | 'jobStatus'>,

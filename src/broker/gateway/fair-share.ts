@@ -29,7 +29,7 @@ export function byteShares(limits: GatewayLimits) {
 }
 
 /** The shares a call's buffered bytes count against, job first (the narrowest refusal is the one reported). */
-export function bufferedShares(ctx: CallContext): ByteShare[] {
+export function bufferedShares(ctx: Pick<CallContext, 'config' | 'claims'>): ByteShare[] {
   const max = byteShares(ctx.config.limits);
   return [
     { key: `job:${budgetOwner(ctx.claims)}`, max: max.job, who: "This job's" },
@@ -45,7 +45,11 @@ type SlotKind = 'uploads' | 'creates' | 'batches';
  * counts (429 at once past them: waiting there would let many jobs' queues hold connections), then
  * the job's fair queue. Resolves with one release for all three.
  */
-export async function acquireSlot(ctx: CallContext, kind: SlotKind, jobLimit: number): Promise<() => void> {
+export async function acquireSlot(
+  ctx: Pick<CallContext, 'config' | 'state' | 'claims'>,
+  kind: SlotKind,
+  jobLimit: number,
+): Promise<() => void> {
   const { limits } = ctx.config;
   const { state, claims } = ctx;
   // A batch is one upload call at these levels; its frames take the job's upload slots.

@@ -51,6 +51,15 @@ export interface WholeAnswer {
   status: number;
   contentType: string;
   body: Uint8Array;
+  /** Every header of the answer (lower-case names), for relaying; a batch reads only contentType. */
+  headers?: Readonly<Record<string, string | string[] | undefined>>;
+}
+
+/** An answer for the client, as plain values: what an adapter writes without a web Response. */
+export interface PlainAnswer {
+  status: number;
+  headers: Record<string, string>;
+  body: Uint8Array | string;
 }
 
 /** Raised by a `postWhole` whose deadline passed (a 504), as opposed to a failed connection (a 502). */
@@ -69,10 +78,28 @@ export type PostWhole = (
 ) => Promise<WholeAnswer>;
 
 /**
- * The upstream fetch, with what the Node adapter adds: async-iterable request bodies taken as they
- * are (others get a ReadableStream), and a lean `postWhole` for files the batch holds in memory.
+ * One POST of a streamed body of `Content-Length` bytes, its (small) answer read whole, with plain
+ * objects only: the per-file upload route's lean path (a `fetch`-shaped call builds a URL, Headers,
+ * an AbortController, a Request-like init and a Response per file). The deadline covers the whole
+ * exchange; a failing body destroys the request, and the promise rejects.
  */
-export type UpstreamFetch = typeof fetch & { acceptsAsyncIterable?: boolean; postWhole?: PostWhole };
+export type PostStream = (
+  url: string,
+  headers: Record<string, string>,
+  body: AsyncIterable<Uint8Array>,
+  timeoutMs: number,
+) => Promise<WholeAnswer>;
+
+/**
+ * The upstream fetch, with what the Node adapter adds: async-iterable request bodies taken as they
+ * are (others get a ReadableStream), a lean `postWhole` for files the batch holds in memory, and a
+ * lean `postStream` for a file streamed through.
+ */
+export type UpstreamFetch = typeof fetch & {
+  acceptsAsyncIterable?: boolean;
+  postWhole?: PostWhole;
+  postStream?: PostStream;
+};
 
 const isAsyncIterable = (value: unknown): value is AsyncIterable<Uint8Array> =>
   typeof value === 'object' && value !== null && Symbol.asyncIterator in value;
@@ -146,18 +173,68 @@ export async function uploadToVercel(
       body: new Uint8Array(await response.arrayBuffer()),
     };
   }
-  const url = `${upstream.baseUrl}/v2/files?teamId=${encodeURIComponent(teamId)}`;
   let answer: WholeAnswer;
   try {
     answer = await post(
-      url,
-      {
-        ...fileHeaders(digest, size),
-        'content-length': String(size),
-        authorization: `Bearer ${upstream.token}`,
-        'user-agent': upstream.userAgent,
-      },
+      filesUrl(upstream, teamId),
+      plainFileHeaders(upstream, digest, size),
       pieces,
+      uploadTimeoutMs(upstream, size),
+    );
+  } catch (error) {
+    throw upstreamFailure(error instanceof UpstreamTimeout);
+  }
+  if (answer.status >= 300 && answer.status < 400) throw redirectRefused(answer.status);
+  return answer;
+}
+
+const filesUrl = (upstream: Upstream, teamId: string) =>
+  `${upstream.baseUrl}/v2/files?teamId=${encodeURIComponent(teamId)}`;
+
+/** Every header of an upstream `POST /v2/files`, as the plain object the lean calls send. */
+const plainFileHeaders = (upstream: Upstream, digest: string, size: number) => ({
+  ...fileHeaders(digest, size),
+  'content-length': String(size),
+  authorization: `Bearer ${upstream.token}`,
+  'user-agent': upstream.userAgent,
+});
+
+/**
+ * One file streamed through to `POST /v2/files` (exactly `size` bytes: the caller counts them), its
+ * small answer read whole: the same origin, team, token, headers, deadline and redirect refusal as
+ * `forwardToVercel`, through the platform's lean `postStream` where it has one.
+ */
+export async function streamToVercel(
+  upstream: Upstream,
+  teamId: string,
+  digest: string,
+  size: number,
+  body: AsyncIterable<Uint8Array>,
+): Promise<WholeAnswer> {
+  const post = upstream.fetch.postStream;
+  if (!post) {
+    const response = await forwardToVercel(upstream, {
+      method: 'POST',
+      path: '/v2/files',
+      query: new URLSearchParams(),
+      teamId,
+      headers: new Headers(fileHeaders(digest, size)),
+      body: size === 0 ? new Uint8Array() : body,
+      contentLength: size,
+    });
+    return {
+      status: response.status,
+      contentType: response.headers.get('content-type') ?? '',
+      headers: Object.fromEntries(response.headers),
+      body: new Uint8Array(await response.arrayBuffer()),
+    };
+  }
+  let answer: WholeAnswer;
+  try {
+    answer = await post(
+      filesUrl(upstream, teamId),
+      plainFileHeaders(upstream, digest, size),
+      body,
       uploadTimeoutMs(upstream, size),
     );
   } catch (error) {
@@ -212,14 +289,32 @@ export async function forwardToVercel(upstream: Upstream, request: UpstreamReque
   return response;
 }
 
+const relayed = (name: string) =>
+  RESPONSE_HEADERS.includes(name) || RESPONSE_HEADER_PREFIXES.some((p) => name.startsWith(p));
+
 export function copyResponseHeaders(from: Headers): Headers {
   const headers = new Headers();
-  for (const [name, value] of from) {
-    if (RESPONSE_HEADERS.includes(name) || RESPONSE_HEADER_PREFIXES.some((p) => name.startsWith(p))) {
-      headers.set(name, value);
-    }
-  }
+  for (const [name, value] of from) if (relayed(name)) headers.set(name, value);
   return headers;
+}
+
+/**
+ * `relayResponse` for an answer read whole, as plain values: the same headers pass, and a non-JSON
+ * error body is re-shaped the same way.
+ */
+export function relayWhole(answer: WholeAnswer): PlainAnswer {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(answer.headers ?? { 'content-type': answer.contentType })) {
+    // Headers.get's reading of a repeated header: its values joined with ", ".
+    if (value !== undefined && relayed(name)) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  const ok = answer.status >= 200 && answer.status < 300;
+  if (ok || answer.contentType.includes('application/json'))
+    return { status: answer.status, headers, body: answer.body };
+  const text = new TextDecoder().decode(answer.body).slice(0, 300);
+  headers['content-type'] = 'application/json; charset=utf-8';
+  const body = { error: { code: 'upstream_error', message: `Vercel answered ${answer.status}: ${text}` } };
+  return { status: answer.status, headers, body: JSON.stringify(body) };
 }
 
 /**

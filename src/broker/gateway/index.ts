@@ -21,10 +21,34 @@ import { getTeam, getUser } from './handlers/local.js';
 import { getProject } from './handlers/project.js';
 import { promote } from './handlers/promote.js';
 import { rollback, rollbackAliases } from './handlers/rollback.js';
-import { uploadFile } from './handlers/upload.js';
-import { matchRoute, type MatchedRoute, type RouteName } from './routes.js';
+import { uploadFile, uploadOne } from './handlers/upload.js';
+import type { PlainAnswer } from './forward.js';
+import { matchRoute, type RouteName } from './routes.js';
 
 export type { GatewayDeps, GatewayResult } from './context.js';
+export type { PlainAnswer } from './forward.js';
+
+/**
+ * A per-file upload (`POST /v2/files`) handed over without a web Request: the raw target, header
+ * values as `Headers.get` reads them (names lower-case; a repeated header's values joined with
+ * ", "), and the body. The Node adapter's lean path (host/node/server.ts); every check of the web
+ * path runs on it, in the same order, through the same functions.
+ */
+export interface UploadRequest {
+  readonly method: string;
+  readonly rawTarget: string;
+  readonly headers: { get(name: string): string | null; has(name: string): boolean };
+  readonly body: AsyncIterable<Uint8Array>;
+}
+
+/** A lean upload's outcome, with what the audit line reads. */
+export interface UploadResult {
+  answer: PlainAnswer;
+  route: RouteName;
+  claims: GatewayResult['claims'];
+  upstreamStatus: number;
+  bytes: number;
+}
 
 export function createGateway(deps: GatewayDeps) {
   const authenticate = createAuthenticator(deps);
@@ -66,20 +90,42 @@ export function createGateway(deps: GatewayDeps) {
     'promote-aliases': pinned(promoteAliases),
   } satisfies Record<RouteName, Handler>;
 
-  /** Handles one gateway call; `rawTarget` is the request target exactly as received. */
-  return async function handleGateway(
-    request: Request,
-    rawTarget: string,
-    nodeBody?: AsyncIterable<Uint8Array>,
-  ): Promise<GatewayResult> {
+  /** Claims and route of a call, or the refusal with the claims for its audit line. */
+  async function admit(request: UploadRequest | Request, rawTarget: string) {
     const claims = await authenticate(request, rawTarget);
-    let route: MatchedRoute;
     try {
-      route = matchRoute(request.method, rawTarget, request.headers);
+      return { claims, route: matchRoute(request.method, rawTarget, request.headers) };
     } catch (error) {
       if (error instanceof BrokerError) error.with({ claims });
       throw error;
     }
+  }
+
+  /** The lean per-file upload: authenticate → matchRoute → pin → the upload handler's checks. */
+  async function upload(request: UploadRequest): Promise<UploadResult> {
+    const { claims, route } = await admit(request, request.rawTarget);
+    try {
+      // The adapter hands over only POST /v2/files targets; anything else is a bug, not a call.
+      if (route.name !== 'upload-file') throw new Error(`a lean upload matched ${route.name}`);
+      const ctx = { ...instance, claims, ...pinProject(deps, claims) };
+      const { answer, bytes } = await uploadOne(ctx, {
+        header: (name) => request.headers.get(name),
+        body: request.body,
+      });
+      return { answer, route: route.name, claims, upstreamStatus: answer.status, bytes };
+    } catch (error) {
+      if (error instanceof BrokerError) error.with({ claims, route: route.name });
+      throw error;
+    }
+  }
+
+  /** Handles one gateway call; `rawTarget` is the request target exactly as received. */
+  async function handleGateway(
+    request: Request,
+    rawTarget: string,
+    nodeBody?: AsyncIterable<Uint8Array>,
+  ): Promise<GatewayResult> {
+    const { claims, route } = await admit(request, rawTarget);
     const ctx: CallContext = { ...instance, request, route, claims, nodeBody };
     try {
       const result = await handlers[route.name](ctx);
@@ -93,5 +139,6 @@ export function createGateway(deps: GatewayDeps) {
       if (error instanceof BrokerError) error.with({ claims, route: route.name });
       throw error;
     }
-  };
+  }
+  return Object.assign(handleGateway, { upload });
 }

@@ -14,8 +14,11 @@ export function budgetOwner(claims: CredentialClaims): string {
   return claims.job ? `${claims.pn}:${claims.job}` : claims.cid;
 }
 
+/** What the quotas read of a call. */
+type QuotaContext = Pick<CallContext, 'config' | 'state' | 'claims' | 'now' | 'store'>;
+
 /** The digests this instance has counted for the call's job; entries of expired jobs are dropped. */
-function usageFor(ctx: CallContext): Usage {
+function usageFor(ctx: QuotaContext): Usage {
   const { claims } = ctx;
   const { usage } = ctx.state;
   const owner = budgetOwner(claims);
@@ -35,7 +38,7 @@ function usageFor(ctx: CallContext): Usage {
  * refund for an upload Vercel did not store. One path for /v2/files and the batch.
  */
 export async function takeUploadQuota(
-  ctx: CallContext,
+  ctx: QuotaContext,
   digest: string,
   size: number,
 ): Promise<() => Promise<void>> {

@@ -183,7 +183,11 @@ const METHOD_OVERRIDES = ['x-http-method-override', 'x-http-method', 'x-method-o
  * is the request line's target as received: WHATWG URL parsing would quietly resolve `..` and
  * decode nothing, so ambiguity is judged on the raw bytes, before anyone normalises them.
  */
-export function matchRoute(method: string, rawTarget: string, headers: Headers): MatchedRoute {
+export function matchRoute(
+  method: string,
+  rawTarget: string,
+  headers: { has(name: string): boolean },
+): MatchedRoute {
   for (const name of METHOD_OVERRIDES) {
     if (headers.has(name)) throw forbidden(`method override header ${name} is not allowed`);
   }

@@ -92,8 +92,9 @@ export function createNodeFetch(maxSockets: number): UpstreamFetch {
   const fetchImpl = ((input: string | URL | Request, init: RequestInit = {}) =>
     send(input, init, httpAgent, httpsAgent)) as UpstreamFetch;
   fetchImpl.acceptsAsyncIterable = true;
-  fetchImpl.postWhole = (url, headers, body, timeoutMs) =>
-    postWhole(url, headers, body, timeoutMs, httpAgent, httpsAgent);
+  const agents = { http: httpAgent, https: httpsAgent };
+  fetchImpl.postWhole = (url, headers, body, timeoutMs) => postWhole(url, headers, body, timeoutMs, agents);
+  fetchImpl.postStream = (url, headers, body, timeoutMs) => postStream(url, headers, body, timeoutMs, agents);
   return fetchImpl;
 }
 
@@ -148,32 +149,63 @@ const send = (
     }
   });
 
+type Agents = { http: HttpAgent; https: HttpsAgent };
+
 /**
- * A POST of in-memory pieces on the pooled sockets, its answer read whole, with plain objects only:
- * the deadline covers the whole exchange (the answer is small), and a timed-out request is destroyed.
+ * Where a lean POST goes, parsed once per URL (a project's few upstream URLs): `http.request(url)`
+ * would parse the string and build its options on every call.
  */
-const postWhole = (
+const targets = new Map<string, { secure: boolean; hostname: string; port: string; path: string }>();
+function targetOf(url: string) {
+  let target = targets.get(url);
+  if (!target) {
+    const parsed = new URL(url);
+    target = {
+      secure: parsed.protocol === 'https:',
+      // An IPv6 literal without its brackets, as node:http wants it.
+      hostname: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: parsed.port,
+      path: parsed.pathname + parsed.search,
+    };
+    if (targets.size >= 256) targets.clear();
+    targets.set(url, target);
+  }
+  return target;
+}
+
+/**
+ * A POST on the pooled sockets, its answer read whole (up to WHOLE_ANSWER_LIMIT kept), with plain
+ * objects only: `send` writes the body. The deadline covers the whole exchange; a timed-out or
+ * failed request is destroyed.
+ */
+const postPlain = (
   url: string,
   headers: Record<string, string>,
-  body: readonly Uint8Array[],
   timeoutMs: number,
-  httpAgent: HttpAgent,
-  httpsAgent: HttpsAgent,
+  agents: Agents,
+  send: (req: ClientRequest, fail: (error: Error) => void) => void,
 ) =>
   new Promise<WholeAnswer>((resolve, reject) => {
-    const secure = url.startsWith('https:');
+    const { secure, hostname, port, path } = targetOf(url);
     let req: ClientRequest | undefined = undefined;
-    const timer = setTimeout(() => {
-      req?.destroy();
-      reject(new UpstreamTimeout('upstream timeout'));
-    }, timeoutMs);
+    let settled = false;
     const fail = (error: Error) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
+      req?.destroy();
       reject(error);
     };
+    const timer = setTimeout(() => fail(new UpstreamTimeout('upstream timeout')), timeoutMs);
     req = (secure ? httpsRequest : httpRequest)(
-      url,
-      { method: 'POST', headers, agent: secure ? httpsAgent : httpAgent },
+      {
+        method: 'POST',
+        hostname,
+        port,
+        path,
+        headers,
+        agent: secure ? agents.https : agents.http,
+      },
       (res) => {
         const chunks: Buffer[] = [];
         let kept = 0;
@@ -184,18 +216,71 @@ const postWhole = (
         });
         res.once('error', fail);
         res.once('end', () => {
+          if (settled) return;
+          settled = true;
           clearTimeout(timer);
           const whole = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
           resolve({
             status: res.statusCode ?? 502,
             contentType: res.headers['content-type'] ?? '',
+            headers: res.headers,
             body: whole.subarray(0, WHOLE_ANSWER_LIMIT),
           });
         });
       },
     );
     req.once('error', fail);
+    send(req, fail);
+  });
+
+/** A POST of in-memory pieces: corked, so the headers and the pieces leave in one write. */
+const postWhole = (
+  url: string,
+  headers: Record<string, string>,
+  body: readonly Uint8Array[],
+  timeoutMs: number,
+  agents: Agents,
+) =>
+  postPlain(url, headers, timeoutMs, agents, (req) => {
     req.cork();
     for (const piece of body) req.write(piece);
     req.end();
+  });
+
+/** Resolves when a request can take more (or is gone). */
+const drained = (req: ClientRequest) =>
+  new Promise<void>((resolve) => {
+    const done = () => {
+      req.off('drain', done);
+      req.off('close', done);
+      resolve();
+    };
+    req.on('drain', done);
+    req.on('close', done);
+  });
+
+/**
+ * A POST of a streamed body, pumped by hand with back-pressure (no Readable.from or pipe per
+ * file); an error of the body (a length the gateway refuses) fails the request.
+ */
+const postStream = (
+  url: string,
+  headers: Record<string, string>,
+  body: AsyncIterable<Uint8Array>,
+  timeoutMs: number,
+  agents: Agents,
+) =>
+  postPlain(url, headers, timeoutMs, agents, (req, fail) => {
+    const pump = async () => {
+      // Iterated by hand: when the upstream request fails, the body is left where it stopped (as
+      // a pipe would leave it) rather than returned, which would destroy the client's request
+      // before the gateway can answer it.
+      const iterator = body[Symbol.asyncIterator]();
+      for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
+        if (req.destroyed) return;
+        if (!req.write(next.value)) await drained(req);
+      }
+      if (!req.destroyed) req.end();
+    };
+    pump().catch((error: unknown) => fail(error instanceof Error ? error : new Error(String(error))));
   });

@@ -259,6 +259,13 @@ function timeUpstream(
         post(url, headers, body, timeoutMs),
       );
   }
+  const stream = fetcher.postStream;
+  if (stream) {
+    instrumented.postStream = (url, headers, body, timeoutMs) =>
+      timed({ method: 'POST', path: upstreamPathTemplate(new URL(url).pathname) }, () =>
+        stream(url, headers, body, timeoutMs),
+      );
+  }
   return instrumented;
 }
 

@@ -142,5 +142,16 @@ export function withOperations(current: () => Broker, options: OperationsOptions
       }
       return current().fetch(request, rawTarget, nodeBody);
     },
+    // The lean per-file upload: counted in flight like the upload routes above.
+    upload: async (request) => {
+      const broker = current();
+      if (!broker.upload) throw new Error('this broker has no lean upload path');
+      const done = options.metrics?.uploadStarted();
+      try {
+        return await broker.upload(request);
+      } finally {
+        done?.();
+      }
+    },
   };
 }

@@ -13,7 +13,7 @@ import {
   normalizeAddress,
 } from './connections.js';
 import { getRequestListener } from '@hono/node-server';
-import type { Broker } from '../../app.js';
+import type { Broker, PlainAnswer } from '../../app.js';
 import { limitsSchema, type Limits } from '../../policy/schema.js';
 
 export interface RunningServer {
@@ -38,6 +38,48 @@ export interface ServerOptions {
   trustProxy?: boolean;
   /** The reverse proxies' CIDRs; with trustProxy but no list, no peer is trusted. */
   trustedProxies?: readonly string[];
+}
+
+/**
+ * A request's header values as `Headers.get` reads them, from the raw header lines: names compared
+ * lower-case, a repeated header's values joined with ", " (Node's `req.headers` would keep only the
+ * first of some, such as Content-Length, where the web Request joins them and the check refuses).
+ */
+export function rawHeaderReader(raw: readonly string[]) {
+  const values = new Map<string, string>();
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!.trim();
+    const before = values.get(name);
+    values.set(name, before === undefined ? value : `${before}, ${value}`);
+  }
+  return {
+    get: (name: string) => values.get(name.toLowerCase()) ?? null,
+    has: (name: string) => values.has(name.toLowerCase()),
+  };
+}
+
+/** The per-file upload route, which the broker serves without web Request/Response objects. */
+const isUploadTarget = (target: string) => target === '/v2/files' || target.startsWith('/v2/files?');
+
+/**
+ * The lean per-file upload (the official CLI sends one request per file): the broker's `upload`
+ * runs every check of its web path; this writes the plain answer it returns.
+ */
+function serveUpload(upload: NonNullable<Broker['upload']>, req: IncomingMessage, res: ServerResponse) {
+  const write = (answer: PlainAnswer) => {
+    const body = typeof answer.body === 'string' ? Buffer.from(answer.body) : answer.body;
+    res.writeHead(answer.status, { ...answer.headers, 'content-length': String(body.byteLength) });
+    res.end(body);
+  };
+  upload({ method: 'POST', rawTarget: req.url!, headers: rawHeaderReader(req.rawHeaders), body: req }).then(
+    write,
+    () => {
+      // The broker's upload answers its own refusals; reaching here is a bug: a bare 500.
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json; charset=utf-8' });
+      res.end('{"error":{"code":"internal_error","message":"The broker failed."}}');
+    },
+  );
 }
 
 /** How often body progress is checked: deadlines are enforced to within this. */
@@ -110,6 +152,10 @@ export async function startServer(broker: Broker, options: ServerOptions): Promi
           return;
         }
         res.once('close', () => countClient(client, -1));
+      }
+      if (broker.upload && req.method === 'POST' && isUploadTarget(req.url ?? '')) {
+        serveUpload(broker.upload.bind(broker), req, res);
+        return;
       }
       void listener(req, res);
     },
