@@ -261,18 +261,21 @@ export async function collectFiles(root: string, options: CollectOptions): Promi
 const POOL_MIN_BYTES = 32 * 1024 * 1024;
 /** Files handed to a worker at once: few messages, and a bounded number of descriptors open. */
 const BATCH_FILES = 32;
+/** The main thread's batches are smaller: it yields after each to feed the workers. */
+const MAIN_BATCH_FILES = 8;
 
 function autoWorkers(names: Listed[]): number {
   const count = hashWorkerCount();
-  if (count < 2) return 0;
+  if (count < 1) return 0;
   let bytes = 0;
   for (const { stat } of names) if (stat.isFile()) bytes += Number(stat.size);
   return bytes >= POOL_MIN_BYTES ? count : 0;
 }
 
 /**
- * Hashes the regular files on `workers` threads. The main thread opens and verifies each file as
- * hashFile does and closes it after; two batches per worker keep every worker busy.
+ * Hashes the regular files on `workers` threads and the main thread. The main thread opens and
+ * verifies each file a worker hashes, as hashFile does, and closes it after; between its own
+ * batches it yields, so the workers' answers are taken and their next batches posted.
  */
 async function hashOnWorkers(
   files: DeployFile[],
@@ -280,15 +283,22 @@ async function hashOnWorkers(
   onProgress: CollectOptions['onProgress'],
 ): Promise<void> {
   const regular = files.filter((f) => !f.isSymlink);
-  const batches: DeployFile[][] = [];
-  for (let i = 0; i < regular.length; i += BATCH_FILES) batches.push(regular.slice(i, i + BATCH_FILES));
   const pool = createHashPool(workers);
   let done = files.length - regular.length;
   let next = 0;
   let failed = false;
-  const hashBatches = async () => {
-    while (!failed && next < batches.length) {
-      const batch = batches[next++]!;
+  const take = (count: number) => {
+    const batch = regular.slice(next, next + count);
+    next += batch.length;
+    return batch;
+  };
+  const finished = (count: number) => {
+    done += count;
+    onProgress?.(done, files.length);
+  };
+  const onWorker = async () => {
+    await pool.online;
+    for (let batch = take(BATCH_FILES); !failed && batch.length > 0; batch = take(BATCH_FILES)) {
       const fds: number[] = [];
       try {
         for (const f of batch) fds.push(openVerified(f.absolute, f.identity, f.file));
@@ -300,20 +310,28 @@ async function hashOnWorkers(
             );
           batch[i]!.sha = result;
         });
-      } catch (error) {
-        failed = true;
-        throw error;
       } finally {
         for (const fd of fds) closeFile(fd);
       }
-      done += batch.length;
-      onProgress?.(done, files.length);
+      finished(batch.length);
     }
   };
+  const onMain = async () => {
+    for (let batch = take(MAIN_BATCH_FILES); !failed && batch.length > 0; batch = take(MAIN_BATCH_FILES)) {
+      for (const f of batch) f.sha = hashFile(f.absolute, f.identity, f.file);
+      finished(batch.length);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  };
+  const runner = (run: () => Promise<void>) =>
+    run().catch((error: unknown) => {
+      failed = true;
+      throw error;
+    });
   try {
     // Every runner ends (and closes its descriptors) before the first failure is thrown.
-    const outcomes = await Promise.allSettled(Array.from({ length: workers * 2 }, hashBatches));
-    const failure = outcomes.find((o) => o.status === 'rejected');
+    const runners = [...Array.from({ length: workers * 2 }, () => runner(onWorker)), runner(onMain)];
+    const failure = (await Promise.allSettled(runners)).find((o) => o.status === 'rejected');
     if (failure) throw failure.reason;
   } finally {
     await pool.close();

@@ -35,51 +35,55 @@ export type HashResult = string | { error: string };
 export interface HashPool {
   /** Hashes the open descriptors, in order; they stay open (the caller closes them). */
   hash(fds: number[]): Promise<HashResult[]>;
+  /** Settles when every worker runs (or failed to start): a batch taken earlier would wait for them. */
+  online: Promise<void>;
   close(): Promise<void>;
 }
 
-/** Workers worth starting: one per core, at most four; none on one core (the main thread hashes). */
-export const hashWorkerCount = () => Math.min(4, availableParallelism());
+/**
+ * Workers worth starting: one per core besides the main thread's, at most three; none on one core.
+ * The main thread hashes too (files.ts), so the workers' start-up (~25 ms each) costs nothing.
+ */
+export const hashWorkerCount = () => Math.min(3, availableParallelism() - 1);
+
+/** Batches posted to one worker before its answers: it starts the next while the main thread is busy. */
+const DEPTH = 2;
+
+interface Pending {
+  resolve: (results: HashResult[]) => void;
+  reject: (error: Error) => void;
+}
 
 export function createHashPool(size: number): HashPool {
-  const idle: Worker[] = [];
-  const waiting: ((worker: Worker) => void)[] = [];
-  const workers = Array.from({ length: size }, () => new Worker(WORKER_SOURCE, { eval: true }));
-  idle.push(...workers);
-  const release = (worker: Worker) => {
-    const next = waiting.shift();
-    if (next) next(worker);
-    else idle.push(worker);
-  };
-  const acquire = () =>
-    new Promise<Worker>((resolve) => {
-      const worker = idle.pop();
-      if (worker) resolve(worker);
-      else waiting.push(resolve);
+  const workers = Array.from({ length: size }, () => {
+    const worker = new Worker(WORKER_SOURCE, { eval: true, execArgv: [] });
+    const pending: Pending[] = [];
+    // A worker answers its batches in the order they were posted.
+    worker.on('message', (results: HashResult[]) => pending.shift()?.resolve(results));
+    worker.on('error', (error) => pending.splice(0).forEach((p) => p.reject(error)));
+    const online = new Promise<void>((resolve) => {
+      worker.once('online', resolve);
+      worker.once('error', () => resolve());
     });
+    return { worker, pending, online };
+  });
+  const waiting: (() => void)[] = [];
   return {
+    online: Promise.all(workers.map((w) => w.online)).then(() => undefined),
     async hash(fds) {
-      const worker = await acquire();
-      try {
-        return await new Promise<HashResult[]>((resolve, reject) => {
-          const onError = (error: Error) => {
-            worker.off('message', onMessage);
-            reject(error);
-          };
-          const onMessage = (results: HashResult[]) => {
-            worker.off('error', onError);
-            resolve(results);
-          };
-          worker.once('message', onMessage);
-          worker.once('error', onError);
-          worker.postMessage(fds);
-        });
-      } finally {
-        release(worker);
+      for (;;) {
+        const least = workers.reduce((a, b) => (b.pending.length < a.pending.length ? b : a));
+        if (least.pending.length < DEPTH) {
+          return await new Promise<HashResult[]>((resolve, reject) => {
+            least.pending.push({ resolve, reject });
+            least.worker.postMessage(fds);
+          }).finally(() => waiting.shift()?.());
+        }
+        await new Promise<void>((resolve) => waiting.push(resolve));
       }
     },
     async close() {
-      await Promise.all(workers.map((worker) => worker.terminate()));
+      await Promise.all(workers.map(({ worker }) => worker.terminate()));
     },
   };
 }
