@@ -14,7 +14,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { collectFiles } from '../../src/action/files.js';
+import { collectFiles, hashOnWorkers } from '../../src/action/files.js';
 import { createHashPool } from '../../src/action/hash-pool.js';
 
 const dirs: string[] = [];
@@ -57,6 +57,10 @@ test('workers give every file the digest the main thread gives it, links hashed 
     else expect(f.sha).toBe(sha1(contents.get(f.file)!));
   }
   expect(progress.at(-1)).toBe(onWorkers.length);
+  // The same with the workers hashing every file (in collectFiles the main thread takes a share).
+  const listed = await collectFiles(root, { prebuilt: false, hash: () => false });
+  await hashOnWorkers(listed, 2, { mainThread: false });
+  expect(listed).toEqual(onMain);
 });
 
 test('a file swapped for another after the listing is refused, as on the main thread, and no descriptor is left open', async () => {
@@ -72,6 +76,12 @@ test('a file swapped for another after the listing is refused, as on the main th
     /pages\/p100\.html changed between listing and reading/,
   );
   expect(openDescriptors()).toBe(before);
+  const listed = await collectFiles(root, { prebuilt: false, hash: () => false });
+  swap();
+  await expect(hashOnWorkers(listed, 2, { mainThread: false })).rejects.toThrow(
+    /pages\/p100\.html changed between listing and reading/,
+  );
+  expect(openDescriptors()).toBe(before);
 });
 
 test('a file turned into a link after the listing is not followed', async () => {
@@ -81,7 +91,9 @@ test('a file turned into a link after the listing is not followed', async () => 
     symlinkSync('/etc/hostname', path.join(root, 'pages/p7.html'));
     return true;
   };
-  await expect(collectFiles(root, { prebuilt: false, hashWorkers: 2, hash: toLink })).rejects.toThrow(
+  const listed = await collectFiles(root, { prebuilt: false, hash: () => false });
+  toLink();
+  await expect(hashOnWorkers(listed, 2, { mainThread: false })).rejects.toThrow(
     /pages\/p7\.html became a symbolic link after it was listed/,
   );
 });

@@ -241,7 +241,7 @@ export async function collectFiles(root: string, options: CollectOptions): Promi
   const workers = hash ? (options.hashWorkers ?? autoWorkers(names)) : 0;
   if (workers > 0) {
     for (const name of names) files.push(describe(root, name, false));
-    await hashOnWorkers(files, workers, options.onProgress);
+    await hashOnWorkers(files, workers, options);
     return files;
   }
   let lastYield = Date.now();
@@ -277,10 +277,16 @@ function autoWorkers(names: Listed[]): number {
  * verifies each file a worker hashes, as hashFile does, and closes it after; between its own
  * batches it yields, so the workers' answers are taken and their next batches posted.
  */
-async function hashOnWorkers(
+export async function hashOnWorkers(
   files: DeployFile[],
   workers: number,
-  onProgress: CollectOptions['onProgress'],
+  {
+    onProgress,
+    mainThread = true,
+  }: Pick<CollectOptions, 'onProgress'> & {
+    /** Whether the main thread hashes too (tests turn it off to see the workers do it all). */
+    mainThread?: boolean;
+  },
 ): Promise<void> {
   const regular = files.filter((f) => !f.isSymlink);
   const pool = createHashPool(workers);
@@ -330,7 +336,8 @@ async function hashOnWorkers(
     });
   try {
     // Every runner ends (and closes its descriptors) before the first failure is thrown.
-    const runners = [...Array.from({ length: workers * 2 }, () => runner(onWorker)), runner(onMain)];
+    const runners = Array.from({ length: workers * 2 }, () => runner(onWorker));
+    if (mainThread) runners.push(runner(onMain));
     const failure = (await Promise.allSettled(runners)).find((o) => o.status === 'rejected');
     if (failure) throw failure.reason;
   } finally {
