@@ -110,6 +110,13 @@ export function createPooledFetch(maxSockets: number): (key: string) => Upstream
 
 export const nodeFetch = createNodeFetch(128);
 
+/**
+ * The issuer key set's fetch: node:http(s) like the upstream calls, on its own small pool. Node's
+ * global fetch (undici) compiles its WebAssembly HTTP parser on first use, which took the broker's
+ * peak RSS up by 10–15 MB at the first exchange (docs/benchmarks.md); nothing else needs it.
+ */
+export const keySetFetch: typeof fetch = createNodeFetch(4);
+
 const send = (
   input: string | URL | Request,
   init: RequestInit,
@@ -117,6 +124,9 @@ const send = (
   httpsAgent: HttpsAgent,
 ) =>
   new Promise<Response>((resolve, reject) => {
+    // fetch's contract: a network failure is a TypeError with the cause, an abort the signal's reason.
+    const fail = (error: Error) =>
+      reject(init.signal?.aborted ? init.signal.reason : new TypeError('fetch failed', { cause: error }));
     const url = new URL(input instanceof Request ? input.url : input.toString());
     const method = init.method ?? 'GET';
     const secure = url.protocol === 'https:';
@@ -128,9 +138,9 @@ const send = (
         agent: secure ? httpsAgent : httpAgent,
         ...(init.signal ? { signal: init.signal } : {}),
       },
-      (res) => respond(res, method, resolve, reject),
+      (res) => respond(res, method, resolve, fail),
     );
-    req.once('error', reject);
+    req.once('error', fail);
     const body = init.body;
     if (body === undefined || body === null) req.end();
     else if (typeof body === 'string' || body instanceof Uint8Array) req.end(body);

@@ -16,7 +16,7 @@ import { openStore } from '../../store/open.js';
 import { redactRedisUrl } from '../../store/redis.js';
 import type { ReplayStore } from '../../store/store.js';
 import { composeBroker, type Composed } from '../compose.js';
-import { createPooledFetch, nodeFetch } from './fetch.js';
+import { createPooledFetch, keySetFetch as nodeKeySetFetch, nodeFetch } from './fetch.js';
 import { createMetrics, type BrokerMetrics } from './metrics.js';
 import { hmacSha256, verifyRs256 } from './crypto.js';
 import { withOperations, type OperatedBroker } from './ops.js';
@@ -118,7 +118,7 @@ function createGenerations(options: RuntimeOptions, metrics: BrokerMetrics) {
   const { logger } = options;
   const auditLogger = metrics.instrumentLogger(logger);
   const upstreamFetch = metrics.instrumentFetch(nodeFetch);
-  const keySetFetch = metrics.instrumentKeySetFetch((input, init) => fetch(input, init));
+  const keySetFetch = metrics.instrumentKeySetFetch(nodeKeySetFetch);
   const instrumentedPools = (size: number) => {
     const pooled = createPooledFetch(size);
     const timed = new Map<string, UpstreamFetch>();
