@@ -1,5 +1,6 @@
 /** A create never yields two deployments: repeated creates and ambiguous upstream failures answer with the first. */
 import { createHash } from 'node:crypto';
+import { storeKeys } from '../../src/broker/store/store.js';
 import { startWorld, type World } from '../../src/local/world.js';
 
 let world: World;
@@ -85,4 +86,29 @@ test('a different body is a different deployment; missing_files does not count a
     body: JSON.stringify({ name: 'x', files: [{ file: 'c.html', sha: sha1('never uploaded'), size: 1 }] }),
   });
   expect(missing.status).toBe(400);
+});
+
+test('a store that fails to write the record of a create Vercel made: the retry answers that deployment, never a second', async () => {
+  const { create } = await prepare('record-lost');
+  const before = world.fake.deployments.size;
+  const store = world.replay;
+  const put = store.put.bind(store);
+  let failed = 0;
+  // The store goes away just after Vercel answered: the create's record cannot be written.
+  store.put = (key, value, ttl) => {
+    if (key.startsWith(storeKeys.createRecord('', '').split(':')[0]!) && failed++ === 0)
+      return Promise.reject(new Error('store unavailable'));
+    return put(key, value, ttl);
+  };
+  try {
+    const first = await create();
+    expect(first.status).toBeGreaterThanOrEqual(500);
+    expect(world.fake.deployments.size).toBe(before + 1);
+    const retry = await create();
+    expect(retry.status).toBe(200);
+    expect(world.fake.deployments.get(await idOf(retry))).toBeDefined();
+    expect(world.fake.deployments.size).toBe(before + 1);
+  } finally {
+    store.put = put;
+  }
 });

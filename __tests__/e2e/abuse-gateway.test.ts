@@ -177,8 +177,10 @@ async function refusedWhileHeld(credential: string, size: number): Promise<Respo
 describe('finding 3: buffered create bodies are budgeted', () => {
   test('creates held back past max_buffered_body_bytes are refused 503 at once; the budget returns when they end', async () => {
     const size = 500 * KiB;
-    const holders = [await credential(), await credential()].map((c) => held(createHead(c, size), '{'));
-    const third = await credential();
+    // Every credential first: the holders' 3-second body deadline must not run out while a slow
+    // (loaded) machine answers the third exchange.
+    const [first, second, third] = [await credential(), await credential(), await credential()];
+    const holders = [first, second].map((c) => held(createHead(c, size), '{'));
     // Wait until both holders are buffering (their bytes taken), then a third create is refused.
     const answer = await refusedWhileHeld(third, size);
     expect((await errorOf(answer)).code).toBe('unavailable');

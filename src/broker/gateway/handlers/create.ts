@@ -169,6 +169,18 @@ async function createOnce(
     headers: new Headers({ 'content-type': 'application/json' }),
     body: JSON.stringify(checkedBody),
   };
+  // Marked before it is sent, not only when it fails: should the store fail after Vercel made the
+  // deployment (the record cannot be written), the client's retry looks for it instead of making
+  // a second one. A record, once written, is what a retry finds first.
+  if (!ambiguous) {
+    try {
+      await markAmbiguous(ctx, key, ttl);
+    } catch (error) {
+      // Nothing sent: the unit goes back if the store takes it (if not, the job has one less, never one more).
+      await ctx.store.take(quotaKey, -1, max, JOB_WINDOW_MS).catch(() => undefined);
+      throw error;
+    }
+  }
   let response: Response;
   try {
     response = await forwardToVercel(upstream, upstreamRequest);
@@ -176,7 +188,6 @@ async function createOnce(
     // Sent but unanswered: Vercel may have created it. Look before letting the client retry.
     const found = await findCreated(ctx, digest);
     if (found) return await remember(ctx, key, found, ttl);
-    await markAmbiguous(ctx, key, ttl);
     throw error;
   }
   if (!response.ok) {
@@ -185,12 +196,12 @@ async function createOnce(
       await response.body?.cancel();
       return await remember(ctx, key, found, ttl);
     }
-    if (response.status >= 500) await markAmbiguous(ctx, key, ttl);
-    else {
+    // A 5xx leaves the marker: Vercel may have made it.
+    if (response.status < 500) {
       // Refused for certain: give back the one unit held for this body (this attempt's, or an
       // ambiguous earlier attempt's), and drop the marker so a later retry takes its own again.
       await ctx.store.take(quotaKey, -1, max, JOB_WINDOW_MS);
-      if (ambiguous) await clearAmbiguous(ctx, key);
+      await clearAmbiguous(ctx, key);
     }
     return await relayResponse(response);
   }
