@@ -173,8 +173,11 @@ test('upload and deployment quotas count per job, across credentials and instanc
 });
 
 test('an exchange the store could not record answers 503 and gives the job its slot back', async () => {
+  // The step composed from primitives (a Redis Cluster, the Durable Object store): the record's
+  // write fails after the slot was taken.
   const store = new MemoryReplayStore();
-  const { exchange } = await instance({ store });
+  const composedStore = Object.assign(store, { exchange: undefined });
+  const { exchange } = await instance({ store: composedStore });
   const put = store.put.bind(store);
   store.put = () => Promise.reject(new Error('store down'));
   const key = { 'idempotency-key': 'r'.repeat(32) };
@@ -183,6 +186,19 @@ test('an exchange the store could not record answers 503 and gives the job its s
   store.put = put;
   const retry = await exchange(JOB_B, key);
   expect(retry.status).toBe(200);
+});
+
+test('an exchange whose one store step fails answers 503 and takes nothing: the retry gets the slot', async () => {
+  const store = new MemoryReplayStore();
+  const { exchange } = await instance({ store });
+  const step = store.exchange.bind(store);
+  store.exchange = () => Promise.reject(new Error('store down'));
+  const key = { 'idempotency-key': 's'.repeat(32) };
+  const failed = await exchange(JOB_B, key);
+  expect(failed.status).toBe(503);
+  expect(await codeOf(failed)).toBe('unavailable');
+  store.exchange = step;
+  expect((await exchange(JOB_B, key)).status).toBe(200);
 });
 
 test('a retried exchange whose credential was revoked since is refused, not handed a dead credential', async () => {

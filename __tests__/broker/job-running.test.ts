@@ -142,3 +142,18 @@ test('a require_dpop project refuses an exchange without a proof before asking G
   expect((await errorOf(refused)).message).toMatch(/requires DPoP-bound credentials/);
   expect(github.requests.slice(before)).toEqual([]);
 });
+
+test('a refused job check gives the slot back and forgets the retry record: the job still gets one credential only', async () => {
+  const w = await world();
+  const job = runningJob();
+  const key = { 'idempotency-key': 'g'.repeat(32) };
+  github.setAvailable(false);
+  expect((await w.exchange(job, 'marketing-site', 'preview', key)).status).toBe(503);
+  github.setAvailable(true);
+  // The retry the 503 asked for takes the slot the refusal gave back and mints its own credential.
+  const retry = await w.exchange(job, 'marketing-site', 'preview', key);
+  expect(retry.status).toBe(200);
+  expect(w.audit().at(-1)!.reason).not.toMatch(/retry of the same exchange/);
+  // A record left behind would have answered that retry without a slot, leaving this one a second.
+  expect((await errorOf(await w.exchange(job))).code).toBe('job_limit');
+});

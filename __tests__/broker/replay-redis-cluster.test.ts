@@ -44,6 +44,25 @@ test('reserve, records and take behave as on one node, with the keys on every no
   expect(cluster.ports.reduce((sum, port) => sum + keysOn(port), 0)).toBe(36);
 });
 
+test("the exchange's step on a cluster: composed from single-key commands, the same outcomes", async () => {
+  const store = open(cluster.url());
+  await eventually(() => store.ping());
+  const rate = { key: 'rate:exchange:o:1', limit: 2, ttlMs: 60_000 };
+  const job = {
+    slot: { key: 'jobslots:p:j', limit: 1, ttlMs: 60_000 },
+    record: { key: 'jobcred:p:j:k', value: 'first', ttlMs: 60_000, mode: 'find' as const },
+  };
+  const token = (jti: string) => ({ key: `jti:x:${jti}`, ttlMs: 60_000 });
+  expect(await store.exchange({ rate, token: token('a'), job })).toEqual({ result: 'admitted' });
+  expect(await store.exchange({ rate, token: token('a'), job })).toEqual({ result: 'replayed' });
+  expect(await store.exchange({ rate, token: token('b'), job })).toEqual({ result: 'rate_limited' });
+  expect(await store.exchange({ token: token('c'), job })).toEqual({ result: 'retry', record: 'first' });
+  expect(await store.exchange({ token: token('d'), job: { slot: job.slot } })).toEqual({
+    result: 'job_limit',
+  });
+  expect(await store.reserve('jti:x:b', 60_000)).toBe(true);
+});
+
 test('concurrent takes from two clients never pass the limit together, on every slot', async () => {
   const a = open(cluster.url());
   const b = open(cluster.url());

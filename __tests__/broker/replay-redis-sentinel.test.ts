@@ -60,6 +60,11 @@ test('a failover: calls fail within the deadline during the gap, then work again
   await eventually(() => bounded.ping!());
   expect(await bounded.reserve('jti:before', 60_000)).toBe(true);
   expect(await bounded.take('quota', 1, 1, 60_000)).toBe(1);
+  // The exchange's one-step script: a job's one slot taken before the failover.
+  const job = { slot: { key: 'jobslots:p:j', limit: 1, ttlMs: 60_000 } };
+  expect(await bounded.exchange!({ token: { key: 'jti:x0', ttlMs: 60_000 }, job })).toEqual({
+    result: 'admitted',
+  });
   await group.replicaInSync();
   // The reservation and the counter are on the replica before the master goes.
   execFileSync('redis-cli', [
@@ -94,6 +99,13 @@ test('a failover: calls fail within the deadline during the gap, then work again
   // What was held before the failover is still held: no token replayed, no quota passed twice.
   expect(await bounded.reserve('jti:before', 60_000)).toBe(false);
   expect(await bounded.take('quota', 1, 1, 60_000)).toBeUndefined();
+  // The script runs on the promoted replica (EVAL when it answers NOSCRIPT) and sees the slot taken.
+  expect(await bounded.exchange!({ token: { key: 'jti:x0', ttlMs: 60_000 } })).toEqual({
+    result: 'replayed',
+  });
+  expect(await bounded.exchange!({ token: { key: 'jti:x1', ttlMs: 60_000 }, job })).toEqual({
+    result: 'job_limit',
+  });
 });
 
 test('the deadline bounds any call of any store, also one a store holds forever', async () => {
@@ -104,10 +116,14 @@ test('the deadline bounds any call of any store, also one a store holds forever'
     get: () => never,
     put: () => never,
     take: () => never,
+    exchange: () => never,
   };
   const bounded = withDeadline(held, 50);
   await expect(bounded.reserve('k', 1)).rejects.toThrow(
     'the replay store did not answer reserve within 50 ms',
   );
   await expect(bounded.take('k', 1, 1, 1)).rejects.toMatchObject({ name: 'TimeoutError' });
+  await expect(bounded.exchange!({ token: { key: 'k', ttlMs: 1 } })).rejects.toThrow(
+    'the replay store did not answer exchange within 50 ms',
+  );
 });

@@ -115,7 +115,7 @@ export function createBroker(deps: BrokerDeps): Broker {
     ...deps,
     now,
     serverUrl,
-    limitExchange: createExchangeRateLimit(deps.replay, now),
+    exchangeRate: createExchangeRateLimit(now),
     revocations,
     ...(jobStatus ? { jobStatus } : {}),
   };

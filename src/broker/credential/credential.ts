@@ -184,11 +184,16 @@ function randomId(): string {
   return randomHex(12);
 }
 
+/** A new credential's claims with their id: recorded for a retry before they are signed. */
+export function newCredentialClaims(claims: Omit<CredentialClaims, 'v' | 'cid'>): CredentialClaims {
+  return { v: 1, cid: `cred_${randomId()}`, ...claims };
+}
+
 export async function mintCredential(
   keys: SigningKeys,
   claims: Omit<CredentialClaims, 'v' | 'cid'>,
 ): Promise<{ credential: string; claims: CredentialClaims }> {
-  return signCredential(keys, { v: 1, cid: `cred_${randomId()}`, ...claims });
+  return signCredential(keys, newCredentialClaims(claims));
 }
 
 /**

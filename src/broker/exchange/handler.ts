@@ -1,8 +1,13 @@
 /** `POST /v1/exchange`: verified OIDC token → replay reservation → policy → a deploy credential. */
-import type { BatchCapability, ExchangeResponse } from '../../shared/wire.js';
+import {
+  IDEMPOTENCY_HEADER,
+  IDEMPOTENCY_KEY_PATTERN,
+  type BatchCapability,
+  type ExchangeResponse,
+} from '../../shared/wire.js';
 import type { Logger } from '../audit.js';
 import {
-  mintCredential,
+  newCredentialClaims,
   signCredential,
   type CredentialClaims,
   type SigningKeys,
@@ -15,10 +20,11 @@ import type { GitHubClaims } from '../oidc/claims.js';
 import type { TokenVerifier } from '../oidc/verify.js';
 import type { CompiledConfig, CompiledProject } from '../policy/compiled.js';
 import { evaluatePolicy } from '../policy/evaluate.js';
-import type { ReplayStore } from '../store/store.js';
+import type { ExchangeStep, ReplayStore } from '../store/store.js';
+import type { ExchangeRateLimit } from '../limits/rate.js';
 import { batchCapability } from '../gateway/frames.js';
 import { checkJobRunning, checkProof } from './job-checks.js';
-import { findRetry, recordRetry, retryRecordKey, takeJobSlot } from './job-credentials.js';
+import { giveBack, jobLimit, jobStep, retryRecordKey, takeJobStep, usableRetry } from './job-credentials.js';
 import { reserveToken } from './one-time.js';
 import { readExchangeRequest } from './request.js';
 
@@ -32,8 +38,8 @@ export interface ExchangeDeps {
   now: () => number;
   /** GitHub's web origin, for the run URL in audit lines and refusals. */
   serverUrl: string;
-  /** Exchanges per minute per repository owner (limits/rate.ts); throws 429 past the limit. */
-  limitExchange?: (config: CompiledConfig, owner: string, insider: boolean) => Promise<void>;
+  /** Exchanges per minute per repository owner (limits/rate.ts): 429 past the limit. */
+  exchangeRate?: ExchangeRateLimit;
   /** With a github_app: is the job that asks still running? */
   jobStatus?: JobStatusChecker;
   /** A retried exchange never hands back a credential that was revoked since. */
@@ -53,15 +59,38 @@ export async function handleExchange(
     claims,
     audit,
   } = await readExchangeRequest(request, deps.verifyToken, nodeBody);
-  // Reserved before policy and minting, whatever the outcome: one token, one attempt.
-  await reserveToken(deps, claims, audit);
-
   const decision = evaluatePolicy(deps.config, claims, asked, target);
+  const now = deps.now();
+  const grant = decision.allowed ? decision.grant : undefined;
+  const job = grant && (await jobKey(claims));
+  const jobAudit = { ...audit, run_url: runUrl(deps.serverUrl, claims) };
+  const expires = Math.min(now + deps.config.credentialTtlSeconds * 1000, now + 3600_000);
+  const pendingFor = (project: CompiledProject, jkt: string | undefined) =>
+    newCredentialClaims(credentialClaims(claims, project, { target, job: job!, jkt, now, expires }));
+  const recordFor = async (project: CompiledProject, pending: CredentialClaims) => {
+    const key = await retryRecordKey(request, project, job!, jobAudit);
+    return key === undefined ? undefined : { key, pending, ttlMs: expires - now };
+  };
+  // When every check before the job's slot is already known to pass (no proof to verify: the
+  // proof's own reservation needs the store), the slot and the retry record are taken with the
+  // token's reservation, in one store step (docs/benchmarks.md, "Round 3").
+  let step: NonNullable<ExchangeStep['job']> | undefined;
+  let pending: CredentialClaims | undefined;
+  if (
+    grant &&
+    !grant.project.requireDpop &&
+    deps.upstreamToken(grant.project.tokenEnv) &&
+    validKey(request)
+  ) {
+    pending = pendingFor(grant.project, undefined);
+    step = jobStep(grant.project, job!, await recordFor(grant.project, pending));
+  }
+  // Reserved before policy and minting, whatever the outcome: one token, one attempt.
+  let outcome = await reserveToken(deps, claims, audit, step);
+
   if (!decision.allowed)
     throw new BrokerError(403, 'policy_denied', decision.message).with({ audit, reason: decision.message });
   const { project } = decision.grant;
-  const job = await jobKey(claims);
-  const jobAudit = { ...audit, run_url: runUrl(deps.serverUrl, claims) };
   // Every refusal that costs no GitHub request comes first (the proof, the token, a retry, the
   // job's slot); asking GitHub whether the job runs is the last check before minting.
   const jkt = await checkProof(request, deps, project, jobAudit);
@@ -77,7 +106,6 @@ export async function handleExchange(
       'The broker is not configured to deploy this project; tell its admin.',
     ).with({ audit, reason: `missing upstream token ${project.tokenEnv}` });
   }
-  const now = deps.now();
   const allow = (credentialId: string, retry: boolean) =>
     deps.logger.audit({
       event: 'exchange',
@@ -88,33 +116,43 @@ export async function handleExchange(
       credential_id: credentialId,
     });
 
-  // A retry of the same step (same idempotency key, same key pair) gets its credential back.
-  const record = await retryRecordKey(request, project, job, jobAudit);
-  const previous = record && (await findRetry(deps, record, { target, jkt, now }, jobAudit));
-  if (previous) {
-    await checkJobRunning(deps, claims, project, jobAudit);
-    const { credential } = await signCredential(deps.keys, previous);
-    allow(previous.cid, true);
-    return exchangeResponse(credential, previous, project, batchCapability(deps.config.limits), requestId);
+  if (!step) {
+    pending = pendingFor(project, jkt);
+    step = jobStep(project, job!, await recordFor(project, pending));
+    outcome = await takeJobStep(deps, step, jobAudit);
   }
-
-  const giveBackSlot = await takeJobSlot(deps, project, job, jobAudit);
+  // A retry of the same step (same idempotency key, same key pair) gets its credential back.
+  if (outcome?.result === 'retry') {
+    const previous = await usableRetry(deps, outcome.record, { target, jkt, now }, jobAudit);
+    if (previous) {
+      await checkJobRunning(deps, claims, project, jobAudit);
+      const { credential } = await signCredential(deps.keys, previous);
+      allow(previous.cid, true);
+      return exchangeResponse(credential, previous, project, batchCapability(deps.config.limits), requestId);
+    }
+    // The record is another target's or key's, or about to expire: a new credential replaces it.
+    step = jobStep(project, job!, await recordFor(project, pending!), 'replace');
+    outcome = await takeJobStep(deps, step, jobAudit);
+  }
+  if (outcome?.result === 'job_limit') throw jobLimit(project, job!, jobAudit);
+  let credential: string;
   try {
     await checkJobRunning(deps, claims, project, jobAudit);
+    ({ credential } = await signCredential(deps.keys, pending!));
   } catch (error) {
-    // Refused (or unconfirmed) before anything was minted: the slot is the job's again.
-    await giveBackSlot();
+    // Refused (or unconfirmed) before anything was answered: the slot is the job's again.
+    await giveBack(deps, step);
     throw error;
   }
-  const expires = Math.min(now + deps.config.credentialTtlSeconds * 1000, now + 3600_000);
-  const { credential, claims: minted } = await mintCredential(
-    deps.keys,
-    credentialClaims(claims, project, { target, job, jkt, now, expires }),
-  );
-  if (record) await recordRetry(deps, record, minted, expires - now, giveBackSlot, jobAudit);
-  allow(minted.cid, false);
-  return exchangeResponse(credential, minted, project, batchCapability(deps.config.limits), requestId);
+  allow(pending!.cid, false);
+  return exchangeResponse(credential, pending!, project, batchCapability(deps.config.limits), requestId);
 }
+
+/** An Idempotency-Key the request may carry: absent, or well-formed (retryRecordKey refuses others). */
+const validKey = (request: Request) => {
+  const key = request.headers.get(IDEMPOTENCY_HEADER);
+  return key === null || IDEMPOTENCY_KEY_PATTERN.test(key);
+};
 
 /** What the credential carries: scope from the grant, provenance only from the verified token. */
 function credentialClaims(

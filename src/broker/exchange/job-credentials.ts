@@ -10,24 +10,13 @@ import type { CredentialClaims } from '../credential/credential.js';
 import { badRequest, BrokerError } from '../errors.js';
 import { JOB_WINDOW_MS } from '../github/job.js';
 import type { CompiledProject } from '../policy/compiled.js';
-import { storeKeys } from '../store/store.js';
+import { runExchangeStep } from '../store/exchange-step.js';
+import { storeKeys, type ExchangeOutcome, type ExchangeStep } from '../store/store.js';
 import type { ExchangeDeps } from './handler.js';
 import { storeUnavailable } from './one-time.js';
 
 const sha256Hex = async (text: string) =>
   toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(text))));
-
-/** A store failure on the way to a credential fails closed, with a retry hint. */
-async function orUnavailable<T>(what: string, work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (error) {
-    if (error instanceof BrokerError) throw error;
-    throw new BrokerError(503, 'unavailable', `The broker cannot ${what} right now; retry shortly.`, {
-      'retry-after': '5',
-    });
-  }
-}
 
 /** The store key of this step's retry record, when the request names its step (Idempotency-Key). */
 export async function retryRecordKey(
@@ -43,16 +32,75 @@ export async function retryRecordKey(
   return storeKeys.exchangeRetry(project.name, job, await sha256Hex(idempotencyKey));
 }
 
-/** The credential an earlier attempt of this step minted, when it is still good for this request. */
-export async function findRetry(
+/** The job's part of the exchange's store step: one slot, and this step's retry record if it has one. */
+export function jobStep(
+  project: CompiledProject,
+  job: string,
+  record: { key: string; pending: CredentialClaims; ttlMs: number } | undefined,
+  mode: 'find' | 'replace' = 'find',
+): NonNullable<ExchangeStep['job']> {
+  const slot = {
+    key: storeKeys.jobSlots(project.name, job),
+    limit: project.maxCredentialsPerJob,
+    ttlMs: JOB_WINDOW_MS,
+  };
+  if (!record) return { slot };
+  return {
+    slot,
+    record: { key: record.key, value: JSON.stringify(record.pending), ttlMs: record.ttlMs, mode },
+  };
+}
+
+/** Takes the job's part on its own (when it could not ride with the token's reservation). */
+export async function takeJobStep(
   deps: ExchangeDeps,
-  record: string,
+  step: NonNullable<ExchangeStep['job']>,
+  audit: Partial<AuditEvent>,
+): Promise<ExchangeOutcome> {
+  try {
+    return await runExchangeStep(deps.replay, { job: step });
+  } catch {
+    throw new BrokerError(
+      503,
+      'unavailable',
+      "The broker cannot count this job's credentials right now; retry shortly.",
+      {
+        'retry-after': '5',
+      },
+    ).with({ audit, reason: 'replay store unavailable' });
+  }
+}
+
+/** The refusal of a job that has all its credentials. */
+export function jobLimit(project: CompiledProject, job: string, audit: Partial<AuditEvent>): BrokerError {
+  return new BrokerError(
+    403,
+    'job_limit',
+    `This job already obtained ${project.maxCredentialsPerJob} credential(s) for ${project.name}, the project's max_credentials_per_job. Use the credential the job already has, or re-run the job (a new attempt is a new job).`,
+  ).with({
+    audit,
+    reason: `job_limit: ${project.maxCredentialsPerJob} credential(s) already issued to job ${job}`,
+  });
+}
+
+/** A credential taken but never answered: the slot is the job's again, and no retry finds the record. */
+export async function giveBack(deps: ExchangeDeps, step: NonNullable<ExchangeStep['job']>): Promise<void> {
+  const { slot, record } = step;
+  await Promise.all([
+    deps.replay.take(slot.key, -1, slot.limit, slot.ttlMs).catch(() => undefined),
+    record && deps.replay.release(record.key).catch(() => undefined),
+  ]);
+}
+
+/** The credential an earlier attempt of this step minted, when it is still good for this request. */
+export async function usableRetry(
+  deps: ExchangeDeps,
+  stored: string,
   wanted: { target: string; jkt: string | undefined; now: number },
   audit: Partial<AuditEvent>,
 ): Promise<CredentialClaims | undefined> {
-  const stored = await orUnavailable('look up this job', () => deps.replay.get(record));
-  const previous = stored ? (JSON.parse(stored) as CredentialClaims) : undefined;
-  if (!previous || previous.tgt !== wanted.target || previous.jkt !== wanted.jkt) return undefined;
+  const previous = JSON.parse(stored) as CredentialClaims;
+  if (previous.tgt !== wanted.target || previous.jkt !== wanted.jkt) return undefined;
   if (previous.exp <= wanted.now + 5_000) return undefined;
   // Revoked meanwhile (the job's own post step, an admin): the retry gets a refusal, not a
   // credential every gateway call would refuse. The store's silence is a 503, as at the gateway.
@@ -68,50 +116,4 @@ export async function findRetry(
     ).with({ audit, reason: `retry of revoked credential ${previous.cid}` });
   }
   return previous;
-}
-
-/** Takes one of the job's credential slots; returns the give-back for a credential never answered. */
-export async function takeJobSlot(
-  deps: ExchangeDeps,
-  project: CompiledProject,
-  job: string,
-  audit: Partial<AuditEvent>,
-): Promise<() => Promise<void>> {
-  // One job, a bounded number of credentials: counted atomically in the store every instance shares.
-  const slotKey = storeKeys.jobSlots(project.name, job);
-  const taken = await orUnavailable("count this job's credentials", () =>
-    deps.replay.take(slotKey, 1, project.maxCredentialsPerJob, JOB_WINDOW_MS),
-  );
-  if (taken === undefined) {
-    throw new BrokerError(
-      403,
-      'job_limit',
-      `This job already obtained ${project.maxCredentialsPerJob} credential(s) for ${project.name}, the project's max_credentials_per_job. Use the credential the job already has, or re-run the job (a new attempt is a new job).`,
-    ).with({
-      audit,
-      reason: `job_limit: ${project.maxCredentialsPerJob} credential(s) already issued to job ${job}`,
-    });
-  }
-  return async () => {
-    await deps.replay.take(slotKey, -1, project.maxCredentialsPerJob, JOB_WINDOW_MS).catch(() => undefined);
-  };
-}
-
-/** Records the minted credential for a retry of this step; unrecorded, it is never answered. */
-export async function recordRetry(
-  deps: ExchangeDeps,
-  record: string,
-  minted: CredentialClaims,
-  ttlMs: number,
-  giveBackSlot: () => Promise<void>,
-  audit: Partial<AuditEvent>,
-): Promise<void> {
-  try {
-    await orUnavailable('record this exchange', () => deps.replay.put(record, JSON.stringify(minted), ttlMs));
-  } catch (error) {
-    // Unrecorded, the credential could not be handed to a retry: it is never answered, and the
-    // job's slot is given back so the retry the 503 asks for can succeed.
-    await giveBackSlot();
-    throw (error as BrokerError).with({ audit, reason: 'replay store unavailable' });
-  }
 }

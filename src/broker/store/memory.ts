@@ -1,15 +1,18 @@
 /** The store of a single broker instance: bounded, and full means refusing, never forgetting. */
-import type { ReplayStore } from './store.js';
+import type { CounterStep, ExchangeOutcome, ExchangeStep, ReplayStore } from './store.js';
+
+type Entries = Map<string, { expiry: number; value: string }>;
 
 /**
  * In-memory store for a single broker instance. Bounded: when full it evicts expired keys and,
  * failing that, refuses new reservations (fails closed) rather than forgetting a live one.
  * Counters (`take`) live in their own map with their own bound, so no number of rate windows or
- * quotas can crowd out a `jti` reservation, and no reservation can block a counter.
+ * quotas can crowd out a `jti` reservation, and no reservation can block a counter. Every method
+ * runs to its end without awaiting, so each (the exchange's several steps included) is atomic.
  */
 export class MemoryReplayStore implements ReplayStore {
-  private readonly entries = new Map<string, { expiry: number; value: string }>();
-  private readonly counters = new Map<string, { expiry: number; value: string }>();
+  private readonly entries: Entries = new Map();
+  private readonly counters: Entries = new Map();
   private readonly maxEntries: number;
   private readonly now: () => number;
 
@@ -19,9 +22,7 @@ export class MemoryReplayStore implements ReplayStore {
   }
 
   async reserve(key: string, ttlMs: number): Promise<boolean> {
-    if (this.live(key) !== undefined) return false;
-    this.set(this.entries, key, '1', ttlMs);
-    return true;
+    return this.reserveNow(key, ttlMs);
   }
 
   async release(key: string): Promise<void> {
@@ -37,6 +38,48 @@ export class MemoryReplayStore implements ReplayStore {
   }
 
   async take(key: string, amount: number, limit: number, ttlMs: number): Promise<number | undefined> {
+    return this.takeNow(key, amount, limit, ttlMs);
+  }
+
+  /** The exchange's steps in order, with nothing in between (store/exchange-step.ts has the rules). */
+  async exchange({ rate, token, job }: ExchangeStep): Promise<ExchangeOutcome> {
+    if (rate && this.takeNow(rate.key, 1, rate.limit, rate.ttlMs) === undefined)
+      return { result: 'rate_limited' };
+    try {
+      if (token && !this.reserveNow(token.key, token.ttlMs)) return { result: 'replayed' };
+    } catch (error) {
+      // Full: the token is refused closed, and the rate it would have spent is not spent.
+      if (rate) this.give(rate);
+      throw error;
+    }
+    if (!job) return { result: 'admitted' };
+    const { slot, record } = job;
+    const previous = record?.mode === 'find' ? this.live(record.key) : undefined;
+    if (previous !== undefined) return { result: 'retry', record: previous };
+    if (this.takeNow(slot.key, 1, slot.limit, slot.ttlMs) === undefined) return { result: 'job_limit' };
+    if (record) {
+      try {
+        this.set(this.entries, record.key, record.value, record.ttlMs);
+      } catch (error) {
+        this.give(slot);
+        throw error;
+      }
+    }
+    return { result: 'admitted' };
+  }
+
+  /** Reservations and records held (counters not included). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private reserveNow(key: string, ttlMs: number): boolean {
+    if (this.live(key) !== undefined) return false;
+    this.set(this.entries, key, '1', ttlMs);
+    return true;
+  }
+
+  private takeNow(key: string, amount: number, limit: number, ttlMs: number): number | undefined {
     const entry = this.counters.get(key);
     const live = entry && entry.expiry > this.now() ? entry : undefined;
     const next = Number(live?.value ?? 0) + amount;
@@ -46,9 +89,8 @@ export class MemoryReplayStore implements ReplayStore {
     return next;
   }
 
-  /** Reservations and records held (counters not included). */
-  get size(): number {
-    return this.entries.size;
+  private give(counter: CounterStep): void {
+    this.takeNow(counter.key, -1, counter.limit, counter.ttlMs);
   }
 
   private live(key: string): string | undefined {
@@ -59,12 +101,7 @@ export class MemoryReplayStore implements ReplayStore {
     return undefined;
   }
 
-  private set(
-    map: Map<string, { expiry: number; value: string }>,
-    key: string,
-    value: string,
-    ttlMs: number,
-  ): void {
+  private set(map: Entries, key: string, value: string, ttlMs: number): void {
     const now = this.now();
     if (!map.has(key) && map.size >= this.maxEntries) {
       for (const [k, e] of map) if (e.expiry <= now) map.delete(k);

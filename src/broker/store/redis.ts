@@ -5,32 +5,14 @@
  * command rejects at once (no offline queue) and the caller fails closed (503); the client
  * reconnects with backoff in the background and the broker recovers by itself.
  */
-import { createClient, createCluster, createSentinel, defineScript } from '@redis/client';
+import { createClient, createCluster, createSentinel } from '@redis/client';
+import { composeExchangeStep } from './exchange-step.js';
 import { parseClusterUrl, parseSentinelUrl, redactRedisUrl, type SentinelGroup } from './redis-urls.js';
-import type { ReplayStore } from './store.js';
+import { exchange, exchangeOutcome, take, ttl } from './redis-scripts.js';
+import type { ExchangeOutcome, ExchangeStep, ReplayStore } from './store.js';
 
 export { parseClusterUrl, parseSentinelUrl, redactRedisUrl } from './redis-urls.js';
-
-/**
- * `take` as one Lua script: Redis runs it atomically, so two instances can never both pass a limit.
- * It reads and writes KEYS[1] only, so on a Redis Cluster it stays within one hash slot.
- */
-export const TAKE_SCRIPT = `local next = (tonumber(redis.call('GET', KEYS[1])) or 0) + tonumber(ARGV[1])
-if next > tonumber(ARGV[2]) then return false end
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SET', KEYS[1], next, 'KEEPTTL')
-else redis.call('SET', KEYS[1], next, 'PX', ARGV[3]) end
-return next`;
-
-/** EVALSHA with the script's digest, falling back to EVAL once per connection (node-redis does it). */
-const take = defineScript({
-  SCRIPT: TAKE_SCRIPT,
-  NUMBER_OF_KEYS: 1,
-  parseCommand(parser, key: string, amount: number, limit: number, ttlMs: number) {
-    parser.pushKey(key);
-    parser.push(String(amount), String(limit), String(ttlMs));
-  },
-  transformReply: (reply: unknown) => reply as string | number | null,
-});
+export { TAKE_SCRIPT, EXCHANGE_SCRIPT } from './redis-scripts.js';
 
 export interface RedisStoreOptions {
   /** How long one command may take before it fails (and the request answers 503). */
@@ -47,14 +29,13 @@ export function reconnectDelay(attempt: number, random: () => number = Math.rand
   return Math.round(base / 2 + (random() * base) / 2);
 }
 
-const ttl = (ms: number) => Math.max(1, Math.ceil(ms));
-
 /** The commands the store sends; a single-node client and a cluster client both have them. */
 interface StoreClient {
   set(key: string, value: string, options: object): Promise<unknown>;
   get(key: string): Promise<string | null>;
   del(key: string): Promise<unknown>;
   take(key: string, amount: number, limit: number, ttlMs: number): Promise<string | number | null>;
+  exchange(step: ExchangeStep): Promise<string[]>;
   connect(): Promise<unknown>;
   close(): Promise<unknown>;
   destroy(): void;
@@ -117,7 +98,7 @@ function sentinelClient(group: SentinelGroup, socket: object, timeoutMs: number)
     // node-redis leaves the periodic topology scan off by default: a promoted replica would be
     // found only when a command fails on the old master.
     scanInterval: 1_000,
-    scripts: { take },
+    scripts: { take, exchange },
     commandOptions: { timeout: timeoutMs },
   }) as unknown as StoreClient;
 }
@@ -197,7 +178,12 @@ export class RedisReplayStore implements ReplayStore {
           `the replay store URL must start with redis://, rediss://, redis+cluster://, rediss+cluster://, redis+sentinel:// or rediss+sentinel://, got ${parsed.protocol}//`,
         );
       }
-      this.client = createClient({ url, scripts: { take }, ...common, socket }) as unknown as StoreClient;
+      this.client = createClient({
+        url,
+        scripts: { take, exchange },
+        ...common,
+        socket,
+      }) as unknown as StoreClient;
       // Without a listener node-redis would throw connection errors as uncaught exceptions.
       this.client.on('error', (error: Error) => onEvent('error', error.message));
       this.client.on('ready', () => onEvent('ready'));
@@ -300,6 +286,16 @@ export class RedisReplayStore implements ReplayStore {
       this.client.take(`keyhole:${key}`, amount, Math.min(limit, Number.MAX_SAFE_INTEGER), ttl(ttlMs)),
     );
     return reply === null ? undefined : Number(reply);
+  }
+
+  /**
+   * The exchange's step in one script, one round trip; on a Cluster its keys live in different
+   * hash slots, so there it is composed from single-key commands (exchange-step.ts).
+   */
+  async exchange(step: ExchangeStep): Promise<ExchangeOutcome> {
+    if (this.mode === 'cluster') return composeExchangeStep(this, step);
+    await this.connected();
+    return exchangeOutcome(await this.bounded(() => this.client.exchange(step)));
   }
 
   /** Readiness: Redis answers a PING within the command timeout. */

@@ -18,10 +18,49 @@ export interface ReplayStore {
    * store gives the same guarantee across instances.
    */
   take(key: string, amount: number, limit: number, ttlMs: number): Promise<number | undefined>;
+  /**
+   * The exchange's store work as one operation (one round trip to a shared store): the owner's rate
+   * window, the token's reservation and the job's slot with its retry record, in that order, each
+   * only when given (store/exchange-step.ts has the exact rules). Stores that cannot do it in one
+   * step leave it out; `runExchangeStep` then composes it from the primitives above.
+   */
+  exchange?(step: ExchangeStep): Promise<ExchangeOutcome>;
   /** Readiness: resolves when the store answers (a Redis PING); absent for stores that always do. */
   ping?(): Promise<void>;
   close?(): Promise<void>;
 }
+
+/** A counter taken by one: the rate window and the job's slots (`take` with amount 1). */
+export interface CounterStep {
+  key: string;
+  limit: number;
+  ttlMs: number;
+}
+
+/** What one exchange asks of the store; every part is optional, the order is fixed. */
+export interface ExchangeStep {
+  /** The owner's rate window: past its limit nothing else is taken (`rate_limited`). */
+  rate?: CounterStep;
+  /** The token's `jti`, reserved for `ttlMs` (`replayed` when held; the rate stays taken). */
+  token?: { key: string; ttlMs: number };
+  /** The job's slot, and the record a retry of the same step (Idempotency-Key) is answered from. */
+  job?: {
+    slot: CounterStep;
+    /**
+     * `find`: a live record is answered (`retry`) and no slot is taken; otherwise, or with
+     * `replace` (the record found did not fit the request), the slot is taken and the record written.
+     */
+    record?: { key: string; value: string; ttlMs: number; mode: 'find' | 'replace' };
+  };
+}
+
+/** The first refusal, or `admitted` with everything the step asked for taken. */
+export type ExchangeOutcome =
+  | { result: 'admitted' }
+  | { result: 'rate_limited' }
+  | { result: 'replayed' }
+  | { result: 'job_limit' }
+  | { result: 'retry'; record: string };
 
 /**
  * Every key the broker keeps in the store, in one place: a new record or counter is added here, so
