@@ -1,5 +1,6 @@
 /** The pinned project's own deployments: read one, stream its build log, cancel it. */
 import { answerJson, type GatewayResult, type ProjectContext } from '../context.js';
+import { endingWithCredential } from '../follow.js';
 import { copyResponseHeaders, forwardToVercel, relayResponse } from '../forward.js';
 import { checkTargetReach, ownedDeployment, resolvedId } from '../ownership.js';
 
@@ -27,7 +28,10 @@ export async function streamDeploymentEvents(ctx: ProjectContext): Promise<Gatew
     query: route.query,
     teamId: ctx.project.teamId,
   });
-  return { response: await relayResponse(response), upstreamStatus: response.status };
+  return {
+    response: endingWithCredential(await relayResponse(response), ctx),
+    upstreamStatus: response.status,
+  };
 }
 
 export async function cancelDeployment(ctx: ProjectContext): Promise<GatewayResult> {

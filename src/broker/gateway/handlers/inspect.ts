@@ -5,6 +5,7 @@
  */
 import { forbidden } from '../../errors.js';
 import type { GatewayResult, ProjectContext } from '../context.js';
+import { endingWithCredential } from '../follow.js';
 import { forwardToVercel, relayResponse } from '../forward.js';
 import { checkPinned, checkTargetReach, ownedDeployment, resolvedId } from '../ownership.js';
 
@@ -74,7 +75,7 @@ export async function getRequestLogs(ctx: ProjectContext): Promise<GatewayResult
 
 /**
  * `GET /v1/projects/:pid/deployments/:id/runtime-logs` (`vercel logs --follow`): a JSON-lines stream,
- * relayed as it arrives (never buffered whole) until either side ends it.
+ * relayed as it arrives (never buffered whole) until either side ends it or the credential expires.
  */
 export async function streamRuntimeLogs(ctx: ProjectContext): Promise<GatewayResult> {
   const { route, project, upstream } = ctx;
@@ -91,7 +92,10 @@ export async function streamRuntimeLogs(ctx: ProjectContext): Promise<GatewayRes
     query: route.query,
     teamId: project.teamId,
   });
-  return { response: await relayResponse(response), upstreamStatus: response.status };
+  return {
+    response: endingWithCredential(await relayResponse(response), ctx),
+    upstreamStatus: response.status,
+  };
 }
 
 /** `GET /v9/projects/:pinned/promote/aliases` (`vercel promote status` after a failed promotion). */
