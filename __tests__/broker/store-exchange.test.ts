@@ -219,3 +219,27 @@ test('memory: a full store refuses closed and gives back what the step took befo
   await expect(store.exchange(full)).rejects.toThrow(/full/);
   expect(await counter(store, 'rate:exchange:o1:9')).toBe(0);
 });
+
+test("the Node host's metrics wrapper keeps the one step (a dropped method would silently compose it) and counts its failures", async () => {
+  const { createMetrics } = await import('../../src/broker/host/node/metrics.js');
+  const metrics = createMetrics();
+  const store = new MemoryReplayStore();
+  const counted = metrics.instrumentStore(store);
+  const calls: ExchangeStep[] = [];
+  store.exchange = async (s) => (calls.push(s), { result: 'admitted' });
+  expect(await counted.exchange!(step())).toEqual({ result: 'admitted' });
+  expect(calls).toHaveLength(1);
+  store.exchange = () => Promise.reject(new Error('store down'));
+  await expect(counted.exchange!(step())).rejects.toThrow('store down');
+  expect(await metrics.render()).toMatch(/keyhole_store_errors_total\{operation="exchange"\} 1/);
+  // A store without the step stays without it (the exchange then composes the step).
+  const m = new MemoryReplayStore();
+  const primitives: ReplayStore = {
+    reserve: (k, t) => m.reserve(k, t),
+    release: (k) => m.release(k),
+    get: (k) => m.get(k),
+    put: (k, v, t) => m.put(k, v, t),
+    take: (k, a, l, t) => m.take(k, a, l, t),
+  };
+  expect('exchange' in metrics.instrumentStore(primitives)).toBe(false);
+});

@@ -5,7 +5,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuditEvent, Logger } from '../../audit.js';
-import type { ReplayStore } from '../../store/store.js';
+import type { ExchangeStep, ReplayStore } from '../../store/store.js';
 import type { UpstreamFetch } from '../../gateway/forward.js';
 import type { GitHubObserver } from '../../github/app.js';
 
@@ -214,6 +214,10 @@ function countStoreErrors(store: ReplayStore, storeErrors: Counter<'operation'>)
     get: counted('get', (k: string) => store.get(k)),
     put: counted('put', (k: string, v: string, t: number) => store.put(k, v, t)),
     take: counted('take', (k: string, a: number, l: number, t: number) => store.take(k, a, l, t)),
+    // Kept only where the store has it: without it the exchange composes the step from the above.
+    ...(store.exchange
+      ? { exchange: counted('exchange', (step: ExchangeStep) => store.exchange!(step)) }
+      : {}),
     ping: counted('ping', async () => store.ping?.()),
     close: async () => store.close?.(),
   };
