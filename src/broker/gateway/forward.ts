@@ -155,54 +155,14 @@ export async function uploadToVercel(
   pieces: readonly Uint8Array[],
 ): Promise<WholeAnswer> {
   const size = pieces.reduce((n, p) => n + p.byteLength, 0);
-  const post = upstream.fetch.postWhole;
-  if (!post) {
-    const body = concatBytes(pieces);
-    const response = await forwardToVercel(upstream, {
-      method: 'POST',
-      path: '/v2/files',
-      query: new URLSearchParams(),
-      teamId,
-      headers: new Headers(fileHeaders(digest, size)),
-      body,
-      contentLength: size,
-    });
-    return {
-      status: response.status,
-      contentType: response.headers.get('content-type') ?? '',
-      body: new Uint8Array(await response.arrayBuffer()),
-    };
-  }
-  let answer: WholeAnswer;
-  try {
-    answer = await post(
-      filesUrl(upstream, teamId),
-      plainFileHeaders(upstream, digest, size),
-      pieces,
-      uploadTimeoutMs(upstream, size),
-    );
-  } catch (error) {
-    throw upstreamFailure(error instanceof UpstreamTimeout);
-  }
-  if (answer.status >= 300 && answer.status < 400) throw redirectRefused(answer.status);
-  return answer;
+  return postFile(upstream, teamId, digest, size, pieces, upstream.fetch.postWhole, () =>
+    concatBytes(pieces),
+  );
 }
-
-const filesUrl = (upstream: Upstream, teamId: string) =>
-  `${upstream.baseUrl}/v2/files?teamId=${encodeURIComponent(teamId)}`;
-
-/** Every header of an upstream `POST /v2/files`, as the plain object the lean calls send. */
-const plainFileHeaders = (upstream: Upstream, digest: string, size: number) => ({
-  ...fileHeaders(digest, size),
-  'content-length': String(size),
-  authorization: `Bearer ${upstream.token}`,
-  'user-agent': upstream.userAgent,
-});
 
 /**
  * One file streamed through to `POST /v2/files` (exactly `size` bytes: the caller counts them), its
- * small answer read whole: the same origin, team, token, headers, deadline and redirect refusal as
- * `forwardToVercel`, through the platform's lean `postStream` where it has one.
+ * small answer read whole, through the platform's lean `postStream` where it has one.
  */
 export async function streamToVercel(
   upstream: Upstream,
@@ -211,15 +171,35 @@ export async function streamToVercel(
   size: number,
   body: AsyncIterable<Uint8Array>,
 ): Promise<WholeAnswer> {
-  const post = upstream.fetch.postStream;
-  if (!post) {
+  return postFile(upstream, teamId, digest, size, body, upstream.fetch.postStream, () =>
+    size === 0 ? new Uint8Array() : body,
+  );
+}
+
+/**
+ * `POST /v2/files` of one file, its answer read whole: the same origin, team, token, headers,
+ * deadline and redirect refusal as `forwardToVercel`, through the platform's lean call when it has
+ * one (plain objects only), else through `forwardToVercel` with `webBody`.
+ */
+async function postFile<B>(
+  upstream: Upstream,
+  teamId: string,
+  digest: string,
+  size: number,
+  body: B,
+  lean:
+    | ((url: string, headers: Record<string, string>, body: B, timeoutMs: number) => Promise<WholeAnswer>)
+    | undefined,
+  webBody: () => BodyInit | AsyncIterable<Uint8Array>,
+): Promise<WholeAnswer> {
+  if (!lean) {
     const response = await forwardToVercel(upstream, {
       method: 'POST',
       path: '/v2/files',
       query: new URLSearchParams(),
       teamId,
       headers: new Headers(fileHeaders(digest, size)),
-      body: size === 0 ? new Uint8Array() : body,
+      body: webBody(),
       contentLength: size,
     });
     return {
@@ -231,9 +211,14 @@ export async function streamToVercel(
   }
   let answer: WholeAnswer;
   try {
-    answer = await post(
-      filesUrl(upstream, teamId),
-      plainFileHeaders(upstream, digest, size),
+    answer = await lean(
+      `${upstream.baseUrl}/v2/files?teamId=${encodeURIComponent(teamId)}`,
+      {
+        ...fileHeaders(digest, size),
+        'content-length': String(size),
+        authorization: `Bearer ${upstream.token}`,
+        'user-agent': upstream.userAgent,
+      },
       body,
       uploadTimeoutMs(upstream, size),
     );
