@@ -201,3 +201,17 @@ test('a reload that would drop the signing keys is refused', async () => {
   ]);
   expect((await credentialFrom(broker, 'refs/heads/main')).status).toBe(200);
 });
+
+test('a SIGHUP sent the moment the broker says it listens reloads it, never stops it', async () => {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const broker = await startBrokerProcess({
+      configPath: world.configPath,
+      env: { VERCEL_TOKEN_MARKETING: UPSTREAM_TOKEN, KEYHOLE_SIGNING_KEY: OLD_KEY },
+    });
+    started.push(broker);
+    // No pause: a config tool that reloads right after a rollout.
+    expect((await reload(broker)).msg).toBe('config reloaded');
+    expect(broker.process.signalCode).toBeNull();
+    expect((await fetch(`${broker.url}/healthz`)).status).toBe(200);
+  }
+});

@@ -81,7 +81,8 @@ export async function startBrokerProcess(options: {
         .filter((l) => l.msg === 'audit'),
     stop: () =>
       new Promise((resolve) => {
-        if (child.exitCode !== null) return resolve(child.exitCode);
+        // Already gone, by an exit or by a signal (exitCode stays null then).
+        if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
         child.once('exit', (code) => resolve(code));
         child.kill('SIGTERM');
       }),

@@ -81,7 +81,27 @@ function readClaims(source: string, io: Io): PolicyClaims {
 
 const JWT = /^[\w-]+\.[\w-]+\.[\w-]*$/;
 
+/**
+ * SIGHUP is taken from the first moment `serve` runs: its default action ends the process, and a
+ * reload sent while the broker starts (a config tool right after a rollout) must not. One received
+ * before the broker runs reloads as soon as it does; one during the drain is ignored.
+ */
 async function serve(values: Values, io: Io): Promise<number> {
+  const hangup = { pending: false, reload: undefined as (() => void) | undefined };
+  const onHangup = () => (hangup.reload ? hangup.reload() : (hangup.pending = true));
+  process.on('SIGHUP', onHangup);
+  try {
+    return await serveAfterStart(values, io, hangup);
+  } finally {
+    process.off('SIGHUP', onHangup);
+  }
+}
+
+async function serveAfterStart(
+  values: Values,
+  io: Io,
+  hangup: { pending: boolean; reload: (() => void) | undefined },
+): Promise<number> {
   const file = values.config as string;
   const { config, warnings } = loadConfigFile(values);
   const logger = createLogger(io.stdout);
@@ -118,8 +138,8 @@ async function serve(values: Values, io: Io): Promise<number> {
   });
   io.stderr(`keyhole-broker listening on ${running.url}`);
   logger.log('info', 'listening', { url: running.url, projects: [...config.projects.keys()] });
-  const reload = () => void runtime.reload();
-  process.on('SIGHUP', reload);
+  hangup.reload = () => void runtime.reload();
+  if (hangup.pending) hangup.reload();
   // The grace is read once, like the server's limits: what the process was started with.
   const graceSeconds = config.shutdownGraceSeconds;
   const reason = await new Promise<string>((resolve) => {
@@ -132,7 +152,7 @@ async function serve(values: Values, io: Io): Promise<number> {
         return;
       }
       draining = true;
-      process.off('SIGHUP', reload);
+      hangup.reload = () => undefined;
       void drain({
         signal,
         graceSeconds,
