@@ -1,6 +1,7 @@
 import {
   loadSigningKeys,
   mintCredential,
+  newCredentialClaims,
   verifyCredential,
   type CredentialClaims,
 } from '../../src/broker/credential/credential.js';
@@ -100,4 +101,18 @@ test("the Node host's HMAC and WebCrypto's are interchangeable: each verifies th
     await expect(verifyCredential(keys, forged)).rejects.toMatchObject({ code: 'invalid_credential' });
   const other = await loadSigningKeys(`k1:${key(2)}`, 'KEY', hmacSha256);
   await expect(verifyCredential(other, fromNative)).rejects.toMatchObject({ code: 'invalid_credential' });
+});
+
+test('credential ids are 96 random bits each, distinct across the blocks they are drawn from', () => {
+  // 1,000 ids span three refills of the 4 KiB block (341 ids each).
+  const ids = Array.from({ length: 1000 }, () => newCredentialClaims(claims()).cid);
+  expect(new Set(ids).size).toBe(1000);
+  for (const id of ids) expect(id).toMatch(/^cred_[0-9a-f]{24}$/);
+  // Not a counter nor a repeated block: the hex digits of the ids are spread evenly.
+  const digits = ids.join('').replace(/cred_/g, '');
+  for (const digit of '0123456789abcdef') {
+    const share = digits.split(digit).length - 1;
+    expect(share / digits.length).toBeGreaterThan(0.05);
+    expect(share / digits.length).toBeLessThan(0.075);
+  }
 });
