@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { createNodeFetch } from '../../src/broker/host/node/fetch.js';
-import { startWorld, type World } from '../../src/local/world.js';
+import { startWorld, UPSTREAM_TOKEN, type World } from '../../src/local/world.js';
 
 const sha1 = (data: string) => createHash('sha1').update(data).digest('hex');
 
@@ -314,4 +314,28 @@ test('an upstream 429 is relayed with its Retry-After, and an upstream reset is 
       code: 'upstream_error',
     });
   }
+});
+
+test("the Node fetch's lean POST carries Host, the exact length, the broker's token and both digest spellings", async () => {
+  node.fake.clearRecord();
+  const content = 'headers of the lean post';
+  const answer = await viaServer(
+    node,
+    '/v2/files',
+    {
+      authorization: `Bearer ${credentials.get('lean, Node fetch')!}`,
+      'x-vercel-digest': sha1(content),
+      'content-length': String(content.length),
+    },
+    [content],
+  );
+  expect(answer.status).toBe(200);
+  const seen = node.fake.requests.at(-1)!;
+  expect(seen.headers.host).toBe(new URL(node.fake.url).host);
+  expect(seen.headers['content-length']).toBe(String(content.length));
+  expect(seen.headers.authorization).toBe(`Bearer ${UPSTREAM_TOKEN}`);
+  expect(seen.headers['x-vercel-digest']).toBe(sha1(content));
+  expect(seen.headers['x-now-digest']).toBe(sha1(content));
+  expect(seen.headers['transfer-encoding']).toBeUndefined();
+  expect(seen.query.teamId).toBe('team_abc123');
 });
