@@ -7,7 +7,7 @@
  * not parse, an error, a slow answer) leaves the exchange to ask through @actions/core as before.
  * The token is one GitHub would issue the step anyway: held in memory, masked before any use.
  */
-import { readAudience } from './inputs.js';
+import { readAudience } from './broker-url.js';
 import { STATE } from './state.js';
 
 export interface EarlyToken {

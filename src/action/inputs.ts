@@ -2,7 +2,7 @@
 import path from 'node:path';
 import { TARGET_PATTERN } from '../shared/wire.js';
 import type { ArchiveMode } from './archive.js';
-import { parseBrokerUrl } from './broker-url.js';
+import { audienceOf, parseBrokerUrl } from './broker-url.js';
 import { checkInputProblems } from './check.js';
 import { parseDeploymentRef } from './promote.js';
 
@@ -98,19 +98,6 @@ function suggestTarget(target: string): string | undefined {
   const guess = target.toLowerCase().replace(/[\s_]+/g, '-');
   if (guess === 'prod') return 'production';
   return TARGET.test(guess) ? guess : undefined;
-}
-
-/** The audience input, else the broker's origin: what the job's OIDC token is asked for. */
-const audienceOf = (getInput: GetInput, brokerUrl: URL | undefined) =>
-  getInput('audience').trim() || brokerUrl?.origin || '';
-
-/**
- * The audience read alone, before the other inputs are (early-token.ts asks GitHub for the first
- * token while the action loads); undefined when broker-url does not parse, so nothing is asked.
- */
-export function readAudience(getInput: GetInput): string | undefined {
-  const brokerUrl = parseBrokerUrl(getInput('broker-url').trim(), () => undefined);
-  return brokerUrl ? audienceOf(getInput, brokerUrl) : undefined;
 }
 
 /**
