@@ -3,6 +3,7 @@
  * and every hostile case is refused 403/404 with no upstream write in the fake's record.
  */
 import { mintCredential, type CredentialClaims } from '../../src/broker/credential/credential.js';
+import { localCredentialClaims } from '../../src/local/credentials.js';
 import { startWorld, UPSTREAM_TOKEN, type World } from '../../src/local/world.js';
 
 const SHA = 'a3f1c0d2e4b5a6978899aabbccddeeff00112233';
@@ -28,23 +29,17 @@ afterAll(() => world.close());
 type Claims = Omit<CredentialClaims, 'v' | 'cid'>;
 const credentialFor = async (overrides: Partial<Claims> = {}) =>
   (
-    await mintCredential(world.keys, {
-      pn: 'marketing-site',
-      prj: 'prj_marketing',
-      team: 'team_abc123',
-      tgt: 'preview',
-      rid: '123456789',
-      repo: 'acme/marketing',
-      ref: PR,
-      sha: SHA,
-      run: '7000000001',
-      att: '1',
-      wf: 'acme/marketing/.github/workflows/preview.yml@refs/pull/7/merge',
-      evt: 'pull_request',
-      iat: Date.now(),
-      exp: Date.now() + 120_000,
-      ...overrides,
-    })
+    await mintCredential(
+      world.keys,
+      localCredentialClaims({
+        ref: PR,
+        sha: SHA,
+        wf: 'acme/marketing/.github/workflows/preview.yml@refs/pull/7/merge',
+        evt: 'pull_request',
+        exp: Date.now() + 120_000,
+        ...overrides,
+      }),
+    )
   ).credential;
 const PRODUCTION: Partial<Claims> = {
   tgt: 'production',

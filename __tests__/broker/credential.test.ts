@@ -6,24 +6,10 @@ import {
   type CredentialClaims,
 } from '../../src/broker/credential/credential.js';
 import { CREDENTIAL_MAX_LENGTH, CREDENTIAL_PATTERN } from '../../src/shared/wire.js';
+import { localCredentialClaims } from '../../src/local/credentials.js';
 
 const key = (byte: number, length = 32) => Buffer.alloc(length, byte).toString('base64url');
-const claims = (overrides: Partial<CredentialClaims> = {}): Omit<CredentialClaims, 'v' | 'cid'> => ({
-  pn: 'marketing-site',
-  prj: 'prj_marketing',
-  team: 'team_abc123',
-  tgt: 'preview',
-  rid: '123456789',
-  repo: 'acme/marketing',
-  ref: 'refs/heads/main',
-  sha: 'a3f1c0d2e4b5a6978899aabbccddeeff00112233',
-  run: '7000000001',
-  att: '1',
-  wf: 'acme/marketing/.github/workflows/deploy.yml@refs/heads/main',
-  iat: Date.now(),
-  exp: Date.now() + 60_000,
-  ...overrides,
-});
+const claims = (overrides: Partial<CredentialClaims> = {}) => localCredentialClaims(overrides);
 
 test('a credential matches the CLI-safe pattern, stays under 1 KiB, and verifies to what was minted', async () => {
   const keys = await loadSigningKeys(`k1:${key(1)}`, 'KEY');

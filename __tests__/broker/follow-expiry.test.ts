@@ -1,6 +1,7 @@
 /** Followed streams end with the credential that opened them (src/broker/gateway/follow.ts). */
 import { createHash } from 'node:crypto';
 import { mintCredential } from '../../src/broker/credential/credential.js';
+import { localCredentialClaims } from '../../src/local/credentials.js';
 import { startWorld, type World } from '../../src/local/world.js';
 
 let world: World;
@@ -29,23 +30,7 @@ afterAll(() => world.close());
 
 /** A preview credential of marketing-site that expires `ms` from now. */
 const expiringIn = async (ms: number) =>
-  (
-    await mintCredential(world.keys, {
-      pn: 'marketing-site',
-      prj: 'prj_marketing',
-      team: 'team_abc123',
-      tgt: 'preview',
-      rid: '123456789',
-      repo: 'acme/marketing',
-      ref: 'refs/heads/follow',
-      sha: 'a3f1c0d2e4b5a6978899aabbccddeeff00112233',
-      run: '7000000001',
-      att: '1',
-      wf: 'acme/marketing/.github/workflows/deploy.yml@refs/heads/follow',
-      iat: Date.now(),
-      exp: Date.now() + ms,
-    })
-  ).credential;
+  (await mintCredential(world.keys, localCredentialClaims({ exp: Date.now() + ms }))).credential;
 
 const followLogs = async (credential: string) => {
   const response = await world.call(
