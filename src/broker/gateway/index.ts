@@ -16,11 +16,17 @@ import { deleteAlias, deleteDeployment, listDeployments } from './handlers/clean
 import { createDeployment } from './handlers/create.js';
 import { cancelDeployment, getDeployment, streamDeploymentEvents } from './handlers/deployment.js';
 import { pullEnv } from './handlers/env-pull.js';
-import { getBuilds, getRequestLogs, promoteAliases, streamRuntimeLogs } from './handlers/inspect.js';
+import {
+  getBuilds,
+  getRequestLogs,
+  promoteAliases,
+  rollbackAliases,
+  streamRuntimeLogs,
+} from './handlers/inspect.js';
 import { getTeam, getUser } from './handlers/local.js';
 import { getProject } from './handlers/project.js';
 import { promote } from './handlers/promote.js';
-import { rollback, rollbackAliases } from './handlers/rollback.js';
+import { rollback } from './handlers/rollback.js';
 import { uploadFile, uploadOne } from './handlers/upload.js';
 import type { PlainAnswer } from './forward.js';
 import { matchRoute, type RouteName } from './routes.js';

@@ -1,7 +1,8 @@
 /**
- * The read-only calls of `vercel inspect`, `vercel logs` and `vercel promote status`: a deployment's
- * builds, its request and runtime logs, the promotion's aliases. Each reads only the pinned project's
- * deployments of the credential's own target; runtime logs only where the project's `runtime_logs` says so.
+ * The read-only calls of `vercel inspect`, `vercel logs` and `vercel promote|rollback status`: a
+ * deployment's builds, its request and runtime logs, production's aliases after a promotion or a
+ * rollback. Each reads only the pinned project's deployments of the credential's own target;
+ * runtime logs only where the project's `runtime_logs` says so.
  */
 import { forbidden } from '../../errors.js';
 import type { GatewayResult, ProjectContext } from '../context.js';
@@ -98,19 +99,28 @@ export async function streamRuntimeLogs(ctx: ProjectContext): Promise<GatewayRes
   };
 }
 
-/** `GET /v9/projects/:pinned/promote/aliases` (`vercel promote status` after a failed promotion). */
-export async function promoteAliases(ctx: ProjectContext): Promise<GatewayResult> {
-  const { route, project, upstream, claims } = ctx;
-  if (claims.tgt !== 'production')
-    throw forbidden(
-      `GET ${route.path} is not allowed: it reads production's aliases; this credential deploys to ${claims.tgt}`,
-    );
-  await checkPinned(ctx, route.param!);
-  const response = await forwardToVercel(upstream, {
-    method: 'GET',
-    path: `/v9/projects/${project.projectId}/promote/aliases`,
-    query: route.query,
-    teamId: project.teamId,
-  });
-  return { response: await relayResponse(response), upstreamStatus: response.status };
+/**
+ * `GET /v9/projects/:pinned/{promote,rollback}/aliases`: what `vercel promote status` and `vercel
+ * rollback status` read after a failed promotion or rollback. Production's aliases: a production
+ * credential's only.
+ */
+function productionAliases(action: 'promote' | 'rollback') {
+  return async (ctx: ProjectContext): Promise<GatewayResult> => {
+    const { route, project, upstream, claims } = ctx;
+    if (claims.tgt !== 'production')
+      throw forbidden(
+        `GET ${route.path} is not allowed: it reads production's aliases; this credential deploys to ${claims.tgt}`,
+      );
+    await checkPinned(ctx, route.param!);
+    const response = await forwardToVercel(upstream, {
+      method: 'GET',
+      path: `/v9/projects/${project.projectId}/${action}/aliases`,
+      query: route.query,
+      teamId: project.teamId,
+    });
+    return { response: await relayResponse(response), upstreamStatus: response.status };
+  };
 }
+
+export const promoteAliases = productionAliases('promote');
+export const rollbackAliases = productionAliases('rollback');

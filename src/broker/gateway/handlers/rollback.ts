@@ -131,20 +131,3 @@ export async function rollback(ctx: ProjectContext): Promise<GatewayResult> {
     audit: { rolled_back_from: from ?? 'none', rolled_back_to: id },
   };
 }
-
-/** `GET /v9/projects/:pinned/rollback/aliases`: what `vercel rollback status` reads after a failed rollback. */
-export async function rollbackAliases(ctx: ProjectContext): Promise<GatewayResult> {
-  const { route, project, upstream, claims } = ctx;
-  if (claims.tgt !== 'production')
-    throw forbidden(
-      `GET ${route.path} is not allowed: it reads production's aliases; this credential deploys to ${claims.tgt}`,
-    );
-  await checkPinned(ctx, route.param!);
-  const response = await forwardToVercel(upstream, {
-    method: 'GET',
-    path: `/v9/projects/${project.projectId}/rollback/aliases`,
-    query: route.query,
-    teamId: project.teamId,
-  });
-  return { response: await relayResponse(response), upstreamStatus: response.status };
-}
