@@ -21,7 +21,7 @@ export interface EarlyToken {
   sent: Promise<void>;
 }
 
-/** Longer than any answer of the runner's token service; past it the exchange asks again itself. */
+/** The whole request, answer included: past it the exchange asks again itself (a slow trickle too). */
 const TIMEOUT_MS = 10_000;
 /** A token is a few kilobytes; an answer past this is not one. */
 const MAX_ANSWER_BYTES = 64 * 1024;
@@ -77,7 +77,7 @@ function getToken(url: URL, bearer: string): Pick<EarlyToken, 'token' | 'sent'> 
           accept: 'application/json',
           'user-agent': 'actions/oidc-client',
         },
-        timeout: TIMEOUT_MS,
+        signal: AbortSignal.timeout(TIMEOUT_MS),
       },
       (response) => {
         const chunks: Buffer[] = [];
@@ -102,7 +102,6 @@ function getToken(url: URL, bearer: string): Pick<EarlyToken, 'token' | 'sent'> 
       },
     );
     request.on('finish', markSent);
-    request.on('timeout', () => request.destroy());
     request.on('error', () => {
       markSent();
       resolve(undefined);

@@ -72,7 +72,7 @@ export interface CollectOptions {
   onProgress?: (done: number, total: number) => void;
   /**
    * Worker threads to hash on (hash-pool.ts); 0 hashes on the main thread. Default: one per core
-   * (at most four) for a tree of POOL_MIN_BYTES or more, where starting them pays.
+   * besides the main thread (at most three) for a tree of POOL_MIN_BYTES or more, where starting them pays.
    */
   hashWorkers?: number;
 }

@@ -60,10 +60,13 @@ export function createHashPool(size: number): HashPool {
     const pending: Pending[] = [];
     // A worker answers its batches in the order they were posted.
     worker.on('message', (results: HashResult[]) => pending.shift()?.resolve(results));
-    worker.on('error', (error) => pending.splice(0).forEach((p) => p.reject(error)));
+    const fail = (error: Error) => pending.splice(0).forEach((p) => p.reject(error));
+    worker.on('error', fail);
+    // A worker that ends on its own (killed, out of memory) fails what it held instead of leaving it waiting.
+    worker.on('exit', (code) => fail(new Error(`a hashing thread ended (exit code ${code})`)));
     const online = new Promise<void>((resolve) => {
       worker.once('online', resolve);
-      worker.once('error', () => resolve());
+      worker.once('exit', () => resolve());
     });
     return { worker, pending, online };
   });
