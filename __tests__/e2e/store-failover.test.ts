@@ -61,16 +61,10 @@ async function sentinelStore(): Promise<FailoverStore> {
 async function clusterStore(tls = false): Promise<FailoverStore> {
   const cluster = await startRedisCluster({ password: PASSWORD, replicas: 1, tls });
   tlsCli = cluster.caFile ? ['--tls', '--cacert', cluster.caFile] : [];
-  const master = cluster.nodes.find((n) => cli(n.port, 'role').startsWith('master'))!;
-  const masterId = cli(master.port, 'cluster', 'myid').trim();
-  // `CLUSTER NODES`: `<id> <ip:port@bus> slave <master id> …` names this master's replica.
-  const replicaPort = cli(master.port, 'cluster', 'nodes')
-    .split('\n')
-    .map((line) => line.split(' '))
-    .find((f) => f[2]?.includes('slave') && f[3] === masterId)?.[1]
-    ?.split(':')[1]
-    ?.split('@')[0];
-  const replica = cluster.nodes.find((n) => String(n.port) === replicaPort)!;
+  // A replica and its master, from the replica's own ROLE: `slave`, the master's host, its port, ….
+  const replica = cluster.nodes.find((n) => cli(n.port, 'role').startsWith('slave'))!;
+  const masterPort = cli(replica.port, 'role').split('\n')[2]?.trim();
+  const master = cluster.nodes.find((n) => String(n.port) === masterPort)!;
   return {
     url: cluster.url(),
     env: cluster.caFile ? { NODE_EXTRA_CA_CERTS: cluster.caFile } : {},

@@ -266,6 +266,16 @@ export async function startRedisCluster(
         await new Promise((r) => setTimeout(r, 50));
       }
     }
+    // All slots served is not all replicas attached: each replica learns its master by itself.
+    const role = (node: TestRedis) =>
+      execFileSync('redis-cli', [...auth, '-p', String(node.port), 'role'])
+        .toString()
+        .split('\n')[0];
+    const wanted = (nodes.length / (replicas + 1)) * replicas;
+    for (let i = 0; nodes.filter((n) => role(n) === 'slave').length < wanted; i++) {
+      if (i > 200) throw new Error(`the test cluster's replicas did not attach to their masters`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   } catch (error) {
     for (const node of nodes) await node.close();
     if (certDir) rmSync(certDir, { recursive: true, force: true });
