@@ -28,6 +28,13 @@ const POLICY = ban(
   ['**/policy/**'],
   "the gateway serves a credential already granted; deciding who may deploy is the exchange's job: declare what the gateway reads in gateway/context.ts",
 );
+const REDIS = {
+  ...ban(
+    ['**/store/redis.js'],
+    "the Node process loads node-redis only when its config names Redis: import('../../store/redis.js') into deferredStore (store/deferred.ts)",
+  ),
+  allowTypeImports: true,
+};
 const restrict = (files, ...bans) => ({
   files,
   rules: { '@typescript-eslint/no-restricted-imports': ['error', { patterns: bans }] },
@@ -60,6 +67,11 @@ export default tseslint.config(
   restrict(['src/action/**'], TESTS, BROKER),
   restrict(['src/shared/**'], TESTS, BROKER, ACTION),
   restrict(['src/broker/host/**'], TESTS, ACTION),
+  // The Vercel Function imports it statically: its file tracing follows static imports only.
+  {
+    ...restrict(['src/broker/host/node/**'], TESTS, ACTION, REDIS),
+    ignores: ['src/broker/host/node/vercel.ts'],
+  },
   restrict(['src/broker/*.ts', ...CORE.map((room) => `src/broker/${room}/**`)], TESTS, ACTION, NODE, HOST),
   restrict(['src/broker/gateway/**'], TESTS, ACTION, NODE, HOST, POLICY),
   {

@@ -73,6 +73,11 @@ const forbidden: [string, string, string][] = [
     "import { composeBroker } from '../host/compose.js';",
   ],
   [
+    'the Node process imports node-redis up front',
+    'src/broker/host/node/planted.ts',
+    "import { RedisReplayStore } from '../../store/redis.js';",
+  ],
+  [
     'the store imports host/node/',
     'src/broker/store/planted.ts',
     "import { nodeFetch } from '../host/node/fetch.js';",
@@ -128,6 +133,16 @@ const allowed: [string, string, string][] = [
     "import { createHash } from 'node:crypto';",
   ],
   ['host/ imports the core', 'src/broker/host/planted.ts', "import { createBroker } from '../app.js';"],
+  [
+    'the Vercel Function imports node-redis (its tracing follows static imports)',
+    'src/broker/host/node/vercel.ts',
+    "import { RedisReplayStore } from '../../store/redis.js';",
+  ],
+  [
+    'the Node process imports the Redis store as a type',
+    'src/broker/host/node/planted.ts',
+    "import type { RedisReplayStore } from '../../store/redis.js';",
+  ],
   [
     'the action imports the wire types',
     'src/action/planted.ts',

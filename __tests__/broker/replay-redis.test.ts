@@ -1,12 +1,8 @@
 // The Redis store on a real redis-server with a password and a db: same semantics as the memory
 // store, atomic across clients, fails fast while Redis is away and recovers when it returns.
 import { createClient } from '@redis/client';
-import {
-  RedisReplayStore,
-  reconnectDelay,
-  redactRedisUrl,
-  storeEventLog,
-} from '../../src/broker/store/redis.js';
+import { storeEventLog } from '../../src/broker/store/open.js';
+import { RedisReplayStore, reconnectDelay, redactRedisUrl } from '../../src/broker/store/redis.js';
 import { eventually, startRedis, type TestRedis } from '../../src/local/redis.js';
 
 const PASSWORD = 'pw-7f3a9c1e';

@@ -2,6 +2,7 @@
 // store: the memory store's atomic method, the Redis script on a real redis-server, and the
 // composition from primitives that a Redis Cluster and the Durable Object store use. One contract.
 import { createClient } from '@redis/client';
+import { deferredStore } from '../../src/broker/store/deferred.js';
 import { composeExchangeStep } from '../../src/broker/store/exchange-step.js';
 import { MemoryReplayStore } from '../../src/broker/store/memory.js';
 import { RedisReplayStore } from '../../src/broker/store/redis.js';
@@ -246,4 +247,27 @@ test("the Node host's metrics wrapper keeps the one step (a dropped method would
     take: (k, a, l, t) => m.take(k, a, l, t),
   };
   expect('exchange' in metrics.instrumentStore(primitives)).toBe(false);
+});
+
+test('a deferred store (node-redis still loading): calls made meanwhile wait and then run, the one step included; a failed load fails every call and close still ends', async () => {
+  let loaded!: (store: ReplayStore) => void;
+  const store = deferredStore(new Promise((resolve) => (loaded = resolve)));
+  const early = [store.reserve('jti:a', 60_000), store.exchange!(step()), store.put('k', 'v', 60_000)];
+  let settled = false;
+  void Promise.all(early).then(() => (settled = true));
+  await new Promise((r) => setTimeout(r, 20));
+  expect(settled).toBe(false);
+  const memory = new MemoryReplayStore();
+  loaded(memory);
+  expect(await Promise.all(early)).toEqual([true, { result: 'admitted' }, undefined]);
+  expect(await memory.get('k')).toBe('v');
+  expect(await store.reserve('jti:a', 60_000)).toBe(false);
+  expect(await counter(memory, 'rate:exchange:o1:9')).toBe(1);
+  await store.close!();
+
+  const broken = deferredStore(Promise.reject(new Error('Cannot find module ./797.index.js')));
+  await expect(broken.get('k')).rejects.toThrow('Cannot find module');
+  await expect(broken.exchange!(step())).rejects.toThrow('Cannot find module');
+  await expect(broken.ping!()).rejects.toThrow('Cannot find module');
+  await expect(broken.close!()).resolves.toBeUndefined();
 });

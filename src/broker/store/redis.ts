@@ -7,7 +7,7 @@
  */
 import { createClient, createCluster, createSentinel } from '@redis/client';
 import { composeExchangeStep } from './exchange-step.js';
-import { parseClusterUrl, parseSentinelUrl, redactRedisUrl, type SentinelGroup } from './redis-urls.js';
+import { parseClusterUrl, parseSentinelUrl, type SentinelGroup } from './redis-urls.js';
 import { exchange, exchangeOutcome, take, ttl } from './redis-scripts.js';
 import type { ExchangeOutcome, ExchangeStep, ReplayStore } from './store.js';
 
@@ -43,38 +43,6 @@ interface StoreClient {
   readonly isOpen: boolean;
   on(event: string, listener: (...args: never[]) => void): unknown;
   once(event: string, listener: () => void): unknown;
-}
-
-/** How often, at most, an unreachable store is logged while the client keeps reconnecting. */
-const UNREACHABLE_LOG_INTERVAL_MS = 60_000;
-
-/**
- * The store's connection events as log lines, for every adapter (Node server, Vercel Function):
- * one line a minute while Redis is down (the client retries every ≤ 2 s), and one when it is back.
- */
-export function storeEventLog(
-  log: (level: 'info' | 'error', msg: string, fields: Record<string, unknown>) => void,
-  url: string,
-  now: () => number = Date.now,
-): NonNullable<RedisStoreOptions['onEvent']> {
-  const store = redactRedisUrl(url);
-  let lastErrorLog = -Infinity;
-  let down = false;
-  return (event, detail) => {
-    if (event === 'ready') {
-      if (down) log('info', 'replay store reachable again', { store });
-      down = false;
-      return;
-    }
-    if (event !== 'error') return;
-    down = true;
-    if (now() - lastErrorLog < UNREACHABLE_LOG_INTERVAL_MS) return;
-    lastErrorLog = now();
-    log('error', 'replay store unreachable; exchanges and creates answer 503 until it returns', {
-      store,
-      reason: detail,
-    });
-  };
 }
 
 /** The client of a Sentinel group: sentinels tell where the master is, and again after a failover. */

@@ -12,8 +12,9 @@ import { createGitHubKeySet } from '../../oidc/verify.js';
 import type { CompiledConfig } from '../../policy/compiled.js';
 import { parseConfig } from '../../policy/config.js';
 import { ConfigError, formatIssue } from '../../policy/yaml-file.js';
+import { deferredStore } from '../../store/deferred.js';
 import { openStore } from '../../store/open.js';
-import { redactRedisUrl } from '../../store/redis.js';
+import { redactRedisUrl } from '../../store/redis-urls.js';
 import type { ReplayStore } from '../../store/store.js';
 import { composeBroker, type Composed } from '../compose.js';
 import { createPooledFetch, keySetFetch as nodeKeySetFetch, nodeFetch } from './fetch.js';
@@ -159,6 +160,13 @@ function createGenerations(options: RuntimeOptions, metrics: BrokerMetrics) {
           openStore(url, {
             maxEntries: config.limits.replay_store_max_entries,
             log: (level, msg, fields) => logger.log(level, msg, fields),
+            // node-redis is loaded only by a config that names Redis (store/deferred.ts).
+            redis: (redisUrl, redisOptions) =>
+              deferredStore(
+                import('../../store/redis.js').then(
+                  ({ RedisReplayStore }) => new RedisReplayStore(redisUrl, redisOptions),
+                ),
+              ),
           }),
         ),
       keySet: keySetFor,

@@ -4,6 +4,7 @@
  * `rediss://` from the variable the config's `replay_store_env` names (Vercel's marketplace Redis).
  */
 import { openStore } from '../../store/open.js';
+import { RedisReplayStore } from '../../store/redis.js';
 import type { ReplayStore } from '../../store/store.js';
 import { createBrokerFromEnv, type ServerlessEnv } from '../compose.js';
 import { lazyBroker } from '../lazy.js';
@@ -48,6 +49,8 @@ const broker = lazyBroker(
       openStore: (url) => {
         const store = openStore(url, {
           log: (level, msg, fields) => console.log(JSON.stringify({ level, msg, ...fields })),
+          // Loaded with the function, not deferred: its file tracing follows static imports only.
+          redis: (redisUrl, redisOptions) => new RedisReplayStore(redisUrl, redisOptions),
         });
         stores.push(store);
         return store;
