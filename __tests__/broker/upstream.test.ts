@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createNodeFetch } from '../../src/broker/host/node/fetch.js';
+import { createNodeFetch, ownedBodyPieces } from '../../src/broker/host/node/fetch.js';
 import { createMetrics } from '../../src/broker/host/node/metrics.js';
 import { uploadToVercel, type Upstream, type UpstreamFetch } from '../../src/broker/gateway/forward.js';
 
@@ -176,4 +176,25 @@ describe('the Node fetch hands answers over whole or as streams', () => {
     finish();
     expect(new TextDecoder().decode((await reader.read()).value)).toBe('{"type":"done"}\n');
   });
+});
+
+test("the Node fetch's postStream frees the server's own body pieces once the socket has them, and leaves others alone", async () => {
+  // 64 pieces of 64 KiB, distinct content; every other one marked as the server's own (server.ts).
+  const all = Array.from({ length: 64 }, (_, i) => Buffer.alloc(64 * 1024, i));
+  const expected = Buffer.concat(all).toString();
+  for (const [i, piece] of all.entries()) if (i % 2 === 0) ownedBodyPieces.add(piece);
+  async function* body() {
+    for (const piece of all) yield piece;
+  }
+  const result = await lean.postStream!(
+    `${baseUrl}/v2/files`,
+    { 'content-length': String(64 * 64 * 1024) },
+    body(),
+    5_000,
+  );
+  expect(result.status).toBe(200);
+  // The bytes reached the upstream whole and in order: nothing was freed before it was written.
+  expect(seen.at(-1)!.body === expected).toBe(true);
+  expect(all.filter((_, i) => i % 2 === 0).every((piece) => piece.byteLength === 0)).toBe(true);
+  expect(all.filter((_, i) => i % 2 === 1).every((piece) => piece.byteLength === 64 * 1024)).toBe(true);
 });

@@ -15,6 +15,20 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { UpstreamTimeout, type UpstreamFetch, type WholeAnswer } from '../../gateway/forward.js';
 
+/**
+ * Body pieces the Node server received into buffers of their own (server.ts `ownedPieces`): Node's
+ * HTTP parser copies each piece of a request body into a new buffer. `postStream` frees such a
+ * buffer as soon as the upstream socket has taken it, rather than at the next scavenge: a 1 GB
+ * upload otherwise keeps 15–20 MB of written pieces alive (docs/benchmarks.md, "Round 3").
+ */
+export const ownedBodyPieces = new WeakSet<Uint8Array>();
+
+/** `write`'s callback for `piece`: frees its memory (an owned piece, on a Node with `transfer`). */
+const freeWhenWritten = (piece: Uint8Array) =>
+  ownedBodyPieces.has(piece)
+    ? () => (piece.buffer as ArrayBuffer & { transfer?: (length: number) => ArrayBuffer }).transfer?.(0)
+    : undefined;
+
 /** Answers up to this size with a Content-Length are collected here and handed over as one buffer. */
 const BUFFER_LIMIT = 1024 * 1024;
 /** What `postWhole` keeps of an answer (an upload acknowledgement is a few hundred bytes). */
@@ -288,7 +302,7 @@ const postStream = (
       const iterator = body[Symbol.asyncIterator]();
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
         if (req.destroyed) return;
-        if (!req.write(next.value)) await drained(req);
+        if (!req.write(next.value, freeWhenWritten(next.value))) await drained(req);
       }
       if (!req.destroyed) req.end();
     };

@@ -15,6 +15,7 @@ import {
 import { getRequestListener } from '@hono/node-server';
 import type { Broker, PlainAnswer } from '../../app.js';
 import { limitsSchema, type Limits } from '../../policy/schema.js';
+import { ownedBodyPieces } from './fetch.js';
 
 export interface RunningServer {
   url: string;
@@ -63,6 +64,17 @@ export function rawHeaderReader(raw: readonly string[]) {
 const isUploadTarget = (target: string) => target === '/v2/files' || target.startsWith('/v2/files?');
 
 /**
+ * The request's body, each piece marked as the server's own (a buffer of its own, which nothing
+ * else holds) so the upstream call may free it once written (fetch.ts `ownedBodyPieces`).
+ */
+async function* ownedPieces(req: IncomingMessage): AsyncGenerator<Uint8Array> {
+  for await (const piece of req as AsyncIterable<Buffer>) {
+    if (piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength) ownedBodyPieces.add(piece);
+    yield piece;
+  }
+}
+
+/**
  * The lean per-file upload (the official CLI sends one request per file): the broker's `upload`
  * runs every check of its web path; this writes the plain answer it returns.
  */
@@ -72,7 +84,8 @@ function serveUpload(upload: NonNullable<Broker['upload']>, req: IncomingMessage
     res.writeHead(answer.status, { ...answer.headers, 'content-length': String(body.byteLength) });
     res.end(body);
   };
-  upload({ method: 'POST', rawTarget: req.url!, headers: rawHeaderReader(req.rawHeaders), body: req }).then(
+  const body = ownedPieces(req);
+  upload({ method: 'POST', rawTarget: req.url!, headers: rawHeaderReader(req.rawHeaders), body }).then(
     write,
     () => {
       // The broker's upload answers its own refusals; reaching here is a bug: a bare 500.
