@@ -15,8 +15,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import {
+  appendFileSync,
   closeSync,
   constants,
+  existsSync,
   createReadStream,
   fstatSync,
   lstatSync,
@@ -127,10 +129,7 @@ export function lstatInside(root: string, relative: string, shown = relative): B
   return lstatOrUndefined(current);
 }
 
-/**
- * Opens `absolute` for reading and proves it is the regular file `expected` described; the
- * descriptor is the caller's to close. `shown` names the file in the refusal.
- */
+/** Opens `absolute` and proves it is the regular file `expected` described (the caller closes it). */
 export function openVerified(absolute: string, expected: FileIdentity, shown: string): number {
   let fd: number;
   try {
@@ -358,12 +357,17 @@ export function writeFileInside(
 }
 
 /**
- * A file the runner itself wrote (the event payload): outside the workspace, but read with the
- * same care — regular, capped, not through a final link. undefined when it is absent.
+ * A file the runner itself wrote (the event payload), read with the same care: regular, capped,
+ * not through a final link. undefined when it is absent.
  */
 export function readRunnerFile(absolute: string, maxBytes: number): Buffer | undefined {
   return readFileInside(path.dirname(absolute), path.basename(absolute), { maxBytes, what: absolute });
 }
+
+/** The runner's command files (GITHUB_OUTPUT, …, GITHUB_STEP_SUMMARY), used as @actions/core uses them. */
+export const runnerFileExists = (absolute: string): boolean => existsSync(absolute);
+export const appendRunnerFile = (absolute: string, text: string): void =>
+  appendFileSync(absolute, text, { encoding: 'utf8' });
 
 /**
  * Files the action writes for itself outside the workspace (an archive's parts, under

@@ -1,5 +1,5 @@
 /** The action with its real dependencies: the post step's revocation, or the main step's `run()`, once. */
-import * as core from '@actions/core';
+import { commands } from './commands.js';
 import { createGitHubApi } from './github.js';
 import type { EarlyToken } from './early-token.js';
 import { run } from './main.js';
@@ -12,19 +12,19 @@ import { isPostStep, markMainStep } from './state.js';
 export async function start(earlyToken: EarlyToken | undefined): Promise<void> {
   // One bundle, two steps: action.yml names it as both `main` and `post`; the saved state tells them
   // apart. The post step only revokes what the main step left.
-  const isPost = isPostStep(core);
+  const isPost = isPostStep(commands);
   if (isPost) {
     await runPost({
-      getState: core.getState,
+      getState: commands.getState,
       fetch,
       retry: defaultRetryPolicy(),
       // Texts from the broker reach the log as data only (relay.ts).
-      info: (message) => core.info(inertText(message)),
-      warning: (message) => core.warning(annotationText(message)),
+      info: (message) => commands.info(inertText(message)),
+      warning: (message) => commands.warning(annotationText(message)),
       now: Date.now,
     });
   } else {
-    markMainStep(core);
+    markMainStep(commands);
   }
 
   const controller = new AbortController();
@@ -34,29 +34,28 @@ export async function start(earlyToken: EarlyToken | undefined): Promise<void> {
   if (!isPost)
     await run({
       core: {
-        getInput: (name) => core.getInput(name),
-        setOutput: core.setOutput,
-        setSecret: core.setSecret,
+        getInput: (name) => commands.getInput(name),
+        setOutput: commands.setOutput,
+        setSecret: commands.setSecret,
         // Every message may carry Vercel's or the broker's text: printed as data, never as a command
         // (relay.ts); the action's own commands go through setOutput, setSecret, saveState.
-        setFailed: (message) => core.setFailed(annotationText(message)),
-        saveState: core.saveState,
-        exportVariable: core.exportVariable,
-        info: (message) => core.info(inertText(message)),
-        warning: (message) => core.warning(annotationText(message)),
-        relay: createRelay(core.info),
-        startGroup: (name) => core.startGroup(annotationText(name)),
-        endGroup: core.endGroup,
-        getIDToken: (audience) => core.getIDToken(audience),
-        writeSummary: async (markdown) => {
-          if (process.env.GITHUB_STEP_SUMMARY) await core.summary.addRaw(markdown).write();
-        },
+        setFailed: (message) => commands.setFailed(annotationText(message)),
+        saveState: commands.saveState,
+        exportVariable: commands.exportVariable,
+        info: (message) => commands.info(inertText(message)),
+        warning: (message) => commands.warning(annotationText(message)),
+        relay: createRelay(commands.info),
+        startGroup: (name) => commands.startGroup(annotationText(name)),
+        endGroup: commands.endGroup,
+        // Only when the early request (early-token.ts) gave no token: @actions/core, loaded then.
+        getIDToken: async (audience) => (await import('@actions/core')).getIDToken(audience),
+        writeSummary: commands.writeSummary,
       },
       env: process.env,
       fetch,
       retry: defaultRetryPolicy({
         onRetry: (what, attempt, delay, reason) =>
-          core.info(`${what}: ${reason}; retry ${attempt} in ${(delay / 1000).toFixed(1)} s`),
+          commands.info(`${what}: ${reason}; retry ${attempt} in ${(delay / 1000).toFixed(1)} s`),
       }),
       signal: controller.signal,
       now: Date.now,
