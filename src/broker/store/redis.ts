@@ -43,10 +43,12 @@ interface StoreClient {
   readonly isOpen: boolean;
   on(event: string, listener: (...args: never[]) => void): unknown;
   once(event: string, listener: () => void): unknown;
+  /** The same client, its commands carrying `options` (an abort signal here). */
+  withCommandOptions(options: { abortSignal: AbortSignal }): StoreClient;
 }
 
 /** The client of a Sentinel group: sentinels tell where the master is, and again after a failover. */
-function sentinelClient(group: SentinelGroup, socket: object, timeoutMs: number): StoreClient {
+function sentinelClient(group: SentinelGroup, socket: object): StoreClient {
   const tls = group.tls ? { tls: true as const } : {};
   return createSentinel({
     name: group.name,
@@ -67,7 +69,6 @@ function sentinelClient(group: SentinelGroup, socket: object, timeoutMs: number)
     // found only when a command fails on the old master.
     scanInterval: 1_000,
     scripts: { take, exchange },
-    commandOptions: { timeout: timeoutMs },
   }) as unknown as StoreClient;
 }
 
@@ -106,7 +107,7 @@ export class RedisReplayStore implements ReplayStore {
     };
     // Fail closed fast: a command sent while disconnected is refused now, not queued until Redis
     // returns (a queued reservation could land long after the caller was told 503).
-    const common = { disableOfflineQueue: true, commandOptions: { timeout: this.timeoutMs } };
+    const common = { disableOfflineQueue: true };
     this.mode = seeds ? 'cluster' : group ? 'sentinel' : 'single';
     if (seeds) {
       // Every key the store touches is one key per command (and `take` reads and writes KEYS[1]
@@ -122,7 +123,6 @@ export class RedisReplayStore implements ReplayStore {
           socket: { ...socket, ...tls },
         },
         scripts: { take },
-        commandOptions: { timeout: this.timeoutMs },
         // A dead master answers no MOVED: the slot map is refreshed when a node's reconnection
         // starts, 5 s later by default. 300 ms finds a promoted replica in about 2.4 s instead.
         topologyRefreshOnReconnectionAttemptStrategy: 300,
@@ -133,7 +133,7 @@ export class RedisReplayStore implements ReplayStore {
       this.client.on('node-ready', () => onEvent('ready'));
       this.client.on('node-reconnecting', () => onEvent('reconnecting'));
     } else if (group) {
-      this.client = sentinelClient(group, socket, this.timeoutMs);
+      this.client = sentinelClient(group, socket);
       this.client.on('error', (error: Error | string) =>
         onEvent('error', String((error as Error).message ?? error)),
       );
@@ -192,21 +192,25 @@ export class RedisReplayStore implements ReplayStore {
   }
 
   /**
-   * Bounds one command: node-redis's own `timeout` covers only the wait to be written, not the
-   * wait for the reply. A late reply is still matched to its command by node-redis and dropped.
+   * Bounds one command to `timeoutMs`: past it the caller is refused, and a command node-redis has
+   * not yet written is taken out of its queue (the abort signal), so it never lands after the
+   * caller was told 503. A late reply to a command already written is matched and dropped.
+   * node-redis's own `timeout` option would do the second part with an `AbortSignal.timeout` per
+   * command, whose timer cannot be cleared and fires two seconds later for every command
+   * (docs/benchmarks.md, "Round 3": about 10% of the broker's CPU per exchange on Redis).
    */
-  private bounded<T>(command: () => Promise<T>): Promise<T> {
+  private bounded<T>(command: (client: StoreClient) => Promise<T>): Promise<T> {
+    const abort = new AbortController();
     return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(
-        () =>
-          reject(
-            Object.assign(new Error(`Redis did not answer within ${this.timeoutMs} ms`), {
-              name: 'TimeoutError',
-            }),
-          ),
-        this.timeoutMs,
-      );
-      command().then(
+      const timer = setTimeout(() => {
+        abort.abort();
+        reject(
+          Object.assign(new Error(`Redis did not answer within ${this.timeoutMs} ms`), {
+            name: 'TimeoutError',
+          }),
+        );
+      }, this.timeoutMs);
+      command(this.client.withCommandOptions({ abortSignal: abort.signal })).then(
         (value) => (clearTimeout(timer), resolve(value)),
         (error: unknown) => (clearTimeout(timer), reject(error)),
       );
@@ -222,8 +226,8 @@ export class RedisReplayStore implements ReplayStore {
 
   async reserve(key: string, ttlMs: number): Promise<boolean> {
     await this.connected();
-    const reply = await this.bounded(() =>
-      this.client.set(`keyhole:${key}`, '1', {
+    const reply = await this.bounded((client) =>
+      client.set(`keyhole:${key}`, '1', {
         condition: 'NX',
         expiration: { type: 'PX', value: ttl(ttlMs) },
       }),
@@ -233,25 +237,25 @@ export class RedisReplayStore implements ReplayStore {
 
   async release(key: string): Promise<void> {
     await this.connected();
-    await this.bounded(() => this.client.del(`keyhole:${key}`));
+    await this.bounded((client) => client.del(`keyhole:${key}`));
   }
 
   async get(key: string): Promise<string | undefined> {
     await this.connected();
-    return (await this.bounded(() => this.client.get(`keyhole:${key}`))) ?? undefined;
+    return (await this.bounded((client) => client.get(`keyhole:${key}`))) ?? undefined;
   }
 
   async put(key: string, value: string, ttlMs: number): Promise<void> {
     await this.connected();
-    await this.bounded(() =>
-      this.client.set(`keyhole:${key}`, value, { expiration: { type: 'PX', value: ttl(ttlMs) } }),
+    await this.bounded((client) =>
+      client.set(`keyhole:${key}`, value, { expiration: { type: 'PX', value: ttl(ttlMs) } }),
     );
   }
 
   async take(key: string, amount: number, limit: number, ttlMs: number): Promise<number | undefined> {
     await this.connected();
-    const reply = await this.bounded(() =>
-      this.client.take(`keyhole:${key}`, amount, Math.min(limit, Number.MAX_SAFE_INTEGER), ttl(ttlMs)),
+    const reply = await this.bounded((client) =>
+      client.take(`keyhole:${key}`, amount, Math.min(limit, Number.MAX_SAFE_INTEGER), ttl(ttlMs)),
     );
     return reply === null ? undefined : Number(reply);
   }
@@ -263,7 +267,7 @@ export class RedisReplayStore implements ReplayStore {
   async exchange(step: ExchangeStep): Promise<ExchangeOutcome> {
     if (this.mode === 'cluster') return composeExchangeStep(this, step);
     await this.connected();
-    return exchangeOutcome(await this.bounded(() => this.client.exchange(step)));
+    return exchangeOutcome(await this.bounded((client) => client.exchange(step)));
   }
 
   /** Readiness: Redis answers a PING within the command timeout. */
@@ -271,10 +275,10 @@ export class RedisReplayStore implements ReplayStore {
     try {
       await this.connected();
       // A cluster has no single node to PING: a GET of a key no one writes asks the node owning its slot.
-      await this.bounded(() =>
+      await this.bounded((client) =>
         this.mode === 'cluster'
-          ? this.client.get('keyhole:ping')
-          : (this.client as unknown as { ping(): Promise<unknown> }).ping(),
+          ? client.get('keyhole:ping')
+          : (client as unknown as { ping(): Promise<unknown> }).ping(),
       );
     } catch (error) {
       if (this.lastError === undefined) throw error;
