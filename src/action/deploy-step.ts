@@ -1,4 +1,5 @@
 /** A run's deploy: files → create → missing → upload → create → GitHub Deployment → build → alias. */
+import diagnostics from 'node:diagnostics_channel';
 import { assignAlias } from './alias.js';
 import { batchCapabilityOf } from './batch.js';
 import { runCheck } from './check.js';
@@ -12,10 +13,26 @@ import type { DeployFile } from './files.js';
 import { environmentName, startGitHubDeployment } from './github-deployment.js';
 import type { Step } from './step.js';
 
-// @vercel/sdk builds hundreds of zod schemas when it loads: that work waits until the OIDC token
-// is in hand and then overlaps the broker round trip, instead of delaying the first request.
+const BODY_SENT = 'undici:request:bodySent';
 let deployModule: Promise<typeof DeployModule> | undefined;
 export const loadDeploy = () => (deployModule ??= import('./deploy.js'));
+
+/**
+ * Loads the deploy code once a request to `origin` (the broker's exchange) is on the wire, as
+ * undici reports on its `bodySent` diagnostics channel (Node's fetch publishes it): @vercel/sdk
+ * builds hundreds of zod schemas as it loads, 150–250 ms of the main thread, which then overlap
+ * the broker's round trip. Loaded as soon as the token was in hand, it held the exchange request
+ * back by as much (docs/benchmarks.md, "Round 3"). With a fetch that publishes nothing (a test's),
+ * the deploy loads it when it needs it.
+ */
+export function loadDeployOnceSent(origin: string, load: () => unknown = loadDeploy): void {
+  const sent = (message: unknown) => {
+    if ((message as { request?: { origin?: unknown } }).request?.origin !== origin) return;
+    diagnostics.unsubscribe(BODY_SENT, sent);
+    void load();
+  };
+  diagnostics.subscribe(BODY_SENT, sent);
+}
 
 /** Deploys the files under `path`; `alias` is the rendered alias template, assigned once READY. */
 export async function runDeploy(

@@ -3,7 +3,7 @@ import { renderAlias } from './alias.js';
 import { runCleanup } from './cleanup.js';
 import { readRunContext } from './context.js';
 import { exportCredential, obtainCredential } from './credential.js';
-import { loadDeploy, runDeploy } from './deploy-step.js';
+import { loadDeployOnceSent, runDeploy } from './deploy-step.js';
 import { TERMINAL, type Deployment } from './deployment.js';
 import { finishRun } from './finish.js';
 import { parseInputs, readLabels } from './inputs.js';
@@ -69,8 +69,9 @@ async function runSteps(deps: ActionDeps, record: RunRecord): Promise<void> {
   }
 
   const credential = await obtainCredential(step, () => {
-    // The deploy code loads while the broker answers (deploy-step.ts, loadDeploy).
-    if (settings.deploy && !settings.promote && !settings.rollback && !settings.cleanup) void loadDeploy();
+    // The deploy code loads while the broker answers (deploy-step.ts, loadDeployOnceSent).
+    if (settings.deploy && !settings.promote && !settings.rollback && !settings.cleanup)
+      loadDeployOnceSent(new URL(settings.brokerUrl).origin);
   });
   // build: true pulls whatever env_pull allows (a project listing nothing builds without it).
   if (settings.pull || settings.build)
