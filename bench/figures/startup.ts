@@ -1,5 +1,5 @@
 /** [7] The action bundle's size, and the time from process start to its first HTTP request. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -57,19 +57,26 @@ export default {
   },
 } satisfies Figure;
 
-/** Spawns `script` as the runner would start the action; ms until the token server sees its request. */
+/**
+ * Spawns `script` as the runner would start the action; ms until the token server sees its
+ * request. The process is then killed and reaped before the next spawn: left running (it goes on
+ * loading and retrying), it would compete with the next one's start.
+ */
 function firstRequest(script: string): Promise<number> {
   let started = 0;
   return new Promise<number>((resolve) => {
+    let seen = 0;
+    let child: ChildProcess | undefined;
     const server = createServer((_req, res) => {
-      resolve(performance.now() - started);
+      seen = performance.now() - started;
       res.writeHead(500).end();
       server.close();
+      child?.kill('SIGKILL');
     }).listen(0, '127.0.0.1');
     server.once('listening', () => {
       const { port } = server.address() as AddressInfo;
       started = performance.now();
-      const child = spawn(process.execPath, [script], {
+      child = spawn(process.execPath, [script], {
         env: {
           PATH: process.env.PATH,
           GITHUB_WORKSPACE: WORK,
@@ -80,7 +87,12 @@ function firstRequest(script: string): Promise<number> {
         },
         stdio: 'ignore',
       });
-      setTimeout(() => child.kill(), 5000).unref();
+      const deadline = setTimeout(() => child!.kill('SIGKILL'), 5000);
+      child.once('exit', () => {
+        clearTimeout(deadline);
+        server.close();
+        resolve(seen || Number.POSITIVE_INFINITY);
+      });
     });
   });
 }
