@@ -22,8 +22,8 @@ export const loadDeploy = () => (deployModule ??= import('./deploy.js'));
  * undici reports on its `bodySent` diagnostics channel (Node's fetch publishes it): @vercel/sdk
  * builds hundreds of zod schemas as it loads, 150–250 ms of the main thread, which then overlap
  * the broker's round trip. Loaded as soon as the token was in hand, it held the exchange request
- * back by as much (docs/benchmarks.md, "Round 3"). With a fetch that publishes nothing (a test's),
- * the deploy loads it when it needs it.
+ * back by as much (docs/benchmarks.md, "The second session of round 3"). With a fetch that
+ * publishes nothing (a test's), the deploy loads it when it needs it.
  */
 export function loadDeployOnceSent(origin: string, load: () => unknown = loadDeploy): void {
   const sent = (message: unknown) => {

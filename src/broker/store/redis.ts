@@ -196,8 +196,8 @@ export class RedisReplayStore implements ReplayStore {
    * not yet written is taken out of its queue (the abort signal), so it never lands after the
    * caller was told 503. A late reply to a command already written is matched and dropped.
    * node-redis's own `timeout` option would do the second part with an `AbortSignal.timeout` per
-   * command, whose timer cannot be cleared and fires two seconds later for every command
-   * (docs/benchmarks.md, "Round 3": about 10% of the broker's CPU per exchange on Redis).
+   * command, whose timer cannot be cleared and fires two seconds later for every command, each
+   * building a DOMException (docs/benchmarks.md, "The second session of round 3").
    */
   private bounded<T>(command: (client: StoreClient) => Promise<T>): Promise<T> {
     const abort = new AbortController();

@@ -19,7 +19,8 @@ import { UpstreamTimeout, type UpstreamFetch, type WholeAnswer } from '../../gat
  * Body pieces the Node server received into buffers of their own (server.ts `ownedPieces`): Node's
  * HTTP parser copies each piece of a request body into a new buffer. `postStream` frees such a
  * buffer as soon as the upstream socket has taken it, rather than at the next scavenge: a 1 GB
- * upload otherwise keeps 15–20 MB of written pieces alive (docs/benchmarks.md, "Round 3").
+ * upload otherwise kept 16–21 MB of written pieces alive (docs/benchmarks.md, "The second session
+ * of round 3").
  */
 export const ownedBodyPieces = new WeakSet<Uint8Array>();
 
