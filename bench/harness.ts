@@ -16,7 +16,7 @@ import { batchCapabilityOf } from '../src/action/batch.js';
 import type { BatchCapability } from '../src/shared/wire.js';
 import { AUDIENCE, brokerConfig, toYaml, withOverrides, type ConfigOverrides } from '../src/local/config.js';
 import type { GitHubIssuer } from '../src/local/github-oidc.js';
-import { REPO_ROOT, startBrokerProcess, type RunningBroker } from '../src/local/runner.js';
+import { BROKER_NODE_FLAGS, REPO_ROOT, startBrokerProcess, type RunningBroker } from '../src/local/runner.js';
 
 /** One figure of docs/benchmarks.md: `name` is what `--only` selects. */
 export interface Figure {
@@ -80,10 +80,22 @@ export function sharedTree(name: string, count: number, totalBytes: number, seed
   return tree;
 }
 
-export function spawnTs(script: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+export function spawnTs(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+  nodeFlags: string[] = [],
+): ChildProcess {
   return spawn(
     process.execPath,
-    ['--disable-warning=ExperimentalWarning', '--import', HOOKS, path.join(REPO_ROOT, script), ...args],
+    [
+      ...nodeFlags,
+      '--disable-warning=ExperimentalWarning',
+      '--import',
+      HOOKS,
+      path.join(REPO_ROOT, script),
+      ...args,
+    ],
     {
       env: { ...process.env, ...env },
       stdio: ['pipe', 'pipe', 'inherit'],
@@ -105,6 +117,17 @@ export async function startFakeProcess(env: NodeJS.ProcessEnv = {}) {
     };
   };
   return { url, command, stop: () => child.kill() };
+}
+
+/**
+ * node:http's own floor (bench/floor-server.ts) in its own process, with the broker's Node flags:
+ * `['proxy', upstream, token]` or `['answer', bytes]`.
+ */
+export async function startFloorProcess(args: string[]) {
+  const child = spawnTs('bench/floor-server.ts', args, {}, BROKER_NODE_FLAGS);
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const { url } = JSON.parse((await lines.next()).value as string) as { url: string };
+  return { url, pid: child.pid!, stop: () => child.kill() };
 }
 
 /** Writes the benchmark's broker config (the local world's, with the bench's limits and `overrides`). */

@@ -1,4 +1,7 @@
-/** [3] Exchanges per second from a second process against a bare in-process verify + mint loop, and latency. */
+/**
+ * [3] Exchanges per second from a second process against a bare in-process verify + mint loop, and
+ * latency; and node:http's own CPU per request under the same load, the floor under the broker's.
+ */
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { AUDIENCE } from '../../src/local/config.js';
 import { loadSigningKeys, mintCredential } from '../../src/broker/credential/credential.js';
@@ -12,8 +15,20 @@ import {
   quick,
   startBroker,
   startFakeProcess,
+  startFloorProcess,
   type Figure,
 } from '../harness.js';
+
+/** The size of one admitted exchange's answer, as the load generator receives it. */
+async function answerSize(brokerUrl: string, token: string): Promise<number> {
+  const response = await fetch(`${brokerUrl}/v1/exchange`, {
+    method: 'POST',
+    body: JSON.stringify({ token, project: 'marketing-site', target: 'preview' }),
+  });
+  const body = await response.arrayBuffer();
+  if (response.status !== 200) throw new Error(`the broker refused the exchange: ${response.status}`);
+  return body.byteLength;
+}
 
 export default {
   name: 'exchanges',
@@ -28,7 +43,12 @@ export default {
     const broker = await startBroker(issuer, fake.url);
     issuer.setJob({});
     const mint = (n: number) => Promise.all(Array.from({ length: n }, () => issuer.mint(AUDIENCE)));
+    let floor: Awaited<ReturnType<typeof startFloorProcess>> | undefined;
     try {
+      // node:http's own floor under the same load: a server reading each JSON body and answering a
+      // fixed body the size of the broker's answer, checking nothing (bench/floor-server.ts).
+      const answerBytes = await answerSize(broker.url, (await mint(1))[0]!);
+      floor = await startFloorProcess(['answer', String(answerBytes)]);
       const jwks = createRemoteJWKSet(new URL(issuer.jwksUrl));
       const keys = await loadSigningKeys(SIGNING, 'K');
       const bareOnce = async (token: string) => {
@@ -55,6 +75,7 @@ export default {
       };
       // Steady state on both sides: the same warm-up first (JIT, sockets, JWKS), then the run.
       await loadExchanges(broker.url, await mint(1000), concurrency);
+      await loadExchanges(floor.url, await mint(1000), concurrency);
       for (const token of await mint(1000)) await bareOnce(token);
       // The run alternates rounds of each side, so both see the same background load on a shared
       // machine (one sample of each, seconds apart, did not), and takes each side's median: the
@@ -62,11 +83,15 @@ export default {
       const rounds = { load: [] as Awaited<ReturnType<typeof loadExchanges>>[], bare: [] as number[] };
       let brokerMicros = 0;
       let bareMicros = 0;
+      let floorMicros = 0;
       for (let round = 0; round < REPS; round++) {
         const tokens = await mint(Math.round(count / REPS));
         const cpuBefore = cpuMicros(broker.process.pid!);
         rounds.load.push(await loadExchanges(broker.url, tokens, concurrency));
         brokerMicros += cpuMicros(broker.process.pid!) - cpuBefore;
+        const floorBefore = cpuMicros(floor.pid);
+        await loadExchanges(floor.url, tokens, concurrency);
+        floorMicros += cpuMicros(floor.pid) - floorBefore;
         const bare = await mint(Math.round(bareCount / REPS));
         const bareCpuBefore = process.cpuUsage();
         const started = performance.now();
@@ -94,6 +119,12 @@ export default {
         '≤ 250 µs',
         perExchange <= 250,
       );
+      record(
+        `… node:http alone under the same load (reads the body, answers ${answerBytes} fixed bytes, checks nothing)`,
+        `${(floorMicros / (Math.round(count / REPS) * REPS)).toFixed(0)} µs CPU per request`,
+        'context',
+        undefined,
+      );
       const p50 = median(rounds.load.map((l) => l.p50));
       const p99 = median(rounds.load.map((l) => l.p99));
       record(
@@ -104,6 +135,7 @@ export default {
       );
     } finally {
       await broker.stop();
+      floor?.stop();
       fake.stop();
     }
   },

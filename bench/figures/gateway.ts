@@ -18,6 +18,7 @@ import {
   sharedTree,
   startBroker,
   startFakeProcess,
+  startFloorProcess,
   type Figure,
 } from '../harness.js';
 
@@ -25,18 +26,31 @@ const [count, bytes] = quick ? [500, 50 * MB] : [2000, 200 * MB];
 /** The many-files tree, shared with the hashing figure. */
 export const gatewayTree = () => sharedTree('tree-gateway', count, bytes, 1);
 
-/** Alternating repetitions, so drift on this shared machine hits every side alike. */
-async function gatewayRatios(issuer: GitHubIssuer, files: DeployFile[]) {
+/**
+ * Alternating repetitions, so drift on this shared machine hits every side alike. With `floor`, a
+ * bare node:http proxy (bench/floor-server.ts: pipes, no checks) takes the one-request-per-file
+ * path too: what Node's HTTP server and client cost on that path before the broker does anything.
+ */
+async function gatewayRatios(issuer: GitHubIssuer, files: DeployFile[], floor = false) {
   const fake = await startFakeProcess();
   const broker = await startBroker(issuer, fake.url);
+  const proxy = floor ? await startFloorProcess(['proxy', fake.url, TOKEN]) : undefined;
   const pid = broker.process.pid!;
   const direct: number[] = [];
   const batched: number[] = [];
   const single: number[] = [];
+  const bare: number[] = [];
   const cpuBatched: number[] = [];
   const cpuSingle: number[] = [];
+  const cpuBare: number[] = [];
   try {
     for (let rep = 0; rep < REPS; rep++) {
+      if (proxy) {
+        await fake.command('reset');
+        const cpu = cpuMicros(proxy.pid);
+        bare.push(await deployWith(proxy.url, 'unchecked', files));
+        cpuBare.push((cpuMicros(proxy.pid) - cpu) / files.length);
+      }
       await fake.command('reset');
       direct.push(await deployWith(fake.url, TOKEN, files));
       await fake.command('reset');
@@ -53,6 +67,7 @@ async function gatewayRatios(issuer: GitHubIssuer, files: DeployFile[]) {
     }
   } finally {
     await broker.stop();
+    proxy?.stop();
     fake.stop();
   }
   return {
@@ -61,6 +76,7 @@ async function gatewayRatios(issuer: GitHubIssuer, files: DeployFile[]) {
     single: median(single),
     cpuBatched: median(cpuBatched),
     cpuSingle: median(cpuSingle),
+    ...(proxy ? { bare: median(bare), cpuBare: median(cpuBare) } : {}),
   };
 }
 
@@ -71,7 +87,7 @@ export default {
       `\n[1] deploy through the broker ÷ the same client direct to the fake (${count} files, ${bytes / MB} MB, ${REPS} reps each, alternating)`,
     );
     const { files } = await gatewayTree();
-    const many = await gatewayRatios(issuer, files);
+    const many = await gatewayRatios(issuer, files, true);
     const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
     const ratio = (through: number, direct: number) =>
       `${(through / direct).toFixed(2)} (${seconds(through)} vs ${seconds(direct)})`;
@@ -93,6 +109,12 @@ export default {
       `${many.cpuSingle.toFixed(0)} µs`,
       '≤ 500 µs',
       many.cpuSingle <= 500,
+    );
+    record(
+      `… a bare node:http proxy, one request per file (pipes only, no checks: Node's own floor for that path)`,
+      `${ratio(many.bare!, many.direct)}, ${many.cpuBare!.toFixed(0)} µs CPU per file`,
+      'context',
+      undefined,
     );
     // The same bytes in few files: what the broker costs per byte rather than per request.
     const large = await gatewayRatios(issuer, (await sharedTree('tree-gateway-large', 20, bytes, 11)).files);
