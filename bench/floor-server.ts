@@ -19,7 +19,10 @@ function proxy(upstream: URL, token: string) {
         answer.pipe(res);
       },
     );
-    out.on('error', () => res.writeHead(502).end());
+    out.on('error', () => {
+      if (!res.headersSent) res.writeHead(502);
+      res.end();
+    });
     req.pipe(out);
   });
 }

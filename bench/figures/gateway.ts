@@ -34,7 +34,7 @@ export const gatewayTree = () => sharedTree('tree-gateway', count, bytes, 1);
 async function gatewayRatios(issuer: GitHubIssuer, files: DeployFile[], floor = false) {
   const fake = await startFakeProcess();
   const broker = await startBroker(issuer, fake.url);
-  const proxy = floor ? await startFloorProcess(['proxy', fake.url, TOKEN]) : undefined;
+  let proxy: Awaited<ReturnType<typeof startFloorProcess>> | undefined;
   const pid = broker.process.pid!;
   const direct: number[] = [];
   const batched: number[] = [];
@@ -44,6 +44,7 @@ async function gatewayRatios(issuer: GitHubIssuer, files: DeployFile[], floor = 
   const cpuSingle: number[] = [];
   const cpuBare: number[] = [];
   try {
+    if (floor) proxy = await startFloorProcess(['proxy', fake.url, TOKEN]);
     for (let rep = 0; rep < REPS; rep++) {
       if (proxy) {
         await fake.command('reset');
