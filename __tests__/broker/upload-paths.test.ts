@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
+import { connect } from 'node:net';
 import { createNodeFetch } from '../../src/broker/host/node/fetch.js';
 import { startWorld, UPSTREAM_TOKEN, type World } from '../../src/local/world.js';
 
@@ -338,4 +339,44 @@ test("the Node fetch's lean POST carries Host, the exact length, the broker's to
   expect(seen.headers['x-now-digest']).toBe(sha1(content));
   expect(seen.headers['transfer-encoding']).toBeUndefined();
   expect(seen.query.teamId).toBe('team_abc123');
+});
+
+test("a client that goes away mid-body on the Node adapter's pushed path: nothing is stored, the upstream request is abandoned and the job's upload slot comes back", async () => {
+  const world = await startWorld({
+    extraConfig: 'limits:\n  max_inflight_uploads: 1\n',
+    fetch: createNodeFetch(4),
+  });
+  try {
+    const credential = await world.credential();
+    const content = 'x'.repeat(64 * 1024);
+    const url = new URL(world.url);
+    const socket = connect(Number(url.port), url.hostname);
+    socket.write(
+      `POST /v2/files HTTP/1.1\r\nHost: ${url.host}\r\nAuthorization: Bearer ${credential}\r\n` +
+        `x-vercel-digest: ${sha1(content)}\r\ncontent-length: ${content.length}\r\n\r\n`,
+    );
+    socket.write(content.slice(0, 1000));
+    // The first piece opened the upstream request; then the client is gone.
+    const forwarded = () => world.fake.requests.some((r) => r.headers['x-vercel-digest'] === sha1(content));
+    while (!forwarded()) await new Promise((r) => setTimeout(r, 10));
+    socket.destroy();
+    while (world.server.inFlight() > 0) await new Promise((r) => setTimeout(r, 10));
+    expect(world.fake.blobs.has(sha1(content))).toBe(false);
+    // The job's only upload slot is free again: the same job's next upload goes through.
+    const next = 'after the abort';
+    const answer = await viaServer(
+      world,
+      '/v2/files',
+      {
+        authorization: `Bearer ${credential}`,
+        'x-vercel-digest': sha1(next),
+        'content-length': String(next.length),
+      },
+      [next],
+    );
+    expect(answer.status).toBe(200);
+    expect(world.fake.blobs.has(sha1(next))).toBe(true);
+  } finally {
+    await world.close();
+  }
 });

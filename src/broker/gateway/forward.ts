@@ -1,6 +1,7 @@
 /** Builds each upstream request fresh: the configured origin, allow-listed headers, the broker's token, no redirects. */
 import { BrokerError } from '../errors.js';
 import { concatBytes } from '../bytes.js';
+import type { Pump } from './streams.js';
 
 /** Client headers that may travel upstream; authorization, cookies, host and hop-by-hop headers never do. */
 const REQUEST_HEADERS = [
@@ -80,13 +81,14 @@ export type PostWhole = (
 /**
  * One POST of a streamed body of `Content-Length` bytes, its (small) answer read whole, with plain
  * objects only: the per-file upload route's lean path (a `fetch`-shaped call builds a URL, Headers,
- * an AbortController, a Request-like init and a Response per file). The deadline covers the whole
- * exchange; a failing body destroys the request, and the promise rejects.
+ * an AbortController, a Request-like init and a Response per file). The body is iterated, or, as a
+ * `Pump` (streams.ts `pushedExactly`), handed the request to write into by events. The deadline
+ * covers the whole exchange; a failing body destroys the request, and the promise rejects.
  */
 export type PostStream = (
   url: string,
   headers: Record<string, string>,
-  body: AsyncIterable<Uint8Array>,
+  body: AsyncIterable<Uint8Array> | Pump,
   timeoutMs: number,
 ) => Promise<WholeAnswer>;
 
@@ -162,18 +164,20 @@ export async function uploadToVercel(
 
 /**
  * One file streamed through to `POST /v2/files` (exactly `size` bytes: the caller counts them), its
- * small answer read whole, through the platform's lean `postStream` where it has one.
+ * small answer read whole, through the platform's lean `postStream` where it has one. A `Pump`
+ * body needs that lean call (the caller checks `upstream.fetch.postStream`).
  */
 export async function streamToVercel(
   upstream: Upstream,
   teamId: string,
   digest: string,
   size: number,
-  body: AsyncIterable<Uint8Array>,
+  body: AsyncIterable<Uint8Array> | Pump,
 ): Promise<WholeAnswer> {
-  return postFile(upstream, teamId, digest, size, body, upstream.fetch.postStream, () =>
-    size === 0 ? new Uint8Array() : body,
-  );
+  return postFile(upstream, teamId, digest, size, body, upstream.fetch.postStream, () => {
+    if (typeof body === 'function') throw new Error('a pumped upload body needs the lean postStream');
+    return size === 0 ? new Uint8Array() : body;
+  });
 }
 
 /**

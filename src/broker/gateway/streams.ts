@@ -47,3 +47,127 @@ export async function* exactly(
   }
   if (seen !== size) throw mismatch(String(seen));
 }
+
+/**
+ * A body its platform hands over piece by piece through callbacks (the Node adapter's request
+ * stream), besides iterating it: `push` moves each piece with no promise, generator step or
+ * microtask of its own, which per uploaded file cost about as much as all the gateway's checks
+ * (docs/benchmarks.md, "The per-file path without promises").
+ */
+export interface PushBody extends AsyncIterable<Uint8Array> {
+  /**
+   * Starts delivering the body: each piece in order, then `end`, or `fail` once when the client
+   * goes away first. Nothing is delivered while paused.
+   */
+  push(into: { piece(piece: Uint8Array): void; end(): void; fail(error: Error): void }): {
+    pause(): void;
+    resume(): void;
+  };
+}
+
+export const isPushBody = (body: unknown): body is PushBody =>
+  typeof (body as Partial<PushBody> | null)?.push === 'function';
+
+/** Where a pumped body goes: the upstream request, as the platform's lean POST exposes it. */
+export interface PieceSink {
+  /** Writes one piece; false when the sink wants no more until `onDrain` calls back. */
+  write(piece: Uint8Array): boolean;
+  /** Every piece is written. */
+  end(): void;
+  /** The body failed (a wrong length, the client gone): the upstream request is abandoned. */
+  fail(error: Error): void;
+  /** Calls `resume` once, when the sink can take more or is gone. */
+  onDrain(resume: () => void): void;
+  /** The upstream request is over (it failed): the body is left where it stopped. */
+  readonly gone: boolean;
+}
+
+/** Moves a body into a sink, once: what `pushedExactly` resolves with. */
+export type Pump = (sink: PieceSink) => void;
+
+/**
+ * `startOfBody` and `exactly` for a `PushBody`, by events: resolves once the first piece has come
+ * (or an empty body has ended) with the pump that moves exactly `size` bytes into the upstream
+ * request; rejects if the client stops first. A body longer or shorter than declared fails the
+ * sink with the client's error (also handed to `onMismatch`), so it never becomes a stored file.
+ * When the sink fails, the body is left where it stopped (as a pipe leaves it), so the adapter can
+ * still answer the client.
+ */
+export function pushedExactly(
+  body: PushBody,
+  size: number,
+  onMismatch: (error: BrokerError) => void,
+): Promise<Pump> {
+  return new Promise<Pump>((resolve, reject) => {
+    let seen = 0;
+    let sink: PieceSink | undefined;
+    /** Pieces delivered before the sink was attached: the first, and any the platform had buffered. */
+    let held: Uint8Array[] = [];
+    let ended = false;
+    let started = false;
+    let failure: Error | undefined;
+    const mismatch = (said: string) => {
+      const error = badRequest(
+        `the upload body has ${said} bytes, but Content-Length or x-now-size says ${size}; send the size of the file`,
+      );
+      onMismatch(error);
+      return error;
+    };
+    const stop = (error: Error) => {
+      if (failure) return;
+      failure = error;
+      flow.pause();
+      if (sink) sink.fail(error);
+      else if (!started) reject(error);
+      // Started without a sink yet: the pump fails it when attached.
+    };
+    const start = () => {
+      if (started) return;
+      started = true;
+      resolve(pump);
+    };
+    const flow = body.push({
+      piece(piece) {
+        if (failure) return;
+        seen += piece.byteLength;
+        if (seen > size) return stop(mismatch(`more than ${size}`));
+        if (!sink) {
+          held.push(piece);
+          flow.pause();
+          return start();
+        }
+        if (sink.gone) return flow.pause();
+        if (!sink.write(piece)) {
+          flow.pause();
+          sink.onDrain(() => {
+            if (!failure && !sink!.gone) flow.resume();
+          });
+        }
+      },
+      end() {
+        if (failure) return;
+        if (seen !== size) return stop(mismatch(String(seen)));
+        ended = true;
+        if (sink) sink.end();
+        else start();
+      },
+      fail(error) {
+        if (!started && !failure) {
+          failure = badRequest('the client stopped before sending the upload body');
+          reject(failure);
+          return;
+        }
+        stop(error);
+      },
+    });
+    const pump: Pump = (to) => {
+      sink = to;
+      const first = held;
+      held = [];
+      if (failure) return to.fail(failure);
+      for (const piece of first) to.write(piece);
+      if (ended) to.end();
+      else flow.resume();
+    };
+  });
+}

@@ -4,7 +4,7 @@ import type { GatewayResult, ProjectContext } from '../context.js';
 import { relayWhole, streamToVercel, type PlainAnswer } from '../forward.js';
 import { acquireSlot } from '../fair-share.js';
 import { takeUploadQuota } from '../quota.js';
-import { exactly, startOfBody } from '../streams.js';
+import { exactly, isPushBody, pushedExactly, startOfBody } from '../streams.js';
 
 /** What an upload needs of its call: header values (as `Headers.get` reads them) and the body. */
 export interface UploadCall {
@@ -84,8 +84,13 @@ async function forwardUpload(
   try {
     // The upstream request (and its pooled socket) starts only once the body does: a client that
     // declares a size and sends nothing holds no upstream socket (the adapter's body deadline ends it).
-    const started = source && size > 0 ? await startOfBody(source) : NO_BYTES;
-    const counted = exactly(started, size, (error) => (bodyError = error));
+    // A body the platform pushes (the Node adapter's request) moves by events, with no promise per
+    // piece; any other is iterated through the same two checks.
+    const onMismatch = (error: BrokerError) => (bodyError = error);
+    const pushed = size > 0 && isPushBody(source) && ctx.upstream.fetch.postStream !== undefined;
+    const counted = pushed
+      ? await pushedExactly(source, size, onMismatch)
+      : exactly(source && size > 0 ? await startOfBody(source) : NO_BYTES, size, onMismatch);
     const answer = await streamToVercel(ctx.upstream, ctx.project.teamId, digest, size, counted);
     if (answer.status < 200 || answer.status >= 300) await refund();
     return relayWhole(answer);

@@ -14,6 +14,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import { UpstreamTimeout, type UpstreamFetch, type WholeAnswer } from '../../gateway/forward.js';
+import type { PieceSink, Pump } from '../../gateway/streams.js';
 
 /**
  * Body pieces the Node server received into buffers of their own (server.ts `ownedPieces`): Node's
@@ -272,30 +273,42 @@ const postWhole = (
     req.end();
   });
 
-/** Resolves when a request can take more (or is gone). */
-const drained = (req: ClientRequest) =>
-  new Promise<void>((resolve) => {
-    const done = () => {
-      req.off('drain', done);
-      req.off('close', done);
-      resolve();
-    };
-    req.on('drain', done);
-    req.on('close', done);
-  });
+/** Calls `resume` once, when a request can take more (or is gone). */
+function onDrain(req: ClientRequest, resume: () => void): void {
+  const done = () => {
+    req.off('drain', done);
+    req.off('close', done);
+    resume();
+  };
+  req.on('drain', done);
+  req.on('close', done);
+}
+
+/** The upstream request as a pumped body's sink: the server's own pieces are freed once written. */
+const sinkOf = (req: ClientRequest, fail: (error: Error) => void): PieceSink => ({
+  write: (piece) => req.write(piece, freeWhenWritten(piece)),
+  end: () => req.end(),
+  fail,
+  onDrain: (resume) => onDrain(req, resume),
+  get gone() {
+    return req.destroyed;
+  },
+});
 
 /**
- * A POST of a streamed body, pumped by hand with back-pressure (no Readable.from or pipe per
- * file); an error of the body (a length the gateway refuses) fails the request.
+ * A POST of a streamed body with back-pressure (no Readable.from or pipe per file): a `Pump` writes
+ * into the request by events; an iterable body is pumped here by hand. An error of the body (a
+ * length the gateway refuses) fails the request.
  */
 const postStream = (
   url: string,
   headers: Record<string, string>,
-  body: AsyncIterable<Uint8Array>,
+  body: AsyncIterable<Uint8Array> | Pump,
   timeoutMs: number,
   agents: Agents,
 ) =>
   postPlain(url, headers, timeoutMs, agents, (req, fail) => {
+    if (typeof body === 'function') return body(sinkOf(req, fail));
     const pump = async () => {
       // Iterated by hand: when the upstream request fails, the body is left where it stopped (as
       // a pipe would leave it) rather than returned, which would destroy the client's request
@@ -303,7 +316,8 @@ const postStream = (
       const iterator = body[Symbol.asyncIterator]();
       for (let next = await iterator.next(); !next.done; next = await iterator.next()) {
         if (req.destroyed) return;
-        if (!req.write(next.value, freeWhenWritten(next.value))) await drained(req);
+        if (!req.write(next.value, freeWhenWritten(next.value)))
+          await new Promise<void>((resume) => onDrain(req, resume));
       }
       if (!req.destroyed) req.end();
     };

@@ -16,6 +16,7 @@ import { getRequestListener } from '@hono/node-server';
 import type { Broker, PlainAnswer } from '../../app.js';
 import { limitsSchema, type Limits } from '../../policy/schema.js';
 import { ownedBodyPieces } from './fetch.js';
+import type { PushBody } from '../../gateway/streams.js';
 
 export interface RunningServer {
   url: string;
@@ -63,15 +64,57 @@ export function rawHeaderReader(raw: readonly string[]) {
 /** The per-file upload route, which the broker serves without web Request/Response objects. */
 const isUploadTarget = (target: string) => target === '/v2/files' || target.startsWith('/v2/files?');
 
+/** A piece in a buffer of its own, which nothing else holds (Node's HTTP parser copies each piece). */
+const isOwn = (piece: Buffer) => piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength;
+
 /**
- * The request's body, each piece marked as the server's own (a buffer of its own, which nothing
- * else holds) so the upstream call may free it once written (fetch.ts `ownedBodyPieces`).
+ * The request's body, each piece marked as the server's own so the upstream call may free it once
+ * written (fetch.ts `ownedBodyPieces`).
  */
 async function* ownedPieces(req: IncomingMessage): AsyncGenerator<Uint8Array> {
   for await (const piece of req as AsyncIterable<Buffer>) {
-    if (piece.byteOffset === 0 && piece.byteLength === piece.buffer.byteLength) ownedBodyPieces.add(piece);
+    if (isOwn(piece)) ownedBodyPieces.add(piece);
     yield piece;
   }
+}
+
+/**
+ * The request's body for the gateway: iterable, and pushed by Node's own stream events
+ * (streams.ts `PushBody`), its pieces marked as the server's own either way.
+ */
+function requestBody(req: IncomingMessage): PushBody {
+  return {
+    [Symbol.asyncIterator]: () => ownedPieces(req),
+    push(into) {
+      const onData = (piece: Buffer) => {
+        if (isOwn(piece)) ownedBodyPieces.add(piece);
+        into.piece(piece);
+      };
+      const onEnd = () => {
+        stop();
+        into.end();
+      };
+      const onError = (error: Error) => {
+        stop();
+        into.fail(error);
+      };
+      // Closed before its end: the client went away (Node may not emit an error for it).
+      const onClose = () => {
+        if (!req.readableEnded) onError(new Error('the client closed the request before its end'));
+      };
+      const stop = () => {
+        req.off('data', onData);
+        req.off('end', onEnd);
+        req.off('error', onError);
+        req.off('close', onClose);
+      };
+      req.on('data', onData);
+      req.on('end', onEnd);
+      req.on('error', onError);
+      req.on('close', onClose);
+      return { pause: () => req.pause(), resume: () => req.resume() };
+    },
+  };
 }
 
 /**
@@ -84,7 +127,7 @@ function serveUpload(upload: NonNullable<Broker['upload']>, req: IncomingMessage
     res.writeHead(answer.status, { ...answer.headers, 'content-length': String(body.byteLength) });
     res.end(body);
   };
-  const body = ownedPieces(req);
+  const body = requestBody(req);
   upload({ method: 'POST', rawTarget: req.url!, headers: rawHeaderReader(req.rawHeaders), body }).then(
     write,
     () => {
