@@ -256,19 +256,26 @@ function timeUpstream(
   // What the Node fetch adds travels with it: without the flag, streamed upload bodies would be
   // wrapped in a web stream and unwrapped again per chunk.
   if (fetcher.acceptsAsyncIterable) instrumented.acceptsAsyncIterable = true;
+  // The lean POSTs go to a project's few upload URLs: each one's label is worked out once.
+  const postLabels = new Map<string, { method: string; path: string }>();
+  const postLabel = (url: string) => {
+    let labels = postLabels.get(url);
+    if (!labels) {
+      labels = { method: 'POST', path: upstreamPathTemplate(new URL(url).pathname) };
+      if (postLabels.size >= 256) postLabels.clear();
+      postLabels.set(url, labels);
+    }
+    return labels;
+  };
   const post = fetcher.postWhole;
   if (post) {
     instrumented.postWhole = (url, headers, body, timeoutMs) =>
-      timed({ method: 'POST', path: upstreamPathTemplate(new URL(url).pathname) }, () =>
-        post(url, headers, body, timeoutMs),
-      );
+      timed(postLabel(url), () => post(url, headers, body, timeoutMs));
   }
   const stream = fetcher.postStream;
   if (stream) {
     instrumented.postStream = (url, headers, body, timeoutMs) =>
-      timed({ method: 'POST', path: upstreamPathTemplate(new URL(url).pathname) }, () =>
-        stream(url, headers, body, timeoutMs),
-      );
+      timed(postLabel(url), () => stream(url, headers, body, timeoutMs));
   }
   return instrumented;
 }
