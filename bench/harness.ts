@@ -116,7 +116,7 @@ export async function startFakeProcess(env: NodeJS.ProcessEnv = {}) {
       deployments: number;
     };
   };
-  return { url, command, stop: () => child.kill() };
+  return { url, command, pid: child.pid!, stop: () => child.kill() };
 }
 
 /**
