@@ -9,7 +9,7 @@ import { pushedExactly, type PieceSink, type PushBody } from '../../src/broker/g
 
 /** A body driven by hand: `send`, `finish`, `abort`, and what the consumer asked of its flow. */
 function handBody() {
-  let into: Parameters<PushBody['push']>[0] | undefined;
+  let into: Parameters<PushBody['pushPieces']>[0] | undefined;
   const flow = { paused: false, pauses: 0, resumes: 0 };
   const queued: Uint8Array[] = [];
   const drain = () => {
@@ -19,7 +19,7 @@ function handBody() {
     [Symbol.asyncIterator]() {
       throw new Error('a pushed body is not iterated');
     },
-    push(handlers) {
+    pushPieces(handlers) {
       into = handlers;
       return {
         pause: () => {

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
+import { Readable } from 'node:stream';
 import { createNodeFetch } from '../../src/broker/host/node/fetch.js';
 import { startWorld, UPSTREAM_TOKEN, type World } from '../../src/local/world.js';
 
@@ -379,4 +380,20 @@ test("a client that goes away mid-body on the Node adapter's pushed path: nothin
   } finally {
     await world.close();
   }
+});
+
+test("the web path with a Node stream as its body (the server's nodeBody, which has a push of its own) iterates it and stores the file", async () => {
+  const content = 'a node stream through the web path';
+  const request = new Request(`${node.url}/v2/files`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${credentials.get('lean, Node fetch')!}`,
+      'x-vercel-digest': sha1(content),
+      'content-length': String(content.length),
+    },
+  });
+  const body = Readable.from([Buffer.from(content.slice(0, 10)), Buffer.from(content.slice(10))]);
+  const response = await node.broker.fetch(request, '/v2/files', body);
+  expect(response.status).toBe(200);
+  expect(node.fake.blobs.get(sha1(content))?.size).toBe(content.length);
 });

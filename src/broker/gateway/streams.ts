@@ -50,7 +50,7 @@ export async function* exactly(
 
 /**
  * A body its platform hands over piece by piece through callbacks (the Node adapter's request
- * stream), besides iterating it: `push` moves each piece with no promise, generator step or
+ * stream), besides iterating it: `pushPieces` moves each piece with no promise, generator step or
  * microtask of its own, which per uploaded file cost about as much as all the gateway's checks
  * (docs/benchmarks.md, "The per-file path without promises").
  */
@@ -59,14 +59,18 @@ export interface PushBody extends AsyncIterable<Uint8Array> {
    * Starts delivering the body: each piece in order, then `end`, or `fail` once when the client
    * goes away first. Nothing is delivered while paused.
    */
-  push(into: { piece(piece: Uint8Array): void; end(): void; fail(error: Error): void }): {
+  pushPieces(into: { piece(piece: Uint8Array): void; end(): void; fail(error: Error): void }): {
     pause(): void;
     resume(): void;
   };
 }
 
+/**
+ * A `PushBody`, told apart by its method's name: a Node Readable (the web path's `nodeBody`) has a
+ * `push` of its own, with another meaning, and must never be taken for one.
+ */
 export const isPushBody = (body: unknown): body is PushBody =>
-  typeof (body as Partial<PushBody> | null)?.push === 'function';
+  typeof (body as Partial<PushBody> | null)?.pushPieces === 'function';
 
 /** Where a pumped body goes: the upstream request, as the platform's lean POST exposes it. */
 export interface PieceSink {
@@ -126,7 +130,7 @@ export function pushedExactly(
       started = true;
       resolve(pump);
     };
-    const flow = body.push({
+    const flow = body.pushPieces({
       piece(piece) {
         if (failure) return;
         seen += piece.byteLength;

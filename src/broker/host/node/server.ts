@@ -85,7 +85,7 @@ async function* ownedPieces(req: IncomingMessage): AsyncGenerator<Uint8Array> {
 function requestBody(req: IncomingMessage): PushBody {
   return {
     [Symbol.asyncIterator]: () => ownedPieces(req),
-    push(into) {
+    pushPieces(into) {
       const onData = (piece: Buffer) => {
         if (isOwn(piece)) ownedBodyPieces.add(piece);
         into.piece(piece);
