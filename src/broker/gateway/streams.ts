@@ -1,11 +1,25 @@
 /** Upload bodies in passing: the upstream request waits for the first byte, and carries exactly the declared size. */
 import { badRequest, type BrokerError } from '../errors.js';
 
+/**
+ * The two refusals of a streamed body, shared by both ways a body moves (iterated here, pushed by
+ * `pushedExactly`): a client gone before its first byte, and a length other than declared (handed
+ * to `onMismatch` too, so the gateway answers it rather than the upstream failure it causes).
+ */
+const stoppedBeforeBody = () => badRequest('the client stopped before sending the upload body');
+function lengthMismatch(size: number, said: string, onMismatch: (error: BrokerError) => void) {
+  const error = badRequest(
+    `the upload body has ${said} bytes, but Content-Length or x-now-size says ${size}; send the size of the file`,
+  );
+  onMismatch(error);
+  return error;
+}
+
 /** Waits for the first chunk of a body, then passes it and the rest through. */
 export async function startOfBody(source: AsyncIterable<Uint8Array>): Promise<AsyncIterable<Uint8Array>> {
   const iterator = source[Symbol.asyncIterator]();
   const first = await iterator.next().catch(() => {
-    throw badRequest('the client stopped before sending the upload body');
+    throw stoppedBeforeBody();
   });
   return {
     async *[Symbol.asyncIterator]() {
@@ -32,13 +46,7 @@ export async function* exactly(
   size: number,
   onMismatch: (error: BrokerError) => void,
 ): AsyncGenerator<Uint8Array> {
-  const mismatch = (seen: string) => {
-    const error = badRequest(
-      `the upload body has ${seen} bytes, but Content-Length or x-now-size says ${size}; send the size of the file`,
-    );
-    onMismatch(error);
-    return error;
-  };
+  const mismatch = (said: string) => lengthMismatch(size, said, onMismatch);
   let seen = 0;
   for await (const chunk of source) {
     seen += chunk.byteLength;
@@ -110,13 +118,7 @@ export function pushedExactly(
     let ended = false;
     let started = false;
     let failure: Error | undefined;
-    const mismatch = (said: string) => {
-      const error = badRequest(
-        `the upload body has ${said} bytes, but Content-Length or x-now-size says ${size}; send the size of the file`,
-      );
-      onMismatch(error);
-      return error;
-    };
+    const mismatch = (said: string) => lengthMismatch(size, said, onMismatch);
     const stop = (error: Error) => {
       if (failure) return;
       failure = error;
@@ -157,7 +159,7 @@ export function pushedExactly(
       },
       fail(error) {
         if (!started && !failure) {
-          failure = badRequest('the client stopped before sending the upload body');
+          failure = stoppedBeforeBody();
           reject(failure);
           return;
         }
