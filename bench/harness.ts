@@ -103,11 +103,17 @@ export function spawnTs(
   );
 }
 
+/** A bench server's first line on stdout, `{"url"}`, and the lines that follow it. */
+async function announced(child: ChildProcess) {
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
+  const { url } = JSON.parse((await lines.next()).value as string) as { url: string };
+  return { url, lines };
+}
+
 /** The strict fake in its own process: neither side of a ratio shares an event loop with it. */
 export async function startFakeProcess(env: NodeJS.ProcessEnv = {}) {
   const child = spawnTs('bench/fake-server.ts', [], { FAKE_TOKEN: TOKEN, ...env });
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const { url } = JSON.parse((await lines.next()).value as string) as { url: string };
+  const { url, lines } = await announced(child);
   const command = async (text: string) => {
     child.stdin!.write(`${text}\n`);
     return JSON.parse((await lines.next()).value as string) as {
@@ -125,8 +131,7 @@ export async function startFakeProcess(env: NodeJS.ProcessEnv = {}) {
  */
 export async function startFloorProcess(args: string[]) {
   const child = spawnTs('bench/floor-server.ts', args, {}, BROKER_NODE_FLAGS);
-  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]();
-  const { url } = JSON.parse((await lines.next()).value as string) as { url: string };
+  const { url } = await announced(child);
   return { url, pid: child.pid!, stop: () => child.kill() };
 }
 
